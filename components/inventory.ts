@@ -1,0 +1,224 @@
+/**
+ * The `inventory` stack output: what runs where, built from site data and stack settings only
+ * (plus the names Docker gave app containers). It never holds a secret: no password, no URL with
+ * credentials, no env value.
+ */
+import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
+import { fragmentFileName, hasRoute, upstreamOf } from "./caddy";
+import { plannedRecords, type PlannedRecord } from "./dns";
+import { EDGE_CONTAINER } from "./platform";
+import { defaultBackupSchedule, databaseName, type Site } from "./site";
+import { formatMiB, toMiB } from "./units";
+import { POSTGRES_PORT, SOCKET_PROXY_PORT } from "./website";
+import type { StackSettings } from "../stacks/settings";
+
+export interface InventoryContainer {
+  role: "app" | "db" | "docker-proxy" | "upstream";
+  /** Container name; for the app, the name Docker gave it (it changes on every replacement). */
+  name: string;
+  /** Network alias the edge or the app uses to reach it. */
+  alias?: string;
+  port?: number;
+  /** Whether this program creates it (false: an existing container it only routes to). */
+  managed: boolean;
+}
+
+export interface InventorySite {
+  kind: Site["kind"];
+  status: Site["status"];
+  host: string;
+  domains: string[];
+  url?: string;
+  image?: string;
+  repo?: string;
+  route?: { fragment: string; upstream: string };
+  containers: InventoryContainer[];
+  database?: { name: string; mode: "dedicated" | "shared"; host: string; port: number };
+  backup?: {
+    schedule: string;
+    retention: { daily: number; weekly: number; monthly: number };
+    path: string;
+  };
+  dns: { provider: "cloudflare" | "external" | "none"; zone?: string; managed: boolean; records: PlannedRecord[] };
+  resources?: {
+    app: { memory: string; memoryReservation: string; cpus: number };
+    database?: { memory: string; cpus?: number };
+    committedMemory: string;
+  };
+}
+
+export interface InventoryHost {
+  publicIp: string;
+  docker: string;
+  capacity: {
+    memory: { committed: string; available: string; budget: string };
+    cpus: { committed: number; budget: number };
+  };
+  /** Host ports the platform publishes (only the edge publishes any). */
+  ports: string[];
+  /** Container names, network names and aliases taken on the host. */
+  names: string[];
+  sites: string[];
+}
+
+export interface Inventory {
+  stack: string;
+  sites: Record<string, InventorySite>;
+  hosts: Record<string, InventoryHost>;
+}
+
+export function buildInventory(
+  stack: string,
+  settings: StackSettings,
+  sites: Site[],
+  appContainerNames: Record<string, string | undefined>,
+): Inventory {
+  const hosts = new Map(settings.hosts.map((h) => [h.name, h]));
+  const out: Inventory = { stack, sites: {}, hosts: {} };
+  const sorted = [...sites].sort((a, b) => a.name.localeCompare(b.name));
+
+  for (const site of sorted) {
+    const host = hosts.get(hostOf(site, settings))!;
+    const managedDns = settings.dns.provider === "cloudflare" && site.dns?.provider === "cloudflare";
+    const entry: InventorySite = {
+      kind: site.kind,
+      status: site.status,
+      host: host.name,
+      domains: [...site.domains],
+      containers: [],
+      dns: {
+        provider: site.domains.length === 0 ? "none" : (site.dns?.provider ?? "none"),
+        ...(site.dns?.provider === "cloudflare" ? { zone: site.dns.zone } : {}),
+        managed: managedDns && site.status !== "planned",
+        records: plannedRecords(site, host.publicIp),
+      },
+    };
+    if (site.domains.length) entry.url = `https://${site.domains[0]}`;
+    if (site.repo) entry.repo = site.repo;
+    if (hasRoute(site)) entry.route = { fragment: fragmentFileName(site.name), upstream: upstreamOf(site)! };
+
+    if (site.kind === "service") {
+      entry.containers.push({ role: "upstream", name: site.upstream.host, port: site.upstream.port, managed: false });
+    } else {
+      entry.image = site.app.image;
+      const running = site.status === "active";
+      if (running) {
+        entry.containers.push({
+          role: "app",
+          name: appContainerNames[site.name] ?? "(not created yet)",
+          alias: site.name,
+          port: site.app.port,
+          managed: true,
+        });
+      }
+      const db = databaseName(site);
+      if (site.database.mode === "dedicated" && db) {
+        if (running) {
+          entry.containers.push({ role: "db", name: `${site.name}-db`, alias: `${site.name}-db`, port: POSTGRES_PORT, managed: true });
+        }
+        entry.database = { name: db, mode: "dedicated", host: `${site.name}-db`, port: POSTGRES_PORT };
+      } else if (site.database.mode === "shared" && db) {
+        const shared = host.sharedDatabase;
+        entry.database = {
+          name: db,
+          mode: "shared",
+          host: shared?.container ?? "(no shared cluster)",
+          port: shared?.port ?? POSTGRES_PORT,
+        };
+      }
+      if (running && site.app.dockerReadAccess) {
+        entry.containers.push({ role: "docker-proxy", name: `${site.name}-docker`, alias: `${site.name}-docker`, port: SOCKET_PROXY_PORT, managed: true });
+      }
+      if (db) {
+        entry.backup = {
+          schedule: site.backup.schedule ?? defaultBackupSchedule(site.name),
+          retention: { ...site.backup.retention },
+          path: `${host.root}/backups/${site.name}`,
+        };
+      }
+      const f = siteFootprint(site);
+      entry.resources = {
+        app: { ...site.app.resources },
+        ...(site.database.mode === "dedicated" ? { database: { ...site.database.resources } } : {}),
+        committedMemory: formatMiB(f.memoryMiB),
+      };
+    }
+    out.sites[site.name] = entry;
+  }
+
+  for (const host of settings.hosts) {
+    const onHost = sorted.filter((s) => hostOf(s, settings) === host.name);
+    const edge = edgeFootprint(settings);
+    let memory = edge.memoryMiB;
+    let cpus = 0;
+    for (const s of onHost) {
+      const f = siteFootprint(s);
+      memory += f.memoryMiB;
+      cpus += f.cpus;
+    }
+    const budget = toMiB(host.capacity.memory);
+    const names = new Set<string>([EDGE_CONTAINER, "agi-network", "agi-edge-data", "agi-edge-config", "edge"]);
+    if (host.sharedDatabase) names.add(host.sharedDatabase.container);
+    for (const s of onHost) {
+      for (const c of out.sites[s.name].containers) {
+        if (c.role !== "app") names.add(c.name);
+        if (c.alias) names.add(c.alias);
+      }
+      if (s.kind === "website" && s.status !== "planned") {
+        if (s.database.mode === "dedicated") names.add(`${s.name}-pgdata`);
+        if (s.database.mode === "dedicated" || s.app.dockerReadAccess) names.add(`${s.name}-internal`);
+      }
+    }
+    const { edge: e } = settings;
+    out.hosts[host.name] = {
+      publicIp: host.publicIp,
+      docker:
+        host.docker.connection === "ssh"
+          ? `ssh://${host.docker.user}@${host.docker.address}:${host.docker.port}`
+          : host.docker.socket,
+      capacity: {
+        memory: { committed: formatMiB(memory), available: formatMiB(budget - memory), budget: host.capacity.memory },
+        cpus: { committed: Math.round(cpus * 100) / 100, budget: host.capacity.cpus },
+      },
+      ports: [
+        `${e.bindAddress}:${e.httpPort}/tcp`,
+        `${e.bindAddress}:${e.httpsPort}/tcp`,
+        `${e.bindAddress}:${e.httpsPort}/udp`,
+      ],
+      names: [...names].sort(),
+      sites: onHost.map((s) => s.name),
+    };
+  }
+  return out;
+}
+
+/** The inventory as a plain-text table, as `synth` prints it. */
+export function inventoryTable(inv: Inventory): string {
+  const rows = [["SITE", "KIND", "STATUS", "HOST", "URL", "UPSTREAM", "DATABASE", "BACKUP", "MEMORY", "DNS"]];
+  for (const [name, s] of Object.entries(inv.sites)) {
+    rows.push([
+      name,
+      s.kind,
+      s.status,
+      s.host,
+      s.url ?? "-",
+      s.route?.upstream ?? "-",
+      s.database ? `${s.database.mode}:${s.database.name}` : "-",
+      s.backup ? s.backup.schedule : "-",
+      s.resources?.committedMemory ?? "-",
+      s.dns.provider === "none" ? "-" : `${s.dns.provider}${s.dns.managed ? "" : " (unmanaged)"}`,
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
+  for (const [name, h] of Object.entries(inv.hosts)) {
+    lines.push(
+      "",
+      `host ${name} (${h.docker}): memory ${h.capacity.memory.committed} committed of ${h.capacity.memory.budget}, ` +
+        `${h.capacity.memory.available} available; CPUs ${h.capacity.cpus.committed} of ${h.capacity.cpus.budget}; ` +
+        `ports ${h.ports.join(", ")}`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,159 @@
+import * as docker from "@pulumi/docker";
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import { CONTAINER_DEFAULTS, containerLabels } from "./containers";
+import { toMiB } from "./units";
+import type { HostSettings, StackSettings } from "../stacks/settings";
+
+/** Container name of every host's edge. */
+export const EDGE_CONTAINER = "agi-edge";
+/** Inside the edge container: the main Caddyfile and the fragment directory beside it. */
+export const EDGE_CONFIG_DIR = "/etc/caddy";
+/** Seconds Caddy gets to finish in-flight requests when the edge is stopped. */
+export const EDGE_STOP_GRACE_SECONDS = 30;
+
+export interface PlatformArgs {
+  /** The host's settings from the stack. */
+  readonly host: HostSettings;
+  /** Edge settings of the stack (ports, certificates, memory). */
+  readonly edge: StackSettings["edge"];
+  /** Pinned Caddy image. */
+  readonly caddyImage: string;
+  /** The main Caddyfile text. */
+  readonly caddyfile: string;
+  /** Name of the shared network; default "agi-network". */
+  readonly networkName?: string;
+  /** Password of the shared cluster's administrative role; required when the host has one. */
+  readonly sharedDatabasePassword?: pulumi.Input<string>;
+}
+
+/** The host directory whose `sites.d` holds the site fragments. */
+export function edgeHostDir(host: HostSettings): string {
+  return `${host.root}/edge`;
+}
+
+/** The Docker engine address and SSH options of a host: strict host-key checking, never a password. */
+export function dockerConnection(host: HostSettings): docker.ProviderArgs {
+  const d = host.docker;
+  if (d.connection === "socket") return { host: d.socket };
+  return {
+    host: `ssh://${d.user}@${d.address}:${d.port}`,
+    sshOpts: [
+      "-o", "StrictHostKeyChecking=yes",
+      "-o", `UserKnownHostsFile=${d.knownHostsFile}`,
+      "-o", "BatchMode=yes",
+      "-o", "ConnectTimeout=20",
+    ],
+  };
+}
+
+/**
+ * One Docker host: its engine connection, agi-network, the edge Caddy (the only container that
+ * publishes ports) and, where the host has one, the connection to its shared PostgreSQL cluster.
+ */
+export class Platform extends pulumi.ComponentResource {
+  /** Provider of the host's Docker engine: pass it to the sites on this host. */
+  public readonly dockerProvider: docker.Provider;
+  /** Provider of the host's shared PostgreSQL cluster, if it has one. */
+  public readonly sharedDatabaseProvider?: postgresql.Provider;
+  /** Name of the shared network. */
+  public readonly networkName: pulumi.Output<string>;
+  /** Name of the edge container. */
+  public readonly edgeContainerName: pulumi.Output<string>;
+
+  constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("agi:host:Platform", name, {}, opts);
+    const { host, edge } = args;
+    const networkName = args.networkName ?? "agi-network";
+
+    this.dockerProvider = new docker.Provider(`${name}-docker`, dockerConnection(host), { parent: this });
+    const child = { parent: this, provider: this.dockerProvider };
+
+    if (host.createNetwork) {
+      const network = new docker.Network(
+        `${name}-network`,
+        { name: networkName, driver: "bridge", labels: containerLabels("platform", "network") },
+        child,
+      );
+      this.networkName = network.name;
+    } else {
+      // On an existing host the network predates the program: look it up, fail early if missing.
+      this.networkName = docker.getNetworkOutput({ name: networkName }, child).name;
+    }
+
+    const image = new docker.RemoteImage(`${name}-edge-image`, { name: args.caddyImage, keepLocally: true }, child);
+    const data = new docker.Volume(
+      `${name}-edge-data`,
+      { name: "agi-edge-data", labels: containerLabels("platform", "edge-data") },
+      { ...child, retainOnDelete: true },
+    );
+    const config = new docker.Volume(
+      `${name}-edge-config`,
+      { name: "agi-edge-config", labels: containerLabels("platform", "edge-config") },
+      { ...child, retainOnDelete: true },
+    );
+    const ports: docker.types.input.ContainerPort[] = [
+      { internal: edge.httpPort, external: edge.httpPort, ip: edge.bindAddress, protocol: "tcp" },
+      { internal: edge.httpsPort, external: edge.httpsPort, ip: edge.bindAddress, protocol: "tcp" },
+      { internal: edge.httpsPort, external: edge.httpsPort, ip: edge.bindAddress, protocol: "udp" },
+    ];
+    const container = new docker.Container(
+      `${name}-edge`,
+      {
+        ...CONTAINER_DEFAULTS,
+        name: EDGE_CONTAINER,
+        image: image.imageId,
+        ports,
+        uploads: [{ file: `${EDGE_CONFIG_DIR}/Caddyfile`, content: args.caddyfile }],
+        mounts: [
+          { type: "bind", source: `${edgeHostDir(host)}/sites.d`, target: `${EDGE_CONFIG_DIR}/sites.d`, readOnly: true },
+          { type: "volume", source: data.name, target: "/data" },
+          { type: "volume", source: config.name, target: "/config" },
+        ],
+        networksAdvanced: [{ name: this.networkName, aliases: ["edge"] }],
+        healthcheck: {
+          // The admin API listens on localhost inside the container only.
+          tests: ["CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:2019/config/"],
+          interval: "10s",
+          timeout: "5s",
+          startPeriod: "10s",
+          retries: 3,
+        },
+        wait: true,
+        waitTimeout: 120,
+        memory: toMiB(edge.memory),
+        stopTimeout: EDGE_STOP_GRACE_SECONDS,
+        destroyGraceSeconds: EDGE_STOP_GRACE_SECONDS,
+        securityOpts: ["no-new-privileges:true"],
+        labels: containerLabels("platform", "edge"),
+      },
+      // Host ports and a fixed name cannot be held by two containers at once.
+      { ...child, deleteBeforeReplace: true },
+    );
+    this.edgeContainerName = container.name;
+
+    if (host.sharedDatabase) {
+      if (args.sharedDatabasePassword === undefined) {
+        throw new Error(`host ${host.name}: the shared database needs its administrative password`);
+      }
+      const s = host.sharedDatabase;
+      this.sharedDatabaseProvider = new postgresql.Provider(
+        `${name}-shared-db`,
+        {
+          host: s.adminAddress,
+          port: s.adminPort,
+          username: s.adminUser,
+          password: args.sharedDatabasePassword,
+          database: "postgres",
+          // Reached through an SSH tunnel to the host's loopback: TLS would add nothing.
+          sslmode: "disable",
+          superuser: false,
+          connectTimeout: 15,
+        },
+        { parent: this },
+      );
+    }
+
+    this.registerOutputs({ networkName: this.networkName, edgeContainerName: this.edgeContainerName });
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The program: read and validate the stack settings and every site file, then build one Platform
+ * per host, one Zone per managed Cloudflare zone and one component per site. `index.ts` runs it under
+ * the Pulumi engine; `synth` and the tests run the very same function under the SDK's mocks.
+ */
+import * as cloudflare from "@pulumi/cloudflare";
+import * as pulumi from "@pulumi/pulumi";
+import { fragmentFileName, hasRoute, renderMainCaddyfile } from "./caddy";
+import { buildInventory, type Inventory } from "./inventory";
+import { Platform } from "./platform";
+import { RoutedService } from "./routed-service";
+import type { Site } from "./site";
+import { loadSiteEntries, parseStackSettings, validateAll, ValidationError } from "./validate";
+import { Website } from "./website";
+import { Zone, zoneResourceName } from "./zone";
+import { PROJECT, SETTINGS_KEY, type StackSettings } from "../stacks/settings";
+import { hostOf } from "./capacity";
+
+export interface ProgramOptions {
+  /** Directory of the site files. */
+  readonly sitesDir: string;
+  /** How the directory is named in messages; default "sites". */
+  readonly sitesShownAs?: string;
+}
+
+export interface ProgramOutputs {
+  /** The `inventory` stack output. */
+  readonly inventory: pulumi.Output<Inventory>;
+  /** Edge configuration files by path: "Caddyfile" and "sites.d/<site>.caddy". */
+  readonly caddy: pulumi.Output<Record<string, string>>;
+}
+
+/** Every secret config key the program reads for these settings and sites. */
+export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] {
+  const keys = new Set<string>();
+  if (settings.dns.provider === "cloudflare") keys.add(settings.dns.apiTokenSecret);
+  for (const h of settings.hosts) if (h.sharedDatabase) keys.add(h.sharedDatabase.adminPasswordSecret);
+  for (const s of sites) {
+    if (s.kind === "website" && s.status === "active") {
+      for (const key of Object.values(s.app.secretEnv)) keys.add(key);
+    }
+  }
+  return [...keys].sort();
+}
+
+/** Reads settings and sites and fails with every problem at once (no resource is registered then). */
+export function loadAndValidate(options: ProgramOptions): { settings: StackSettings; sites: Site[] } {
+  const stackFile = `Pulumi.${pulumi.getStack()}.yaml`;
+  const config = new pulumi.Config(PROJECT);
+  const parsed = parseStackSettings(config.getObject<unknown>(SETTINGS_KEY), stackFile);
+  const loaded = loadSiteEntries(options.sitesDir, options.sitesShownAs ?? "sites");
+  const problems = [...parsed.problems, ...loaded.problems];
+  if (!parsed.settings) throw new ValidationError(problems);
+  const checked = validateAll(loaded.entries, [{ file: stackFile, settings: parsed.settings }]);
+  problems.push(...checked.problems);
+  if (problems.length) throw new ValidationError(problems);
+  return { settings: parsed.settings, sites: checked.sites.map((s) => s.site) };
+}
+
+export function runProgram(options: ProgramOptions): ProgramOutputs {
+  let loaded: { settings: StackSettings; sites: Site[] };
+  try {
+    loaded = loadAndValidate(options);
+  } catch (err) {
+    // RunError: the engine prints the message alone, without a stack trace.
+    if (err instanceof ValidationError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+  const { settings, sites } = loaded;
+  const config = new pulumi.Config(PROJECT);
+  const caddyfile = renderMainCaddyfile(settings);
+
+  const cloudflareProvider =
+    settings.dns.provider === "cloudflare"
+      ? new cloudflare.Provider("cloudflare", { apiToken: config.requireSecret(settings.dns.apiTokenSecret) })
+      : undefined;
+
+  // Zones with at least one record to manage.
+  const zones = new Map<string, Zone>();
+  if (cloudflareProvider) {
+    const names = new Set<string>();
+    for (const s of sites) {
+      if (s.status !== "planned" && s.domains.length && s.dns?.provider === "cloudflare") names.add(s.dns.zone);
+    }
+    for (const zone of [...names].sort()) {
+      zones.set(zone, new Zone(zoneResourceName(zone), { zone }, { provider: cloudflareProvider }));
+    }
+  }
+
+  const platforms = new Map<string, Platform>();
+  for (const host of settings.hosts) {
+    platforms.set(
+      host.name,
+      new Platform(host.name, {
+        host,
+        edge: settings.edge,
+        caddyImage: settings.images.caddy,
+        caddyfile,
+        sharedDatabasePassword: host.sharedDatabase
+          ? config.requireSecret(host.sharedDatabase.adminPasswordSecret)
+          : undefined,
+      }),
+    );
+  }
+
+  const fragments: Record<string, pulumi.Output<string>> = {};
+  const appNames: Record<string, pulumi.Output<string | undefined>> = {};
+  for (const site of sites) {
+    if (site.status === "planned") continue; // reserved: nothing is created
+    const hostName = hostOf(site, settings);
+    const host = settings.hosts.find((h) => h.name === hostName)!;
+    const platform = platforms.get(hostName)!;
+    const zoneId =
+      site.dns?.provider === "cloudflare" && site.domains.length ? zones.get(site.dns.zone)?.zoneId : undefined;
+    const providers: pulumi.ProviderResource[] = [platform.dockerProvider];
+    if (cloudflareProvider) providers.push(cloudflareProvider);
+    if (platform.sharedDatabaseProvider) providers.push(platform.sharedDatabaseProvider);
+
+    if (site.kind === "website") {
+      const secretEnv: Record<string, pulumi.Output<string>> = {};
+      if (site.status === "active") {
+        for (const [env, key] of Object.entries(site.app.secretEnv)) secretEnv[env] = config.requireSecret(key);
+      }
+      const web = new Website(
+        site.name,
+        {
+          site,
+          network: platform.networkName,
+          publicIp: host.publicIp,
+          zoneId,
+          images: settings.images,
+          sharedDatabase: host.sharedDatabase
+            ? { container: host.sharedDatabase.container, port: host.sharedDatabase.port }
+            : undefined,
+          secretEnv,
+        },
+        { providers },
+      );
+      if (hasRoute(site)) fragments[fragmentFileName(site.name)] = web.caddyFragment;
+      appNames[site.name] = web.appContainerName;
+    } else {
+      const svc = new RoutedService(site.name, { site, publicIp: host.publicIp, zoneId }, { providers });
+      if (hasRoute(site)) fragments[fragmentFileName(site.name)] = svc.caddyFragment;
+    }
+  }
+
+  const caddy = pulumi
+    .all(fragments)
+    .apply((f): Record<string, string> => ({ Caddyfile: caddyfile, ...sortedRecord(f) }));
+  const inventory = pulumi
+    .all(appNames)
+    .apply((names) => buildInventory(pulumi.getStack(), settings, sites, names));
+  return { inventory, caddy };
+}
+
+function sortedRecord<T>(r: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
+}

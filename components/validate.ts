@@ -1,0 +1,362 @@
+/**
+ * Validation of site files and stack settings: every problem at once, each as
+ * `<file>: <field.path>: <message>`, quoting the bad value unless it may be secret.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import {
+  RESERVED_ENV,
+  RESERVED_NAMES,
+  SECRET_ENV_NAME,
+  SiteSchema,
+  databaseName,
+  type Site,
+} from "./site";
+import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
+import { formatMiB, toMiB } from "./units";
+import {
+  PROJECT,
+  SETTINGS_KEY,
+  StackSettingsSchema,
+  type StackSettings,
+} from "../stacks/settings";
+
+export interface Problem {
+  file: string;
+  path: string;
+  message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  return `${p.file}: ${p.path || "(file)"}: ${p.message}`;
+}
+
+/** A validation failure: the message is the whole list of problems, one per line, with no stack trace. */
+export class ValidationError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(problems.map(formatProblem).join("\n"));
+    this.name = "ValidationError";
+  }
+}
+
+/** Paths under which values may be secret: never quoted back. */
+const SECRET_VALUE_PATHS = [/^app\.env\./];
+
+function quote(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** zod issues -> problems, with the bad value quoted where it is safe and useful. */
+export function zodProblems(file: string, error: z.ZodError, prefix = ""): Problem[] {
+  const out: Problem[] = [];
+  for (const issue of error.issues) {
+    const basePath = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        out.push({
+          file,
+          path: [basePath, key].filter(Boolean).join("."),
+          message: "unknown field; check its spelling against the site file format",
+        });
+      }
+      continue;
+    }
+    const input = (issue as { input?: unknown }).input;
+    let message = issue.message;
+    if (issue.code === "invalid_type" && input === undefined) {
+      message = `is required (${issue.message.replace(/^Invalid input: /, "")})`;
+    } else if (issue.code === "invalid_key") {
+      message = `${(issue.issues[0]?.message ?? issue.message).replace(/^Invalid string: /, "")}, got ${quote(input)}`;
+    } else if (
+      input !== undefined &&
+      typeof input !== "object" &&
+      !SECRET_VALUE_PATHS.some((re) => re.test(basePath))
+    ) {
+      message = `${message}, got ${quote(input)}`;
+    }
+    out.push({ file, path: basePath, message });
+  }
+  return out;
+}
+
+export interface SiteEntry {
+  /** The file as shown in messages, e.g. "sites/vaina.ts". */
+  file: string;
+  /** The file's default export. */
+  value: unknown;
+}
+
+export interface ParsedSite {
+  file: string;
+  site: Site;
+}
+
+/** Loads every `*.ts` site file of a directory (sorted by name) without validating it. */
+export function loadSiteEntries(dir: string, shownAs = dir): { entries: SiteEntry[]; problems: Problem[] } {
+  const entries: SiteEntry[] = [];
+  const problems: Problem[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.endsWith(".ts") && !n.endsWith(".d.ts"));
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : String(err);
+    return { entries, problems: [{ file: shownAs, path: "", message: `cannot read site files: ${reason}` }] };
+  }
+  for (const name of names.sort()) {
+    const file = path.join(shownAs, name);
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const mod = require(path.resolve(dir, name)) as { default?: unknown };
+      if (mod.default === undefined) {
+        problems.push({ file, path: "", message: "has no default export; write `export default defineSite({...})`" });
+        continue;
+      }
+      entries.push({ file, value: mod.default });
+    } catch (err) {
+      const first = String((err as Error)?.message ?? err).split("\n")[0];
+      problems.push({ file, path: "", message: `cannot be loaded: ${first}` });
+    }
+  }
+  return { entries, problems };
+}
+
+/** Parses each entry on its own: schema, file name, and the checks within one file. */
+export function parseSites(entries: SiteEntry[]): { sites: ParsedSite[]; problems: Problem[] } {
+  const sites: ParsedSite[] = [];
+  const problems: Problem[] = [];
+  for (const { file, value } of entries) {
+    const result = SiteSchema.safeParse(value, { reportInput: true });
+    if (!result.success) {
+      problems.push(...zodProblems(file, result.error));
+      continue;
+    }
+    const own = checkOneSite(file, result.data);
+    problems.push(...own);
+    if (own.length === 0) sites.push({ file, site: result.data });
+  }
+  return { sites, problems };
+}
+
+function checkOneSite(file: string, site: Site): Problem[] {
+  const out: Problem[] = [];
+  const add = (p: string, message: string) => out.push({ file, path: p, message });
+  const expected = path.basename(file, ".ts");
+  if (site.name !== expected) {
+    add("name", `must equal the file name "${expected}", got ${quote(site.name)}`);
+  }
+  if ((RESERVED_NAMES as readonly string[]).includes(site.name)) {
+    add("name", `${quote(site.name)} is reserved by the platform (${RESERVED_NAMES.join(", ")})`);
+  }
+  const seen = new Map<string, number>();
+  site.domains.forEach((d, i) => {
+    const first = seen.get(d);
+    if (first !== undefined) add(`domains.${i}`, `${quote(d)} is already listed as domains.${first}`);
+    seen.set(d, i);
+  });
+  if (site.domains.length > 0 && !site.dns) {
+    add("dns", 'is required when the site has domains: { provider: "cloudflare", zone: "..." } or { provider: "external" }');
+  }
+  if (site.dns?.provider === "cloudflare") {
+    const zone = site.dns.zone;
+    site.domains.forEach((d, i) => {
+      if (d !== zone && !d.endsWith(`.${zone}`)) {
+        add(`domains.${i}`, `${quote(d)} is not in the zone ${quote(zone)} (dns.zone); use a domain under it or another site file`);
+      }
+    });
+  }
+  if (site.kind === "website") {
+    for (const name of Object.keys(site.app.env)) {
+      if ((RESERVED_ENV as readonly string[]).includes(name)) {
+        add(`app.env.${name}`, `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`);
+      } else if (SECRET_ENV_NAME.test(name)) {
+        add(`app.env.${name}`, "looks like a secret; move it to app.secretEnv as an env name -> secret config key");
+      }
+      if (name in site.app.secretEnv) add(`app.env.${name}`, "is also set in app.secretEnv; keep one");
+    }
+    for (const name of Object.keys(site.app.secretEnv)) {
+      if ((RESERVED_ENV as readonly string[]).includes(name)) {
+        add(`app.secretEnv.${name}`, `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`);
+      }
+    }
+    const r = site.app.resources;
+    if (toMiB(r.memoryReservation) > toMiB(r.memory)) {
+      add("app.resources.memoryReservation", `${quote(r.memoryReservation)} is above the limit app.resources.memory ${quote(r.memory)}`);
+    }
+  }
+  return out;
+}
+
+/** Checks across site files: each message names both files involved. */
+export function crossSiteProblems(sites: ParsedSite[]): Problem[] {
+  const out: Problem[] = [];
+  const claim = <K>(map: Map<K, { file: string; path: string }>, key: K, file: string, p: string, what: string) => {
+    const prev = map.get(key);
+    if (prev && prev.file !== file) {
+      out.push({ file, path: p, message: `${what} is already used by ${prev.file} (${prev.path})` });
+    } else if (!prev) {
+      map.set(key, { file, path: p });
+    }
+  };
+  const names = new Map<string, { file: string; path: string }>();
+  const domains = new Map<string, { file: string; path: string }>();
+  const databases = new Map<string, { file: string; path: string }>();
+  const upstreams = new Map<string, { file: string; path: string }>();
+  // Names on agi-network or on the host: website aliases and their derived container names,
+  // and the containers that routed services point at.
+  const hostNames = new Map<string, { file: string; path: string }>();
+
+  for (const { file, site } of sites) {
+    claim(names, site.name, file, "name", `the name ${quote(site.name)}`);
+    site.domains.forEach((d, i) => claim(domains, d, file, `domains.${i}`, `the domain ${quote(d)}`));
+    if (site.kind === "website") {
+      const db = databaseName(site);
+      if (db) claim(databases, db, file, "database.name", `the database name ${quote(db)}`);
+    }
+  }
+  for (const { file, site } of sites) {
+    if (site.kind === "service") {
+      const key = `${site.upstream.host}:${site.upstream.port}`;
+      claim(upstreams, key, file, "upstream", `the upstream ${quote(key)}`);
+      claim(hostNames, site.upstream.host, file, "upstream.host", `the container name ${quote(site.upstream.host)}`);
+    }
+  }
+  for (const { file, site } of sites) {
+    if (site.kind !== "website") continue;
+    for (const derived of websiteNames(site.name)) {
+      claim(hostNames, derived, file, "name", `the container name or alias ${quote(derived)} (derived from the name)`);
+    }
+  }
+  return out;
+}
+
+/** Names a website takes on its host: its alias on agi-network and its fixed container/network names. */
+export function websiteNames(name: string): string[] {
+  return [name, `${name}-db`, `${name}-internal`, `${name}-docker`];
+}
+
+/** Checks of sites against one stack's settings: hosts, shared clusters, capacity. */
+export function stackProblems(sites: ParsedSite[], settings: StackSettings, stackFile: string): Problem[] {
+  const out: Problem[] = [];
+  const hosts = new Map(settings.hosts.map((h) => [h.name, h]));
+  const settingsPath = `${PROJECT}:${SETTINGS_KEY}`;
+  for (const { file, site } of sites) {
+    if (site.host !== undefined && !hosts.has(site.host)) {
+      out.push({
+        file,
+        path: "host",
+        message: `${quote(site.host)} is not a host of ${stackFile}; valid: ${[...hosts.keys()].map((h) => quote(h)).join(", ")}`,
+      });
+      continue;
+    }
+    const host = hosts.get(hostOf(site, settings))!;
+    if (site.kind === "website" && site.database.mode === "shared" && site.status !== "planned") {
+      if (!host.sharedDatabase) {
+        out.push({
+          file,
+          path: "database.mode",
+          message: `is "shared" but host ${quote(host.name)} has no sharedDatabase in ${stackFile}; use "dedicated" or configure the shared cluster`,
+        });
+      }
+    }
+    if (
+      host.sharedDatabase &&
+      site.kind === "service" &&
+      site.domains.length > 0 &&
+      site.upstream.host === host.sharedDatabase.container
+    ) {
+      // A routed service pointing at the shared cluster would publish the database: never.
+      out.push({
+        file,
+        path: "upstream.host",
+        message: `${quote(site.upstream.host)} is the shared database cluster of ${stackFile}; databases get no public route`,
+      });
+    }
+  }
+  settings.hosts.forEach((host, hostIndex) => {
+    const edge = edgeFootprint(settings);
+    let memory = edge.memoryMiB;
+    let cpus = 0;
+    const parts = [`edge ${formatMiB(edge.memoryMiB)}`];
+    const budget = toMiB(host.capacity.memory);
+    for (const { file, site } of sites) {
+      if (hostOf(site, settings) !== host.name) continue;
+      const f = siteFootprint(site);
+      if (f.memoryMiB === 0) continue;
+      memory += f.memoryMiB;
+      cpus = Math.round((cpus + f.cpus) * 100) / 100;
+      parts.push(`${file} ${formatMiB(f.memoryMiB)}`);
+      if (memory > budget) {
+        out.push({
+          file,
+          path: "app.resources.memory",
+          message: `host ${quote(host.name)} would commit ${formatMiB(memory)} of memory limits, over its ${host.capacity.memory} (${parts.join(", ")}); lower a limit or raise ${settingsPath}.hosts.${hostIndex}.capacity.memory in ${stackFile}`,
+        });
+        memory -= f.memoryMiB;
+        parts.pop();
+        cpus = Math.round((cpus - f.cpus) * 100) / 100;
+        continue;
+      }
+      if (cpus > host.capacity.cpus) {
+        out.push({
+          file,
+          path: "app.resources.cpus",
+          message: `host ${quote(host.name)} would commit ${cpus} CPUs, over its ${host.capacity.cpus} cores; lower a limit or raise ${settingsPath}.hosts.${hostIndex}.capacity.cpus in ${stackFile}`,
+        });
+        memory -= f.memoryMiB;
+        parts.pop();
+        cpus = Math.round((cpus - f.cpus) * 100) / 100;
+      }
+    }
+  });
+  return out;
+}
+
+/** Parses the settings object of a stack, from the parsed config value. */
+export function parseStackSettings(
+  raw: unknown,
+  stackFile: string,
+): { settings?: StackSettings; problems: Problem[] } {
+  const prefix = `${PROJECT}:${SETTINGS_KEY}`;
+  if (raw === undefined) {
+    return { problems: [{ file: stackFile, path: prefix, message: "is missing; see the stack settings in the README" }] };
+  }
+  const result = StackSettingsSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) return { problems: zodProblems(stackFile, result.error, prefix) };
+  return { settings: result.data, problems: [] };
+}
+
+/** Reads `Pulumi.<stack>.yaml`: the settings object and the names of the secure (secret) keys set there. */
+export function readStackFile(file: string, shownAs = path.basename(file)): {
+  settings?: StackSettings;
+  secureKeys: string[];
+  problems: Problem[];
+} {
+  let doc: { config?: Record<string, unknown> } | null;
+  try {
+    doc = parseYaml(fs.readFileSync(file, "utf8")) as typeof doc;
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such stack file" : String((err as Error).message).split("\n")[0];
+    return { secureKeys: [], problems: [{ file: shownAs, path: "", message: reason }] };
+  }
+  const config = doc?.config ?? {};
+  const secureKeys = Object.entries(config)
+    .filter(([, v]) => typeof v === "object" && v !== null && "secure" in v)
+    .map(([k]) => k);
+  const { settings, problems } = parseStackSettings(config[`${PROJECT}:${SETTINGS_KEY}`], shownAs);
+  return { settings, secureKeys, problems };
+}
+
+/** Everything `validate` checks for one set of site entries against zero or more stacks. */
+export function validateAll(
+  entries: SiteEntry[],
+  stacks: { file: string; settings: StackSettings }[],
+): { sites: ParsedSite[]; problems: Problem[] } {
+  const { sites, problems } = parseSites(entries);
+  problems.push(...crossSiteProblems(sites));
+  for (const s of stacks) problems.push(...stackProblems(sites, s.settings, s.file));
+  return { sites, problems };
+}

@@ -1,0 +1,300 @@
+import * as docker from "@pulumi/docker";
+import * as postgresql from "@pulumi/postgresql";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { renderSiteFragment } from "./caddy";
+import { CONTAINER_DEFAULTS, containerLabels } from "./containers";
+import { createDnsRecords } from "./dns";
+import { appRoleInitScript, postgresCommand } from "./postgres";
+import { databaseName, type WebsiteSite } from "./site";
+import { toMiB } from "./units";
+
+/** Port PostgreSQL listens on inside its container. */
+export const POSTGRES_PORT = 5432;
+/** Port of the Docker API socket proxy on the site's internal network. */
+export const SOCKET_PROXY_PORT = 2375;
+/** Memory limit of the socket proxy (MiB). */
+export const SOCKET_PROXY_MEMORY_MIB = 32;
+/** Seconds PostgreSQL gets to shut down cleanly. */
+export const DB_STOP_GRACE_SECONDS = 60;
+/** Seconds `pulumi up` waits for a new container to report healthy. */
+export const WAIT_TIMEOUT_SECONDS = 180;
+const SECRET_DIR = "/run/agi";
+
+export interface WebsiteArgs {
+  /** The validated site file. */
+  readonly site: WebsiteSite;
+  /** The shared network the edge reaches apps on (agi-network). */
+  readonly network: pulumi.Input<string>;
+  /** Public IPv4 address the DNS records point to. */
+  readonly publicIp: string;
+  /** Id of the site's Cloudflare zone; records are created only when it is given. */
+  readonly zoneId?: pulumi.Input<string>;
+  /** Pinned images of the database and the Docker API socket proxy. */
+  readonly images: { readonly postgres: string; readonly socketProxy: string };
+  /** The host's shared PostgreSQL cluster as apps reach it; required for database mode "shared". */
+  readonly sharedDatabase?: { readonly container: string; readonly port: number };
+  /** Values of `app.secretEnv`, resolved from secret stack config; default none. */
+  readonly secretEnv?: Readonly<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * A client website: its app container (zero-downtime replacement behind a network alias), its
+ * database (a dedicated PostgreSQL container, or a role and database in the host's shared cluster),
+ * its DNS records and its Caddy fragment. Data outlives the site: volumes are retained on delete.
+ */
+export class Website extends pulumi.ComponentResource {
+  /** The site's Caddy fragment (sites.d/<site>.caddy); empty when the site is not routed. */
+  public readonly caddyFragment: pulumi.Output<string>;
+  /** Name Docker gave the app container; undefined when no app runs (paused). */
+  public readonly appContainerName: pulumi.Output<string | undefined>;
+  /** The primary URL. */
+  public readonly url: pulumi.Output<string>;
+
+  constructor(name: string, args: WebsiteArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("agi:web:Website", name, {}, opts);
+    const site = args.site;
+    const active = site.status === "active";
+    const db = databaseName(site);
+    const appRole = db ? `${db}_app` : undefined;
+    const child = { parent: this };
+    const needsInternal = site.database.mode === "dedicated" || site.app.dockerReadAccess;
+
+    const internal = needsInternal
+      ? new docker.Network(
+          `${name}-internal`,
+          {
+            name: `${site.name}-internal`,
+            internal: true,
+            driver: "bridge",
+            labels: containerLabels(site.name, "internal-network"),
+          },
+          child,
+        )
+      : undefined;
+
+    let databaseUrl: pulumi.Output<string> | undefined;
+    const appDependsOn: pulumi.Resource[] = [];
+
+    if (site.database.mode === "dedicated" && db && appRole && internal) {
+      const superPassword = password(`${name}-db-superuser-password`, this);
+      const appPassword = password(`${name}-db-app-password`, this);
+      const volume = new docker.Volume(
+        `${name}-db-data`,
+        { name: `${site.name}-pgdata`, labels: containerLabels(site.name, "db-data") },
+        { parent: this, retainOnDelete: true },
+      );
+      const dbHost = `${site.name}-db`;
+      databaseUrl = pulumi.interpolate`postgresql://${appRole}:${appPassword}@${dbHost}:${POSTGRES_PORT}/${db}`;
+      if (active) {
+        const image = new docker.RemoteImage(
+          `${name}-db-image`,
+          { name: args.images.postgres, keepLocally: true },
+          child,
+        );
+        const memory = site.database.resources.memory;
+        const dbContainer = new docker.Container(
+          `${name}-db`,
+          {
+            ...CONTAINER_DEFAULTS,
+            name: dbHost,
+            image: image.imageId,
+            command: postgresCommand(memory),
+            envs: [
+              `POSTGRES_DB=${db}`,
+              "POSTGRES_USER=postgres",
+              `POSTGRES_PASSWORD_FILE=${SECRET_DIR}/superuser-password`,
+              `APP_DB_USER=${appRole}`,
+              `APP_DB_PASSWORD_FILE=${SECRET_DIR}/app-password`,
+              "PGDATA=/var/lib/postgresql/data/pgdata",
+            ],
+            uploads: [
+              // Readable inside this container only; 0444 because the entrypoint reads them as postgres.
+              { file: `${SECRET_DIR}/superuser-password`, content: superPassword, permissions: "0444" },
+              { file: `${SECRET_DIR}/app-password`, content: appPassword, permissions: "0444" },
+              {
+                file: "/docker-entrypoint-initdb.d/10-agi-app-role.sh",
+                content: appRoleInitScript(),
+                executable: true,
+              },
+            ],
+            mounts: [{ type: "volume", source: volume.name, target: "/var/lib/postgresql/data" }],
+            networksAdvanced: [{ name: internal.name, aliases: [dbHost] }],
+            healthcheck: {
+              // -h 127.0.0.1: the entrypoint's temporary init server listens on the socket only,
+              // so this passes once the real server accepts TCP connections.
+              tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", "postgres", "-d", db],
+              interval: "5s",
+              timeout: "5s",
+              startPeriod: "60s",
+              retries: 5,
+            },
+            wait: true,
+            waitTimeout: WAIT_TIMEOUT_SECONDS,
+            memory: toMiB(memory),
+            ...(site.database.resources.cpus !== undefined
+              ? { cpus: String(site.database.resources.cpus) }
+              : {}),
+            stopSignal: "SIGINT",
+            stopTimeout: DB_STOP_GRACE_SECONDS,
+            destroyGraceSeconds: DB_STOP_GRACE_SECONDS,
+            labels: containerLabels(site.name, "db"),
+          },
+          // A fixed name and one data volume: the old server must stop before the new one starts.
+          { parent: this, deleteBeforeReplace: true },
+        );
+        appDependsOn.push(dbContainer);
+      }
+    } else if (site.database.mode === "shared" && db && appRole) {
+      if (!args.sharedDatabase) {
+        throw new Error(`site ${site.name}: database mode "shared" needs the host's sharedDatabase`);
+      }
+      const appPassword = password(`${name}-db-app-password`, this);
+      const role = new postgresql.Role(
+        `${name}-db-role`,
+        { name: appRole, login: true, password: appPassword, superuser: false, createDatabase: false, createRole: false, inherit: true },
+        child,
+      );
+      // The database stays owned by the administrative role; the app gets what it needs by grants.
+      const database = new postgresql.Database(`${name}-database`, { name: db }, child);
+      const revoke = new postgresql.Grant(
+        `${name}-db-revoke-public`,
+        { database: database.name, role: "public", objectType: "database", privileges: [] },
+        child,
+      );
+      const connect = new postgresql.Grant(
+        `${name}-db-grant-connect`,
+        { database: database.name, role: role.name, objectType: "database", privileges: ["CONNECT", "TEMPORARY"] },
+        child,
+      );
+      const schema = new postgresql.Grant(
+        `${name}-db-grant-schema`,
+        { database: database.name, role: role.name, schema: "public", objectType: "schema", privileges: ["CREATE", "USAGE"] },
+        child,
+      );
+      appDependsOn.push(revoke, connect, schema);
+      const { container, port } = args.sharedDatabase;
+      databaseUrl = pulumi.interpolate`postgresql://${role.name}:${appPassword}@${container}:${port}/${database.name}`;
+    }
+
+    let proxyHost: string | undefined;
+    if (active && site.app.dockerReadAccess && internal) {
+      proxyHost = `${site.name}-docker`;
+      const proxyImage = new docker.RemoteImage(
+        `${name}-docker-proxy-image`,
+        { name: args.images.socketProxy, keepLocally: true },
+        child,
+      );
+      const proxy = new docker.Container(
+        `${name}-docker-proxy`,
+        {
+          ...CONTAINER_DEFAULTS,
+          name: proxyHost,
+          image: proxyImage.imageId,
+          // Read-only Docker API: listing and inspecting only; POST=0 refuses every write.
+          envs: ["CONTAINERS=1", "IMAGES=1", "INFO=1", "NETWORKS=1", "VOLUMES=1", "EVENTS=1", "PING=1", "VERSION=1", "POST=0"],
+          mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock", readOnly: true }],
+          networksAdvanced: [{ name: internal.name, aliases: [proxyHost] }],
+          healthcheck: {
+            tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${SOCKET_PROXY_PORT}/_ping`],
+            interval: "10s",
+            timeout: "5s",
+            startPeriod: "10s",
+            retries: 3,
+          },
+          wait: true,
+          waitTimeout: WAIT_TIMEOUT_SECONDS,
+          memory: SOCKET_PROXY_MEMORY_MIB,
+          securityOpts: ["no-new-privileges:true"],
+          labels: containerLabels(site.name, "docker-proxy"),
+        },
+        { parent: this, deleteBeforeReplace: true },
+      );
+      appDependsOn.push(proxy);
+    }
+
+    let appName: pulumi.Output<string | undefined> = pulumi.output(undefined);
+    if (active) {
+      const app = site.app;
+      const image = new docker.RemoteImage(`${name}-app-image`, { name: app.image, keepLocally: true }, child);
+      const plain: Record<string, pulumi.Input<string>> = { ...app.env, PORT: String(app.port) };
+      if (proxyHost) plain.DOCKER_HOST = `tcp://${proxyHost}:${SOCKET_PROXY_PORT}`;
+      const secret: Record<string, pulumi.Input<string>> = { ...(args.secretEnv ?? {}) };
+      if (databaseUrl) secret.DATABASE_URL = databaseUrl;
+      const networks: docker.types.input.ContainerNetworksAdvanced[] = [
+        { name: args.network, aliases: [site.name] },
+      ];
+      if (internal) networks.push({ name: internal.name });
+      const container = new docker.Container(
+        `${name}-app`,
+        {
+          ...CONTAINER_DEFAULTS,
+          // No name: Docker names each container anew, so the replacement can start beside the old one.
+          image: image.imageId,
+          envs: envList(plain, secret),
+          networksAdvanced: networks,
+          healthcheck: {
+            tests: app.healthcheck.command ?? httpProbe(app.port, app.healthcheck.path),
+            interval: app.healthcheck.interval,
+            timeout: app.healthcheck.timeout,
+            startPeriod: app.healthcheck.startPeriod,
+            retries: app.healthcheck.retries,
+          },
+          wait: true,
+          waitTimeout: WAIT_TIMEOUT_SECONDS,
+          memory: toMiB(app.resources.memory),
+          memoryReservation: toMiB(app.resources.memoryReservation),
+          cpus: String(app.resources.cpus),
+          stopSignal: "SIGTERM",
+          stopTimeout: app.stopGracePeriod,
+          destroyGraceSeconds: app.stopGracePeriod,
+          securityOpts: ["no-new-privileges:true"],
+          labels: containerLabels(site.name, "app"),
+        },
+        // Create the new container, wait until it is healthy, then remove the old one.
+        { parent: this, deleteBeforeReplace: false, dependsOn: appDependsOn },
+      );
+      appName = container.name;
+    }
+
+    if (args.zoneId !== undefined) createDnsRecords(name, site, args.publicIp, args.zoneId, child);
+
+    this.caddyFragment = pulumi.output(renderSiteFragment(site));
+    this.appContainerName = appName;
+    this.url = pulumi.output(`https://${site.domains[0]}`);
+    this.registerOutputs({
+      caddyFragment: this.caddyFragment,
+      appContainerName: this.appContainerName,
+      url: this.url,
+    });
+  }
+}
+
+/**
+ * A generated password: URL-safe (no specials), so it can stand in DATABASE_URL unescaped. The value
+ * is wrapped as secret here rather than trusting the engine to mark the provider's output.
+ */
+function password(name: string, parent: pulumi.Resource): pulumi.Output<string> {
+  return pulumi.secret(new random.RandomPassword(name, { length: 32, special: false }, { parent }).result);
+}
+
+/** `NAME=value` pairs sorted by name; the list is secret when any secret value is in it. */
+function envList(
+  plain: Record<string, pulumi.Input<string>>,
+  secret: Record<string, pulumi.Input<string>>,
+): pulumi.Output<string[]> {
+  const all = { ...plain, ...secret };
+  const names = Object.keys(all).sort();
+  return pulumi.all(names.map((n) => pulumi.interpolate`${n}=${all[n]}`));
+}
+
+/** The default healthcheck: a Node.js fetch of the app's own health path. */
+export function httpProbe(port: number, path: string): string[] {
+  const url = `http://127.0.0.1:${port}${path}`;
+  return [
+    "CMD",
+    "node",
+    "-e",
+    `fetch(${JSON.stringify(url)}).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
+  ];
+}

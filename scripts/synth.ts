@@ -1,0 +1,124 @@
+/**
+ * npm run synth -- --stack NAME [--sites DIR] [--out DIR]
+ * Runs the real program (the function index.ts runs) under the SDK's mocks, offline and without
+ * credentials, and writes the desired state to --out (default build/<stack>/):
+ *   manifest.json   every resource: type, name, parent, inputs (secrets as "[secret]"), options
+ *   caddy/          the main Caddyfile and every site fragment, as written on the host
+ *   inventory.json  the value of the `inventory` stack output
+ * and prints the inventory as a table.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseCommon } from "./args";
+import { resolveOutput, startMockEngine, type RecordedResource } from "./mock-engine";
+import { inventoryTable, type Inventory } from "../components/inventory";
+import { runProgram, secretKeysFor } from "../components/program";
+import { formatProblem, loadSiteEntries, readStackFile, validateAll } from "../components/validate";
+import { PROJECT } from "../stacks/settings";
+
+const USAGE = "usage: npm run synth -- --stack NAME [--sites DIR] [--out DIR]";
+/** Stands in for every secret config value; synth must never print it. */
+const PLACEHOLDER_PREFIX = "synth-placeholder-secret-";
+
+export interface SynthResult {
+  manifest: { stack: string; resources: ManifestEntry[] };
+  inventory: Inventory;
+  caddy: Record<string, string>;
+}
+
+export interface ManifestEntry {
+  type: string;
+  name: string;
+  urn: string;
+  parent?: string;
+  custom: boolean;
+  inputs: Record<string, unknown>;
+  options: RecordedResource["options"];
+}
+
+export class SynthError extends Error {}
+
+/** Synthesises one stack in this process (one per process: the SDK's runtime is global). */
+export async function synth(root: string, stack: string, sitesDir: string, sitesShownAs: string): Promise<SynthResult> {
+  const stackFile = `Pulumi.${stack}.yaml`;
+  const read = readStackFile(path.join(root, stackFile), stackFile);
+  const loaded = loadSiteEntries(sitesDir, sitesShownAs);
+  const problems = [...read.problems, ...loaded.problems];
+  const checked = read.settings ? validateAll(loaded.entries, [{ file: stackFile, settings: read.settings }]) : undefined;
+  if (checked) problems.push(...checked.problems);
+  if (problems.length || !read.settings || !checked) {
+    throw new SynthError(problems.map(formatProblem).join("\n"));
+  }
+
+  // Plain config from the stack file; every secret the program reads gets a placeholder.
+  const config: Record<string, string> = {};
+  config[`${PROJECT}:settings`] = JSON.stringify(read.settings);
+  const secretKeys = secretKeysFor(read.settings, checked.sites.map((s) => s.site)).map((k) => `${PROJECT}:${k}`);
+  for (const key of secretKeys) config[key] = `${PLACEHOLDER_PREFIX}${key}`;
+
+  const engine = await startMockEngine({ project: PROJECT, stack, config, secretKeys });
+  const program = runProgram({ sitesDir, sitesShownAs });
+  const inventory = (await resolveOutput(program.inventory)).value;
+  const caddy = (await resolveOutput(program.caddy)).value;
+  await engine.settle();
+
+  const resources = [...engine.resources]
+    .sort((a, b) => a.urn.localeCompare(b.urn))
+    .map(({ type, name, urn, parent, custom, inputs, options }) => ({ type, name, urn, parent, custom, inputs, options }));
+  const result: SynthResult = { manifest: { stack, resources }, inventory, caddy };
+
+  // Last line of defence: no secret value may reach a file or the terminal.
+  const text = JSON.stringify(result);
+  if (text.includes(PLACEHOLDER_PREFIX) || text.includes("mock-password-")) {
+    throw new SynthError("synth: a secret value reached the output; refusing to write it (this is a bug)");
+  }
+  return result;
+}
+
+/** Writes the result under `out`, replacing what an earlier synth wrote there. */
+export function writeSynth(out: string, result: SynthResult): string[] {
+  fs.rmSync(path.join(out, "caddy"), { recursive: true, force: true });
+  fs.mkdirSync(out, { recursive: true });
+  const written: string[] = [];
+  const write = (rel: string, text: string) => {
+    const file = path.join(out, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+    written.push(rel);
+  };
+  write("manifest.json", `${JSON.stringify(result.manifest, null, 2)}\n`);
+  write("inventory.json", `${JSON.stringify(result.inventory, null, 2)}\n`);
+  for (const [rel, text] of Object.entries(result.caddy)) write(path.join("caddy", rel), text);
+  return written;
+}
+
+async function main(): Promise<void> {
+  const args = parseCommon(process.argv.slice(2), USAGE, true);
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const root = process.cwd();
+  const stack = args.stack ?? "local";
+  const out = path.resolve(root, args.out ?? path.join("build", stack));
+  try {
+    const result = await synth(root, stack, path.resolve(root, args.sites), args.sites);
+    const written = writeSynth(out, result);
+    process.stdout.write(inventoryTable(result.inventory));
+    process.stdout.write(
+      `\nsynth: stack ${stack}: ${result.manifest.resources.length} resources, ` +
+        `${Object.keys(result.caddy).length} Caddy files; wrote ${written.length} files to ${path.relative(root, out) || "."}/\n`,
+    );
+  } catch (err) {
+    if (err instanceof SynthError) {
+      process.stdout.write(`${err.message}\n`);
+      process.stderr.write("synth: nothing written\n");
+      process.exit(1);
+    }
+    const first = String((err as Error)?.message ?? err).split("\n")[0];
+    process.stderr.write(`synth: ${first}\n`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,70 @@
+/**
+ * npm run validate [-- --sites DIR] [--stack NAME]
+ * Checks every site file and the stack settings (one stack, or every Pulumi.<stack>.yaml here).
+ * Exit 0 with a one-line summary; otherwise exit 1 and one line per problem: <file>: <field.path>: <message>.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseCommon } from "./args";
+import { formatProblem, loadSiteEntries, readStackFile, validateAll, type Problem } from "../components/validate";
+import { secretKeysFor } from "../components/program";
+import type { StackSettings } from "../stacks/settings";
+import { PROJECT } from "../stacks/settings";
+
+const USAGE = "usage: npm run validate [-- --sites DIR] [--stack NAME]";
+
+export function stackNames(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
+}
+
+function main(): void {
+  const args = parseCommon(process.argv.slice(2), USAGE);
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const root = process.cwd();
+  const problems: Problem[] = [];
+  const stacks: { name: string; file: string; settings: StackSettings; secureKeys: string[] }[] = [];
+  const names = args.stack ? [args.stack] : stackNames(root);
+  for (const name of names) {
+    const file = `Pulumi.${name}.yaml`;
+    const read = readStackFile(path.join(root, file), file);
+    problems.push(...read.problems);
+    if (read.settings) stacks.push({ name, file, settings: read.settings, secureKeys: read.secureKeys });
+  }
+  const loaded = loadSiteEntries(path.resolve(root, args.sites), args.sites);
+  problems.push(...loaded.problems);
+  const { sites, problems: siteProblems } = validateAll(loaded.entries, stacks);
+  problems.push(...siteProblems);
+
+  if (problems.length) {
+    for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
+    process.stderr.write(`validate: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n`);
+    process.exit(1);
+  }
+  for (const s of stacks) {
+    const missing = secretKeysFor(s.settings, sites.map((x) => x.site)).filter(
+      (k) => !s.secureKeys.includes(`${PROJECT}:${k}`),
+    );
+    if (missing.length) {
+      process.stderr.write(
+        `note: ${s.file} has no value yet for secret${missing.length === 1 ? "" : "s"} ${missing.join(", ")} ` +
+          `(pulumi config set --secret --stack ${s.name} <key>); synth works without them, pulumi up does not\n`,
+      );
+    }
+  }
+  const count = (pred: (x: (typeof sites)[number]) => boolean) => sites.filter(pred).length;
+  process.stdout.write(
+    `validate: ${sites.length} site files OK (${count((x) => x.site.kind === "website")} websites, ` +
+      `${count((x) => x.site.kind === "service")} services; ${count((x) => x.site.status === "active")} active, ` +
+      `${count((x) => x.site.status === "paused")} paused, ${count((x) => x.site.status === "planned")} planned) ` +
+      `against stack${stacks.length === 1 ? "" : "s"} ${stacks.map((s) => s.name).join(", ") || "(none)"}\n`,
+  );
+}
+
+if (require.main === module) main();

@@ -1,0 +1,9 @@
+import { defineSite } from "../components/site";
+
+// Ollama: local models for the other services only, no public route.
+export default defineSite({
+  name: "ollama",
+  kind: "service",
+  domains: [],
+  upstream: { host: "ollama", port: 11434 },
+});

@@ -1,0 +1,10 @@
+import { defineSite } from "../components/site";
+
+// SearXNG.
+export default defineSite({
+  name: "searxng",
+  kind: "service",
+  domains: ["searxng.agistaffers.com"],
+  upstream: { host: "searxng", port: 8080 },
+  dns: { provider: "cloudflare", zone: "agistaffers.com", proxied: true },
+});

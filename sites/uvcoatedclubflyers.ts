@@ -1,0 +1,20 @@
+import { defineSite } from "../components/site";
+
+// Planned client site: reserved (name, domains, database name), nothing is created until "active".
+// It gets its own PostgreSQL container instead of a port on the host and the shared password.
+export default defineSite({
+  name: "uvcoatedclubflyers",
+  kind: "website",
+  status: "planned",
+  domains: ["uvcoatedclubflyers.com", "www.uvcoatedclubflyers.com"],
+  app: {
+    // Pinned reference in the organisation's GitHub container registry; its CI publishes the tag.
+    image: "ghcr.io/agistaffers/uvcoatedclubflyers:0.1.0",
+    port: 3000,
+    env: { NODE_ENV: "production" },
+    healthcheck: { path: "/api/health" },
+  },
+  database: { mode: "dedicated", name: "uvcoatedclubflyers", resources: { memory: "256Mi" } },
+  dns: { provider: "cloudflare", zone: "uvcoatedclubflyers.com", proxied: true },
+  repo: "agistaffers/uvcoatedclubflyers",
+});

@@ -1,0 +1,172 @@
+/**
+ * Per-stack settings: the `agi-platform:settings` object in `Pulumi.<stack>.yaml`, validated here.
+ * Secrets never appear in settings: they are named here and set with `pulumi config set --secret`.
+ */
+import { z } from "zod";
+import { MEMORY_PATTERN } from "../components/units";
+import { CONFIG_KEY_PATTERN, SITE_NAME_PATTERN, imageProblem } from "../components/site";
+
+/** The project name: the config namespace of every key. */
+export const PROJECT = "agi-platform";
+/** The config key (in the project namespace) that holds the settings object. */
+export const SETTINGS_KEY = "settings";
+
+/** Pinned images the platform itself runs; a stack may override them. */
+export const DEFAULT_IMAGES = {
+  /** Dedicated databases; the backup job uses the same image so pg_dump matches the server. */
+  postgres: "postgres:15.14-bookworm",
+  /** The edge; the Caddy version the tests run against (Debian's caddy 2.6.2). */
+  caddy: "caddy:2.6.2-alpine",
+  /** Read-only Docker API proxy for sites with dockerReadAccess. */
+  socketProxy: "tecnativa/docker-socket-proxy:0.3.0",
+} as const;
+
+export const DEFAULT_NETWORK = "agi-network";
+export const DEFAULT_EDGE_MEMORY = "256Mi";
+export const DEFAULT_SOCKET_PROXY_MEMORY = "32Mi";
+
+const imageRef = z.string().superRefine((ref, ctx) => {
+  const problem = imageProblem(ref);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+const memory = z
+  .string()
+  .regex(MEMORY_PATTERN, { error: 'must be a whole number of Mi or Gi, such as "512Mi" or "4Gi"' });
+const port = z
+  .number({ error: "must be a TCP port number (1-65535)" })
+  .int({ error: "must be a TCP port number (1-65535)" })
+  .min(1, { error: "must be a TCP port number (1-65535)" })
+  .max(65535, { error: "must be a TCP port number (1-65535)" });
+const secretName = z
+  .string()
+  .regex(CONFIG_KEY_PATTERN, { error: "must be the name of a secret config key" });
+const ipv4 = z
+  .string()
+  .regex(/^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/, {
+    error: "must be an IPv4 address",
+  });
+const absPath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, { error: "must be an absolute path" });
+
+const dockerSchema = z.discriminatedUnion(
+  "connection",
+  [
+    z.strictObject({
+      /** The Docker engine over SSH, as a non-root user in the docker group. */
+      connection: z.literal("ssh"),
+      user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]*$/, { error: "must be a Unix user name" })
+        .refine((u) => u !== "root", { error: "must not be root: deploy as a non-root user" }),
+      address: z.string().min(1),
+      /** SSH port; default 22. */
+      port: port.default(22),
+      /**
+       * known_hosts file holding the host's pinned key; default ~/.ssh/known_hosts.
+       * Host keys are checked strictly: an unknown or changed key stops the run.
+       */
+      knownHostsFile: z.string().min(1).default("~/.ssh/known_hosts"),
+    }),
+    z.strictObject({
+      /** The Docker engine of the machine running Pulumi. */
+      connection: z.literal("socket"),
+      /** Default unix:///var/run/docker.sock. */
+      socket: z.string().default("unix:///var/run/docker.sock"),
+    }),
+  ],
+  { error: 'must have connection "ssh" or "socket"' },
+);
+
+const sharedDatabaseSchema = z.strictObject({
+  /** Container name of the shared cluster on agi-network: how apps reach it. */
+  container: z.string().min(1),
+  /** Port inside that container; default 5432. */
+  port: port.default(5432),
+  /** Where the Pulumi run reaches the cluster to manage roles (an SSH tunnel on prod). */
+  adminAddress: z.string().min(1),
+  adminPort: port,
+  /** Administrative role; default postgres. */
+  adminUser: z.string().min(1).default("postgres"),
+  /** Name of the secret config key holding that role's password. */
+  adminPasswordSecret: secretName,
+});
+
+const hostSchema = z.strictObject({
+  name: z.string().regex(SITE_NAME_PATTERN, { error: "must match ^[a-z][a-z0-9-]{1,30}[a-z0-9]$" }),
+  /** Public IPv4 address DNS records point to. */
+  publicIp: ipv4,
+  docker: dockerSchema,
+  /** What managed containers may commit on this host (limits, not usage). */
+  capacity: z.strictObject({ memory, cpus: z.number().positive({ error: "must be positive" }) }),
+  /** Host directory for platform files; backups live under <root>/backups, Caddy under <root>/edge. */
+  root: absPath.default("/srv/agi"),
+  /** true: the program creates agi-network; false: it must already exist (it is looked up). */
+  createNetwork: z.boolean().default(false),
+  sharedDatabase: sharedDatabaseSchema.optional(),
+});
+
+const edgeSchema = z.strictObject({
+  /** Interface the edge publishes on; default all interfaces (it is the only published container). */
+  bindAddress: ipv4.default("0.0.0.0"),
+  /** Host ports for HTTP and HTTPS; default 80 and 443. */
+  httpPort: port.default(80),
+  httpsPort: port.default(443),
+  /** ACME account e-mail for Let's Encrypt; required unless localCerts. */
+  acmeEmail: z.string().regex(/^[^@\s]+@[^@\s]+$/, { error: "must be an e-mail address" }).optional(),
+  /** Use Let's Encrypt's staging CA (first runs, to spare the rate limits); default false. */
+  acmeStaging: z.boolean().default(false),
+  /** Use Caddy's internal CA instead of ACME (local stack); default false. */
+  localCerts: z.boolean().default(false),
+  /** Memory limit of the edge container; default 256Mi. */
+  memory: memory.default(DEFAULT_EDGE_MEMORY),
+});
+
+export const StackSettingsSchema = z
+  .strictObject({
+    /** Hosts; sites without `host` go to the first. */
+    hosts: z.array(hostSchema).min(1, { error: "needs at least one host" }),
+    edge: edgeSchema,
+    dns: z.discriminatedUnion(
+      "provider",
+      [
+        z.strictObject({
+          provider: z.literal("cloudflare"),
+          /** Secret config key with a Cloudflare API token (Zone:DNS:Edit, Zone Settings:Edit). */
+          apiTokenSecret: secretName.default("cloudflareApiToken"),
+        }),
+        /** DNS is not managed: records are listed in the inventory for someone else to create. */
+        z.strictObject({ provider: z.literal("none") }),
+      ],
+      { error: 'must have provider "cloudflare" or "none"' },
+    ),
+    images: z
+      .strictObject({
+        postgres: imageRef.default(DEFAULT_IMAGES.postgres),
+        caddy: imageRef.default(DEFAULT_IMAGES.caddy),
+        socketProxy: imageRef.default(DEFAULT_IMAGES.socketProxy),
+      })
+      .default({ ...DEFAULT_IMAGES }),
+  })
+  .superRefine((s, ctx) => {
+    const seen = new Map<string, number>();
+    s.hosts.forEach((h, i) => {
+      const first = seen.get(h.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["hosts", i, "name"],
+          message: `"${h.name}" is already the name of hosts.${first}`,
+        });
+      }
+      seen.set(h.name, i);
+    });
+    if (!s.edge.localCerts && !s.edge.acmeEmail) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["edge", "acmeEmail"],
+        message: "is required unless edge.localCerts is true (Let's Encrypt needs a contact)",
+      });
+    }
+  });
+
+export type StackSettings = z.output<typeof StackSettingsSchema>;
+export type HostSettings = StackSettings["hosts"][number];
