@@ -40,7 +40,10 @@ function maintenancePage(site: Site): string {
 export function renderSiteFragment(site: Site): string {
   if (!hasRoute(site)) return "";
   const [primary, ...others] = site.domains;
-  const lines = [`# Site "${site.name}" (${site.kind}, ${site.status}), managed by agi-platform.`, ""];
+  const lines = [
+    `# Site "${site.name}" (${site.kind}, ${site.status}), managed by agi-platform.`,
+    "",
+  ];
   lines.push(`${primary} {`);
   if (site.status === "paused") {
     lines.push(

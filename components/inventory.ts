@@ -39,7 +39,12 @@ export interface InventorySite {
     retention: { daily: number; weekly: number; monthly: number };
     path: string;
   };
-  dns: { provider: "cloudflare" | "external" | "none"; zone?: string; managed: boolean; records: PlannedRecord[] };
+  dns: {
+    provider: "cloudflare" | "external" | "none";
+    zone?: string;
+    managed: boolean;
+    records: PlannedRecord[];
+  };
   resources?: {
     app: { memory: string; memoryReservation: string; cpus: number };
     database?: { memory: string; cpus?: number };
@@ -79,7 +84,8 @@ export function buildInventory(
 
   for (const site of sorted) {
     const host = hosts.get(hostOf(site, settings))!;
-    const managedDns = settings.dns.provider === "cloudflare" && site.dns?.provider === "cloudflare";
+    const managedDns =
+      settings.dns.provider === "cloudflare" && site.dns?.provider === "cloudflare";
     const entry: InventorySite = {
       kind: site.kind,
       status: site.status,
@@ -95,10 +101,16 @@ export function buildInventory(
     };
     if (site.domains.length) entry.url = `https://${site.domains[0]}`;
     if (site.repo) entry.repo = site.repo;
-    if (hasRoute(site)) entry.route = { fragment: fragmentFileName(site.name), upstream: upstreamOf(site)! };
+    if (hasRoute(site))
+      entry.route = { fragment: fragmentFileName(site.name), upstream: upstreamOf(site)! };
 
     if (site.kind === "service") {
-      entry.containers.push({ role: "upstream", name: site.upstream.host, port: site.upstream.port, managed: false });
+      entry.containers.push({
+        role: "upstream",
+        name: site.upstream.host,
+        port: site.upstream.port,
+        managed: false,
+      });
     } else {
       entry.image = site.app.image;
       const running = site.status === "active";
@@ -114,9 +126,20 @@ export function buildInventory(
       const db = databaseName(site);
       if (site.database.mode === "dedicated" && db) {
         if (running) {
-          entry.containers.push({ role: "db", name: `${site.name}-db`, alias: `${site.name}-db`, port: POSTGRES_PORT, managed: true });
+          entry.containers.push({
+            role: "db",
+            name: `${site.name}-db`,
+            alias: `${site.name}-db`,
+            port: POSTGRES_PORT,
+            managed: true,
+          });
         }
-        entry.database = { name: db, mode: "dedicated", host: `${site.name}-db`, port: POSTGRES_PORT };
+        entry.database = {
+          name: db,
+          mode: "dedicated",
+          host: `${site.name}-db`,
+          port: POSTGRES_PORT,
+        };
       } else if (site.database.mode === "shared" && db) {
         const shared = host.sharedDatabase;
         entry.database = {
@@ -127,7 +150,13 @@ export function buildInventory(
         };
       }
       if (running && site.app.dockerReadAccess) {
-        entry.containers.push({ role: "docker-proxy", name: `${site.name}-docker`, alias: `${site.name}-docker`, port: SOCKET_PROXY_PORT, managed: true });
+        entry.containers.push({
+          role: "docker-proxy",
+          name: `${site.name}-docker`,
+          alias: `${site.name}-docker`,
+          port: SOCKET_PROXY_PORT,
+          managed: true,
+        });
       }
       if (db) {
         entry.backup = {
@@ -157,7 +186,13 @@ export function buildInventory(
       cpus += f.cpus;
     }
     const budget = toMiB(host.capacity.memory);
-    const names = new Set<string>([EDGE_CONTAINER, "agi-network", "agi-edge-data", "agi-edge-config", "edge"]);
+    const names = new Set<string>([
+      EDGE_CONTAINER,
+      "agi-network",
+      "agi-edge-data",
+      "agi-edge-config",
+      "edge",
+    ]);
     if (host.sharedDatabase) names.add(host.sharedDatabase.container);
     for (const s of onHost) {
       for (const c of out.sites[s.name].containers) {
@@ -166,7 +201,8 @@ export function buildInventory(
       }
       if (s.kind === "website" && s.status !== "planned") {
         if (s.database.mode === "dedicated") names.add(`${s.name}-pgdata`);
-        if (s.database.mode === "dedicated" || s.app.dockerReadAccess) names.add(`${s.name}-internal`);
+        if (s.database.mode === "dedicated" || s.app.dockerReadAccess)
+          names.add(`${s.name}-internal`);
       }
     }
     const { edge: e } = settings;
@@ -177,7 +213,11 @@ export function buildInventory(
           ? `ssh://${host.docker.user}@${host.docker.address}:${host.docker.port}`
           : host.docker.socket,
       capacity: {
-        memory: { committed: formatMiB(memory), available: formatMiB(budget - memory), budget: host.capacity.memory },
+        memory: {
+          committed: formatMiB(memory),
+          available: formatMiB(budget - memory),
+          budget: host.capacity.memory,
+        },
         cpus: { committed: Math.round(cpus * 100) / 100, budget: host.capacity.cpus },
       },
       ports: [
@@ -194,7 +234,9 @@ export function buildInventory(
 
 /** The inventory as a plain-text table, as `synth` prints it. */
 export function inventoryTable(inv: Inventory): string {
-  const rows = [["SITE", "KIND", "STATUS", "HOST", "URL", "UPSTREAM", "DATABASE", "BACKUP", "MEMORY", "DNS"]];
+  const rows = [
+    ["SITE", "KIND", "STATUS", "HOST", "URL", "UPSTREAM", "DATABASE", "BACKUP", "MEMORY", "DNS"],
+  ];
   for (const [name, s] of Object.entries(inv.sites)) {
     rows.push([
       name,
@@ -210,7 +252,12 @@ export function inventoryTable(inv: Inventory): string {
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd(),
+  );
   lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
   for (const [name, h] of Object.entries(inv.hosts)) {
     lines.push(

@@ -39,10 +39,14 @@ export function dockerConnection(host: HostSettings): docker.ProviderArgs {
   return {
     host: `ssh://${d.user}@${d.address}:${d.port}`,
     sshOpts: [
-      "-o", "StrictHostKeyChecking=yes",
-      "-o", `UserKnownHostsFile=${d.knownHostsFile}`,
-      "-o", "BatchMode=yes",
-      "-o", "ConnectTimeout=20",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${d.knownHostsFile}`,
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ConnectTimeout=20",
     ],
   };
 }
@@ -66,7 +70,9 @@ export class Platform extends pulumi.ComponentResource {
     const { host, edge } = args;
     const networkName = args.networkName ?? "agi-network";
 
-    this.dockerProvider = new docker.Provider(`${name}-docker`, dockerConnection(host), { parent: this });
+    this.dockerProvider = new docker.Provider(`${name}-docker`, dockerConnection(host), {
+      parent: this,
+    });
     const child = { parent: this, provider: this.dockerProvider };
 
     if (host.createNetwork) {
@@ -81,7 +87,11 @@ export class Platform extends pulumi.ComponentResource {
       this.networkName = docker.getNetworkOutput({ name: networkName }, child).name;
     }
 
-    const image = new docker.RemoteImage(`${name}-edge-image`, { name: args.caddyImage, keepLocally: true }, child);
+    const image = new docker.RemoteImage(
+      `${name}-edge-image`,
+      { name: args.caddyImage, keepLocally: true },
+      child,
+    );
     const data = new docker.Volume(
       `${name}-edge-data`,
       { name: "agi-edge-data", labels: containerLabels("platform", "edge-data") },
@@ -106,7 +116,12 @@ export class Platform extends pulumi.ComponentResource {
         ports,
         uploads: [{ file: `${EDGE_CONFIG_DIR}/Caddyfile`, content: args.caddyfile }],
         mounts: [
-          { type: "bind", source: `${edgeHostDir(host)}/sites.d`, target: `${EDGE_CONFIG_DIR}/sites.d`, readOnly: true },
+          {
+            type: "bind",
+            source: `${edgeHostDir(host)}/sites.d`,
+            target: `${EDGE_CONFIG_DIR}/sites.d`,
+            readOnly: true,
+          },
           { type: "volume", source: data.name, target: "/data" },
           { type: "volume", source: config.name, target: "/config" },
         ],
@@ -154,6 +169,9 @@ export class Platform extends pulumi.ComponentResource {
       );
     }
 
-    this.registerOutputs({ networkName: this.networkName, edgeContainerName: this.edgeContainerName });
+    this.registerOutputs({
+      networkName: this.networkName,
+      edgeContainerName: this.edgeContainerName,
+    });
   }
 }

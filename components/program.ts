@@ -34,7 +34,8 @@ export interface ProgramOutputs {
 export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] {
   const keys = new Set<string>();
   if (settings.dns.provider === "cloudflare") keys.add(settings.dns.apiTokenSecret);
-  for (const h of settings.hosts) if (h.sharedDatabase) keys.add(h.sharedDatabase.adminPasswordSecret);
+  for (const h of settings.hosts)
+    if (h.sharedDatabase) keys.add(h.sharedDatabase.adminPasswordSecret);
   for (const s of sites) {
     if (s.kind === "website" && s.status === "active") {
       for (const key of Object.values(s.app.secretEnv)) keys.add(key);
@@ -44,7 +45,10 @@ export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] 
 }
 
 /** Reads settings and sites and fails with every problem at once (no resource is registered then). */
-export function loadAndValidate(options: ProgramOptions): { settings: StackSettings; sites: Site[] } {
+export function loadAndValidate(options: ProgramOptions): {
+  settings: StackSettings;
+  sites: Site[];
+} {
   const stackFile = `Pulumi.${pulumi.getStack()}.yaml`;
   const config = new pulumi.Config(PROJECT);
   const parsed = parseStackSettings(config.getObject<unknown>(SETTINGS_KEY), stackFile);
@@ -72,7 +76,9 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
 
   const cloudflareProvider =
     settings.dns.provider === "cloudflare"
-      ? new cloudflare.Provider("cloudflare", { apiToken: config.requireSecret(settings.dns.apiTokenSecret) })
+      ? new cloudflare.Provider("cloudflare", {
+          apiToken: config.requireSecret(settings.dns.apiTokenSecret),
+        })
       : undefined;
 
   // Zones with at least one record to manage.
@@ -80,7 +86,8 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
   if (cloudflareProvider) {
     const names = new Set<string>();
     for (const s of sites) {
-      if (s.status !== "planned" && s.domains.length && s.dns?.provider === "cloudflare") names.add(s.dns.zone);
+      if (s.status !== "planned" && s.domains.length && s.dns?.provider === "cloudflare")
+        names.add(s.dns.zone);
     }
     for (const zone of [...names].sort()) {
       zones.set(zone, new Zone(zoneResourceName(zone), { zone }, { provider: cloudflareProvider }));
@@ -111,7 +118,9 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
     const host = settings.hosts.find((h) => h.name === hostName)!;
     const platform = platforms.get(hostName)!;
     const zoneId =
-      site.dns?.provider === "cloudflare" && site.domains.length ? zones.get(site.dns.zone)?.zoneId : undefined;
+      site.dns?.provider === "cloudflare" && site.domains.length
+        ? zones.get(site.dns.zone)?.zoneId
+        : undefined;
     const providers: pulumi.ProviderResource[] = [platform.dockerProvider];
     if (cloudflareProvider) providers.push(cloudflareProvider);
     if (platform.sharedDatabaseProvider) providers.push(platform.sharedDatabaseProvider);
@@ -119,7 +128,8 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
     if (site.kind === "website") {
       const secretEnv: Record<string, pulumi.Output<string>> = {};
       if (site.status === "active") {
-        for (const [env, key] of Object.entries(site.app.secretEnv)) secretEnv[env] = config.requireSecret(key);
+        for (const [env, key] of Object.entries(site.app.secretEnv))
+          secretEnv[env] = config.requireSecret(key);
       }
       const web = new Website(
         site.name,
@@ -139,7 +149,11 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
       if (hasRoute(site)) fragments[fragmentFileName(site.name)] = web.caddyFragment;
       appNames[site.name] = web.appContainerName;
     } else {
-      const svc = new RoutedService(site.name, { site, publicIp: host.publicIp, zoneId }, { providers });
+      const svc = new RoutedService(
+        site.name,
+        { site, publicIp: host.publicIp, zoneId },
+        { providers },
+      );
       if (hasRoute(site)) fragments[fragmentFileName(site.name)] = svc.caddyFragment;
     }
   }

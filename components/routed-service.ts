@@ -28,7 +28,9 @@ export class RoutedService extends pulumi.ComponentResource {
       createDnsRecords(name, args.site, args.publicIp, args.zoneId, { parent: this });
     }
     this.caddyFragment = pulumi.output(renderSiteFragment(args.site));
-    this.url = pulumi.output(args.site.domains.length ? `https://${args.site.domains[0]}` : undefined);
+    this.url = pulumi.output(
+      args.site.domains.length ? `https://${args.site.domains[0]}` : undefined,
+    );
     this.registerOutputs({ caddyFragment: this.caddyFragment, url: this.url });
   }
 }

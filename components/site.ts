@@ -20,7 +20,11 @@ export const RESERVED_ENV = ["DATABASE_URL", "DOCKER_HOST", "PORT"] as const;
 /** Container names and network aliases the platform uses on every host. */
 export const RESERVED_NAMES = ["agi-edge", "agi-network", "caddy", "edge", "localhost"] as const;
 
-export const DEFAULT_APP_RESOURCES = { memory: "512Mi", memoryReservation: "256Mi", cpus: 0.5 } as const;
+export const DEFAULT_APP_RESOURCES = {
+  memory: "512Mi",
+  memoryReservation: "256Mi",
+  cpus: 0.5,
+} as const;
 export const DEFAULT_DATABASE_MEMORY = "256Mi";
 export const DEFAULT_RETENTION = { daily: 7, weekly: 4, monthly: 12 } as const;
 export const DEFAULT_HEALTHCHECK = {
@@ -45,7 +49,8 @@ export function imageProblem(ref: string): string | undefined {
     return "is not a valid image reference; expected registry/name:tag or registry/name@sha256:<64 hex>";
   }
   const { tag, digest } = m.groups;
-  if (!tag && !digest) return "has no tag; pin a version tag (name:1.4.2) or a digest (name@sha256:...)";
+  if (!tag && !digest)
+    return "has no tag; pin a version tag (name:1.4.2) or a digest (name@sha256:...)";
   if (tag === "latest" && !digest) {
     return 'uses the moving tag "latest"; pin a version tag (name:1.4.2) or a digest (name@sha256:...)';
   }
@@ -132,7 +137,7 @@ const appSchema = z.strictObject({
     .record(
       z.string().regex(ENV_NAME_PATTERN, { error: "env names must match ^[A-Z_][A-Z0-9_]*$" }),
       z.string().regex(CONFIG_KEY_PATTERN, {
-        error: "must be the name of a stack config key, such as \"mysite-stripe-key\"",
+        error: 'must be the name of a stack config key, such as "mysite-stripe-key"',
       }),
     )
     .default({}),

@@ -16,12 +16,7 @@ import {
 } from "./site";
 import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
 import { formatMiB, toMiB } from "./units";
-import {
-  PROJECT,
-  SETTINGS_KEY,
-  StackSettingsSchema,
-  type StackSettings,
-} from "../stacks/settings";
+import { PROJECT, SETTINGS_KEY, StackSettingsSchema, type StackSettings } from "../stacks/settings";
 
 export interface Problem {
   file: string;
@@ -50,8 +45,22 @@ function quote(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
+function valueAt(root: unknown, at: PropertyKey[]): unknown {
+  let v = root;
+  for (const key of at) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
 /** zod issues -> problems, with the bad value quoted where it is safe and useful. */
-export function zodProblems(file: string, error: z.ZodError, prefix = ""): Problem[] {
+export function zodProblems(
+  file: string,
+  error: z.ZodError,
+  root: unknown,
+  prefix = "",
+): Problem[] {
   const out: Problem[] = [];
   for (const issue of error.issues) {
     const basePath = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
@@ -65,15 +74,18 @@ export function zodProblems(file: string, error: z.ZodError, prefix = ""): Probl
       }
       continue;
     }
-    const input = (issue as { input?: unknown }).input;
+    const input = valueAt(root, issue.path);
     let message = issue.message;
     if (issue.code === "invalid_type" && input === undefined) {
       message = `is required (${issue.message.replace(/^Invalid input: /, "")})`;
+    } else if (issue.code === "invalid_union" && input === undefined) {
+      message = `is required; ${issue.message}`;
     } else if (issue.code === "invalid_key") {
-      message = `${(issue.issues[0]?.message ?? issue.message).replace(/^Invalid string: /, "")}, got ${quote(input)}`;
+      message = `${(issue.issues[0]?.message ?? issue.message).replace(/^Invalid string: /, "")}, got ${quote(issue.path.at(-1))}`;
     } else if (
       input !== undefined &&
       typeof input !== "object" &&
+      !(typeof input === "string" && message.includes(quote(input))) &&
       !SECRET_VALUE_PATHS.some((re) => re.test(basePath))
     ) {
       message = `${message}, got ${quote(input)}`;
@@ -96,15 +108,22 @@ export interface ParsedSite {
 }
 
 /** Loads every `*.ts` site file of a directory (sorted by name) without validating it. */
-export function loadSiteEntries(dir: string, shownAs = dir): { entries: SiteEntry[]; problems: Problem[] } {
+export function loadSiteEntries(
+  dir: string,
+  shownAs = dir,
+): { entries: SiteEntry[]; problems: Problem[] } {
   const entries: SiteEntry[] = [];
   const problems: Problem[] = [];
   let names: string[];
   try {
     names = fs.readdirSync(dir).filter((n) => n.endsWith(".ts") && !n.endsWith(".d.ts"));
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : String(err);
-    return { entries, problems: [{ file: shownAs, path: "", message: `cannot read site files: ${reason}` }] };
+    const reason =
+      (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : String(err);
+    return {
+      entries,
+      problems: [{ file: shownAs, path: "", message: `cannot read site files: ${reason}` }],
+    };
   }
   for (const name of names.sort()) {
     const file = path.join(shownAs, name);
@@ -112,7 +131,11 @@ export function loadSiteEntries(dir: string, shownAs = dir): { entries: SiteEntr
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(path.resolve(dir, name)) as { default?: unknown };
       if (mod.default === undefined) {
-        problems.push({ file, path: "", message: "has no default export; write `export default defineSite({...})`" });
+        problems.push({
+          file,
+          path: "",
+          message: "has no default export; write `export default defineSite({...})`",
+        });
         continue;
       }
       entries.push({ file, value: mod.default });
@@ -129,9 +152,17 @@ export function parseSites(entries: SiteEntry[]): { sites: ParsedSite[]; problem
   const sites: ParsedSite[] = [];
   const problems: Problem[] = [];
   for (const { file, value } of entries) {
-    const result = SiteSchema.safeParse(value, { reportInput: true });
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      problems.push({
+        file,
+        path: "",
+        message: `the default export must be a site object, got ${quote(value)}`,
+      });
+      continue;
+    }
+    const result = SiteSchema.safeParse(value);
     if (!result.success) {
-      problems.push(...zodProblems(file, result.error));
+      problems.push(...zodProblems(file, result.error, value));
       continue;
     }
     const own = checkOneSite(file, result.data);
@@ -154,37 +185,57 @@ function checkOneSite(file: string, site: Site): Problem[] {
   const seen = new Map<string, number>();
   site.domains.forEach((d, i) => {
     const first = seen.get(d);
-    if (first !== undefined) add(`domains.${i}`, `${quote(d)} is already listed as domains.${first}`);
+    if (first !== undefined)
+      add(`domains.${i}`, `${quote(d)} is already listed as domains.${first}`);
     seen.set(d, i);
   });
   if (site.domains.length > 0 && !site.dns) {
-    add("dns", 'is required when the site has domains: { provider: "cloudflare", zone: "..." } or { provider: "external" }');
+    add(
+      "dns",
+      'is required when the site has domains: { provider: "cloudflare", zone: "..." } or { provider: "external" }',
+    );
   }
   if (site.dns?.provider === "cloudflare") {
     const zone = site.dns.zone;
     site.domains.forEach((d, i) => {
       if (d !== zone && !d.endsWith(`.${zone}`)) {
-        add(`domains.${i}`, `${quote(d)} is not in the zone ${quote(zone)} (dns.zone); use a domain under it or another site file`);
+        add(
+          `domains.${i}`,
+          `${quote(d)} is not in the zone ${quote(zone)} (dns.zone); use a domain under it or another site file`,
+        );
       }
     });
   }
   if (site.kind === "website") {
     for (const name of Object.keys(site.app.env)) {
       if ((RESERVED_ENV as readonly string[]).includes(name)) {
-        add(`app.env.${name}`, `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`);
+        add(
+          `app.env.${name}`,
+          `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`,
+        );
       } else if (SECRET_ENV_NAME.test(name)) {
-        add(`app.env.${name}`, "looks like a secret; move it to app.secretEnv as an env name -> secret config key");
+        add(
+          `app.env.${name}`,
+          "looks like a secret; move it to app.secretEnv as an env name -> secret config key",
+        );
       }
-      if (name in site.app.secretEnv) add(`app.env.${name}`, "is also set in app.secretEnv; keep one");
+      if (name in site.app.secretEnv)
+        add(`app.env.${name}`, "is also set in app.secretEnv; keep one");
     }
     for (const name of Object.keys(site.app.secretEnv)) {
       if ((RESERVED_ENV as readonly string[]).includes(name)) {
-        add(`app.secretEnv.${name}`, `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`);
+        add(
+          `app.secretEnv.${name}`,
+          `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`,
+        );
       }
     }
     const r = site.app.resources;
     if (toMiB(r.memoryReservation) > toMiB(r.memory)) {
-      add("app.resources.memoryReservation", `${quote(r.memoryReservation)} is above the limit app.resources.memory ${quote(r.memory)}`);
+      add(
+        "app.resources.memoryReservation",
+        `${quote(r.memoryReservation)} is above the limit app.resources.memory ${quote(r.memory)}`,
+      );
     }
   }
   return out;
@@ -193,10 +244,20 @@ function checkOneSite(file: string, site: Site): Problem[] {
 /** Checks across site files: each message names both files involved. */
 export function crossSiteProblems(sites: ParsedSite[]): Problem[] {
   const out: Problem[] = [];
-  const claim = <K>(map: Map<K, { file: string; path: string }>, key: K, file: string, p: string, what: string) => {
+  const claim = <K>(
+    map: Map<K, { file: string; path: string }>,
+    key: K,
+    file: string,
+    p: string,
+    what: string,
+  ) => {
     const prev = map.get(key);
     if (prev && prev.file !== file) {
-      out.push({ file, path: p, message: `${what} is already used by ${prev.file} (${prev.path})` });
+      out.push({
+        file,
+        path: p,
+        message: `${what} is already used by ${prev.file} (${prev.path})`,
+      });
     } else if (!prev) {
       map.set(key, { file, path: p });
     }
@@ -211,23 +272,32 @@ export function crossSiteProblems(sites: ParsedSite[]): Problem[] {
 
   for (const { file, site } of sites) {
     claim(names, site.name, file, "name", `the name ${quote(site.name)}`);
-    site.domains.forEach((d, i) => claim(domains, d, file, `domains.${i}`, `the domain ${quote(d)}`));
+    site.domains.forEach((d, i) =>
+      claim(domains, d, file, `domains.${i}`, `the domain ${quote(d)}`),
+    );
     if (site.kind === "website") {
       const db = databaseName(site);
       if (db) claim(databases, db, file, "database.name", `the database name ${quote(db)}`);
     }
   }
+  // Several services may share one container (on different ports); a website may not take its name.
   for (const { file, site } of sites) {
-    if (site.kind === "service") {
-      const key = `${site.upstream.host}:${site.upstream.port}`;
-      claim(upstreams, key, file, "upstream", `the upstream ${quote(key)}`);
-      claim(hostNames, site.upstream.host, file, "upstream.host", `the container name ${quote(site.upstream.host)}`);
-    }
+    if (site.kind !== "service") continue;
+    const key = `${site.upstream.host}:${site.upstream.port}`;
+    claim(upstreams, key, file, "upstream", `the upstream ${quote(key)}`);
+    if (!hostNames.has(site.upstream.host))
+      hostNames.set(site.upstream.host, { file, path: "upstream.host" });
   }
   for (const { file, site } of sites) {
     if (site.kind !== "website") continue;
     for (const derived of websiteNames(site.name)) {
-      claim(hostNames, derived, file, "name", `the container name or alias ${quote(derived)} (derived from the name)`);
+      claim(
+        hostNames,
+        derived,
+        file,
+        "name",
+        `the container name or alias ${quote(derived)} (derived from the name)`,
+      );
     }
   }
   return out;
@@ -239,7 +309,11 @@ export function websiteNames(name: string): string[] {
 }
 
 /** Checks of sites against one stack's settings: hosts, shared clusters, capacity. */
-export function stackProblems(sites: ParsedSite[], settings: StackSettings, stackFile: string): Problem[] {
+export function stackProblems(
+  sites: ParsedSite[],
+  settings: StackSettings,
+  stackFile: string,
+): Problem[] {
   const out: Problem[] = [];
   const hosts = new Map(settings.hosts.map((h) => [h.name, h]));
   const settingsPath = `${PROJECT}:${SETTINGS_KEY}`;
@@ -322,15 +396,26 @@ export function parseStackSettings(
 ): { settings?: StackSettings; problems: Problem[] } {
   const prefix = `${PROJECT}:${SETTINGS_KEY}`;
   if (raw === undefined) {
-    return { problems: [{ file: stackFile, path: prefix, message: "is missing; see the stack settings in the README" }] };
+    return {
+      problems: [
+        {
+          file: stackFile,
+          path: prefix,
+          message: "is missing; see the stack settings in the README",
+        },
+      ],
+    };
   }
-  const result = StackSettingsSchema.safeParse(raw, { reportInput: true });
-  if (!result.success) return { problems: zodProblems(stackFile, result.error, prefix) };
+  const result = StackSettingsSchema.safeParse(raw);
+  if (!result.success) return { problems: zodProblems(stackFile, result.error, raw, prefix) };
   return { settings: result.data, problems: [] };
 }
 
 /** Reads `Pulumi.<stack>.yaml`: the settings object and the names of the secure (secret) keys set there. */
-export function readStackFile(file: string, shownAs = path.basename(file)): {
+export function readStackFile(
+  file: string,
+  shownAs = path.basename(file),
+): {
   settings?: StackSettings;
   secureKeys: string[];
   problems: Problem[];
@@ -339,7 +424,10 @@ export function readStackFile(file: string, shownAs = path.basename(file)): {
   try {
     doc = parseYaml(fs.readFileSync(file, "utf8")) as typeof doc;
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such stack file" : String((err as Error).message).split("\n")[0];
+    const reason =
+      (err as NodeJS.ErrnoException).code === "ENOENT"
+        ? "no such stack file"
+        : String((err as Error).message).split("\n")[0];
     return { secureKeys: [], problems: [{ file: shownAs, path: "", message: reason }] };
   }
   const config = doc?.config ?? {};

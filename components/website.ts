@@ -110,7 +110,11 @@ export class Website extends pulumi.ComponentResource {
             ],
             uploads: [
               // Readable inside this container only; 0444 because the entrypoint reads them as postgres.
-              { file: `${SECRET_DIR}/superuser-password`, content: superPassword, permissions: "0444" },
+              {
+                file: `${SECRET_DIR}/superuser-password`,
+                content: superPassword,
+                permissions: "0444",
+              },
               { file: `${SECRET_DIR}/app-password`, content: appPassword, permissions: "0444" },
               {
                 file: "/docker-entrypoint-initdb.d/10-agi-app-role.sh",
@@ -123,7 +127,18 @@ export class Website extends pulumi.ComponentResource {
             healthcheck: {
               // -h 127.0.0.1: the entrypoint's temporary init server listens on the socket only,
               // so this passes once the real server accepts TCP connections.
-              tests: ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", String(POSTGRES_PORT), "-U", "postgres", "-d", db],
+              tests: [
+                "CMD",
+                "pg_isready",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                String(POSTGRES_PORT),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+              ],
               interval: "5s",
               timeout: "5s",
               startPeriod: "60s",
@@ -147,12 +162,22 @@ export class Website extends pulumi.ComponentResource {
       }
     } else if (site.database.mode === "shared" && db && appRole) {
       if (!args.sharedDatabase) {
-        throw new Error(`site ${site.name}: database mode "shared" needs the host's sharedDatabase`);
+        throw new Error(
+          `site ${site.name}: database mode "shared" needs the host's sharedDatabase`,
+        );
       }
       const appPassword = password(`${name}-db-app-password`, this);
       const role = new postgresql.Role(
         `${name}-db-role`,
-        { name: appRole, login: true, password: appPassword, superuser: false, createDatabase: false, createRole: false, inherit: true },
+        {
+          name: appRole,
+          login: true,
+          password: appPassword,
+          superuser: false,
+          createDatabase: false,
+          createRole: false,
+          inherit: true,
+        },
         child,
       );
       // The database stays owned by the administrative role; the app gets what it needs by grants.
@@ -164,12 +189,23 @@ export class Website extends pulumi.ComponentResource {
       );
       const connect = new postgresql.Grant(
         `${name}-db-grant-connect`,
-        { database: database.name, role: role.name, objectType: "database", privileges: ["CONNECT", "TEMPORARY"] },
+        {
+          database: database.name,
+          role: role.name,
+          objectType: "database",
+          privileges: ["CONNECT", "TEMPORARY"],
+        },
         child,
       );
       const schema = new postgresql.Grant(
         `${name}-db-grant-schema`,
-        { database: database.name, role: role.name, schema: "public", objectType: "schema", privileges: ["CREATE", "USAGE"] },
+        {
+          database: database.name,
+          role: role.name,
+          schema: "public",
+          objectType: "schema",
+          privileges: ["CREATE", "USAGE"],
+        },
         child,
       );
       appDependsOn.push(revoke, connect, schema);
@@ -192,11 +228,35 @@ export class Website extends pulumi.ComponentResource {
           name: proxyHost,
           image: proxyImage.imageId,
           // Read-only Docker API: listing and inspecting only; POST=0 refuses every write.
-          envs: ["CONTAINERS=1", "IMAGES=1", "INFO=1", "NETWORKS=1", "VOLUMES=1", "EVENTS=1", "PING=1", "VERSION=1", "POST=0"],
-          mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/var/run/docker.sock", readOnly: true }],
+          envs: [
+            "CONTAINERS=1",
+            "IMAGES=1",
+            "INFO=1",
+            "NETWORKS=1",
+            "VOLUMES=1",
+            "EVENTS=1",
+            "PING=1",
+            "VERSION=1",
+            "POST=0",
+          ],
+          mounts: [
+            {
+              type: "bind",
+              source: "/var/run/docker.sock",
+              target: "/var/run/docker.sock",
+              readOnly: true,
+            },
+          ],
           networksAdvanced: [{ name: internal.name, aliases: [proxyHost] }],
           healthcheck: {
-            tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${SOCKET_PROXY_PORT}/_ping`],
+            tests: [
+              "CMD",
+              "wget",
+              "-q",
+              "-O",
+              "/dev/null",
+              `http://127.0.0.1:${SOCKET_PROXY_PORT}/_ping`,
+            ],
             interval: "10s",
             timeout: "5s",
             startPeriod: "10s",
@@ -216,8 +276,12 @@ export class Website extends pulumi.ComponentResource {
     let appName: pulumi.Output<string | undefined> = pulumi.output(undefined);
     if (active) {
       const app = site.app;
-      const image = new docker.RemoteImage(`${name}-app-image`, { name: app.image, keepLocally: true }, child);
-      const plain: Record<string, pulumi.Input<string>> = { ...app.env, PORT: String(app.port) };
+      const image = new docker.RemoteImage(
+        `${name}-app-image`,
+        { name: app.image, keepLocally: true },
+        child,
+      );
+      const plain: Record<string, string> = { ...app.env, PORT: String(app.port) };
       if (proxyHost) plain.DOCKER_HOST = `tcp://${proxyHost}:${SOCKET_PROXY_PORT}`;
       const secret: Record<string, pulumi.Input<string>> = { ...(args.secretEnv ?? {}) };
       if (databaseUrl) secret.DATABASE_URL = databaseUrl;
@@ -275,17 +339,23 @@ export class Website extends pulumi.ComponentResource {
  * is wrapped as secret here rather than trusting the engine to mark the provider's output.
  */
 function password(name: string, parent: pulumi.Resource): pulumi.Output<string> {
-  return pulumi.secret(new random.RandomPassword(name, { length: 32, special: false }, { parent }).result);
+  return pulumi.secret(
+    new random.RandomPassword(name, { length: 32, special: false }, { parent }).result,
+  );
 }
 
-/** `NAME=value` pairs sorted by name; the list is secret when any secret value is in it. */
+/**
+ * `NAME=value` pairs sorted by name. Each secret pair stays a secret element of its own, so a
+ * preview still shows the plain ones.
+ */
 function envList(
-  plain: Record<string, pulumi.Input<string>>,
+  plain: Record<string, string>,
   secret: Record<string, pulumi.Input<string>>,
-): pulumi.Output<string[]> {
-  const all = { ...plain, ...secret };
-  const names = Object.keys(all).sort();
-  return pulumi.all(names.map((n) => pulumi.interpolate`${n}=${all[n]}`));
+): pulumi.Input<string>[] {
+  const names = [...new Set([...Object.keys(plain), ...Object.keys(secret)])].sort();
+  return names.map((n) =>
+    n in secret ? pulumi.secret(pulumi.interpolate`${n}=${secret[n]}`) : `${n}=${plain[n]}`,
+  );
 }
 
 /** The default healthcheck: a Node.js fetch of the app's own health path. */

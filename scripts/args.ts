@@ -26,7 +26,7 @@ export function parseCommon(argv: string[], usage: string, withOut = false): Com
     if (values.stack !== undefined && !/^[A-Za-z0-9_.-]+$/.test(values.stack)) {
       throw new Error(`--stack: ${JSON.stringify(values.stack)} is not a stack name`);
     }
-    return values as CommonArgs;
+    return values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${usage}\n`);
     process.exit(2);

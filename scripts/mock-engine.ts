@@ -14,6 +14,8 @@ const SIG_KEY = "4dabf18193072939515e22adb298388d";
 /** The SDK's marker of an unknown value during preview. */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 export const SECRET_PLACEHOLDER = "[secret]";
+/** Prefix of the fake generated passwords. */
+export const MOCK_PASSWORD_PREFIX = "mock-password-";
 
 export interface RecordedOptions {
   protect: boolean;
@@ -61,7 +63,8 @@ export function unwrapSecrets(value: unknown, path: string, secrets: string[]): 
       return SECRET_PLACEHOLDER;
     }
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(obj).sort()) out[k] = unwrapSecrets(obj[k], path ? `${path}.${k}` : k, secrets);
+    for (const k of Object.keys(obj).sort())
+      out[k] = unwrapSecrets(obj[k], path ? `${path}.${k}` : k, secrets);
     return out;
   }
   if (value === UNKNOWN) return "[unknown]";
@@ -69,7 +72,10 @@ export function unwrapSecrets(value: unknown, path: string, secrets: string[]): 
 }
 
 /** The state a fake provider returns: inputs plus the outputs the program reads. */
-function fakeState(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+function fakeState(args: pulumi.runtime.MockResourceArgs): {
+  id: string;
+  state: Record<string, unknown>;
+} {
   const state: Record<string, unknown> = { ...args.inputs };
   const id = fake("id-", `${args.type}::${args.name}`);
   switch (args.type) {
@@ -80,11 +86,12 @@ function fakeState(args: pulumi.runtime.MockResourceArgs): { id: string; state: 
       state.name = args.inputs.name ?? `${args.name}-${fake("", args.name, 7)}`;
       break;
     case "docker:index/remoteImage:RemoteImage":
-      state.imageId = `${args.inputs.name}@sha256:${fake("", String(args.inputs.name), 64)}`;
-      state.repoDigest = state.imageId;
+      // The engine-local image id, as Docker reports it; containers are created from it.
+      state.imageId = `sha256:${fake("", String(args.inputs.name), 64)}`;
+      state.repoDigest = `${String(args.inputs.name).split(":")[0]}@sha256:${fake("", `digest:${args.inputs.name}`, 64)}`;
       break;
     case "random:index/randomPassword:RandomPassword":
-      state.result = fake("mock-password-", args.name, 20);
+      state.result = fake(MOCK_PASSWORD_PREFIX, args.name, 20);
       break;
     case "postgresql:index/role:Role":
     case "postgresql:index/database:Database":
@@ -124,13 +131,25 @@ export async function startMockEngine(options: MockEngineOptions): Promise<MockE
       invokes.push({ token: args.token, args: args.inputs });
       switch (args.token) {
         case "docker:index/getNetwork:getNetwork":
-          return { id: fake("net-", args.inputs.name), name: args.inputs.name, driver: "bridge", internal: false };
+          return {
+            id: fake("net-", args.inputs.name),
+            name: args.inputs.name,
+            driver: "bridge",
+            internal: false,
+          };
         case "cloudflare:index/getZone:getZone": {
           const zone = args.inputs.filter?.name;
-          return { id: fake("", zone, 32), zoneId: fake("", zone, 32), name: zone, status: "active" };
+          return {
+            id: fake("", zone, 32),
+            zoneId: fake("", zone, 32),
+            name: zone,
+            status: "active",
+          };
         }
         default:
-          throw new Error(`unexpected invoke ${args.token}: the mock engine knows no such data source`);
+          throw new Error(
+            `unexpected invoke ${args.token}: the mock engine knows no such data source`,
+          );
       }
     },
   };
@@ -162,7 +181,9 @@ export async function startMockEngine(options: MockEngineOptions): Promise<MockE
       options: {
         protect: req.getProtect() ?? false,
         retainOnDelete: req.hasRetainondelete() ? req.getRetainondelete() : undefined,
-        deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
+        deleteBeforeReplace: req.getDeletebeforereplacedefined()
+          ? req.getDeletebeforereplace()
+          : undefined,
         dependsOn: [...req.getDependenciesList()].sort(),
         provider: req.getProvider() || undefined,
         providers: Object.fromEntries(req.getProvidersMap().toArray()),
@@ -181,7 +202,8 @@ export async function startMockEngine(options: MockEngineOptions): Promise<MockE
     settle: () => (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs(),
     byName(name: string) {
       const found = resources.filter((r) => r.name === name);
-      if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}`);
+      if (found.length !== 1)
+        throw new Error(`expected one resource named ${name}, found ${found.length}`);
       return found[0];
     },
     childrenOf(urn: string) {
@@ -210,8 +232,15 @@ interface RegisterRequest {
 }
 
 /** Awaits an Output's value (and whether it is secret); an assertion needs the value, not the wrapper. */
-export async function resolveOutput<T>(output: pulumi.Output<T>): Promise<{ value: T; secret: boolean }> {
-  const value = await new Promise<T>((resolve) => output.apply((v) => { resolve(v); return v; }));
+export async function resolveOutput<T>(
+  output: pulumi.Output<T>,
+): Promise<{ value: T; secret: boolean }> {
+  const value = await new Promise<T>((resolve) =>
+    output.apply((v) => {
+      resolve(v);
+      return v;
+    }),
+  );
   const secret = await pulumi.isSecret(output);
   return { value, secret };
 }

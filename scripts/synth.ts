@@ -10,9 +10,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseCommon } from "./args";
-import { resolveOutput, startMockEngine, type RecordedResource } from "./mock-engine";
+import {
+  MOCK_PASSWORD_PREFIX,
+  resolveOutput,
+  startMockEngine,
+  type MockEngine,
+  type RecordedResource,
+} from "./mock-engine";
 import { inventoryTable, type Inventory } from "../components/inventory";
-import { runProgram, secretKeysFor } from "../components/program";
+import { runProgram, secretKeysFor, type ProgramOutputs } from "../components/program";
 import { formatProblem, loadSiteEntries, readStackFile, validateAll } from "../components/validate";
 import { PROJECT } from "../stacks/settings";
 
@@ -38,39 +44,81 @@ export interface ManifestEntry {
 
 export class SynthError extends Error {}
 
-/** Synthesises one stack in this process (one per process: the SDK's runtime is global). */
-export async function synth(root: string, stack: string, sitesDir: string, sitesShownAs: string): Promise<SynthResult> {
+/** Stands in for a secret config value under mocks: recognisable, so a leak can be caught. */
+export function placeholderFor(key: string): string {
+  return `${PLACEHOLDER_PREFIX}${key}`;
+}
+
+export interface MockRun {
+  engine: MockEngine;
+  program: ProgramOutputs;
+  /** Full config keys given placeholder secret values. */
+  secretKeys: string[];
+}
+
+/**
+ * Validates the stack file and sites, then runs the program under mocks with the stack's config and
+ * a placeholder for every secret it reads. One run per process: the SDK's runtime is global.
+ */
+export async function runUnderMocks(
+  root: string,
+  stack: string,
+  sitesDir: string,
+  sitesShownAs: string,
+): Promise<MockRun> {
   const stackFile = `Pulumi.${stack}.yaml`;
   const read = readStackFile(path.join(root, stackFile), stackFile);
   const loaded = loadSiteEntries(sitesDir, sitesShownAs);
   const problems = [...read.problems, ...loaded.problems];
-  const checked = read.settings ? validateAll(loaded.entries, [{ file: stackFile, settings: read.settings }]) : undefined;
+  const checked = read.settings
+    ? validateAll(loaded.entries, [{ file: stackFile, settings: read.settings }])
+    : undefined;
   if (checked) problems.push(...checked.problems);
   if (problems.length || !read.settings || !checked) {
     throw new SynthError(problems.map(formatProblem).join("\n"));
   }
-
-  // Plain config from the stack file; every secret the program reads gets a placeholder.
   const config: Record<string, string> = {};
   config[`${PROJECT}:settings`] = JSON.stringify(read.settings);
-  const secretKeys = secretKeysFor(read.settings, checked.sites.map((s) => s.site)).map((k) => `${PROJECT}:${k}`);
-  for (const key of secretKeys) config[key] = `${PLACEHOLDER_PREFIX}${key}`;
+  const sites = checked.sites.map((s) => s.site);
+  const secretKeys = secretKeysFor(read.settings, sites).map((k) => `${PROJECT}:${k}`);
+  for (const key of secretKeys) config[key] = placeholderFor(key);
 
   const engine = await startMockEngine({ project: PROJECT, stack, config, secretKeys });
   const program = runProgram({ sitesDir, sitesShownAs });
+  return { engine, program, secretKeys };
+}
+
+/** Synthesises one stack: the desired state, with no secret value in it. */
+export async function synth(
+  root: string,
+  stack: string,
+  sitesDir: string,
+  sitesShownAs: string,
+): Promise<SynthResult> {
+  const { engine, program } = await runUnderMocks(root, stack, sitesDir, sitesShownAs);
   const inventory = (await resolveOutput(program.inventory)).value;
   const caddy = (await resolveOutput(program.caddy)).value;
   await engine.settle();
 
   const resources = [...engine.resources]
     .sort((a, b) => a.urn.localeCompare(b.urn))
-    .map(({ type, name, urn, parent, custom, inputs, options }) => ({ type, name, urn, parent, custom, inputs, options }));
+    .map(({ type, name, urn, parent, custom, inputs, options }) => ({
+      type,
+      name,
+      urn,
+      parent,
+      custom,
+      inputs,
+      options,
+    }));
   const result: SynthResult = { manifest: { stack, resources }, inventory, caddy };
 
   // Last line of defence: no secret value may reach a file or the terminal.
   const text = JSON.stringify(result);
-  if (text.includes(PLACEHOLDER_PREFIX) || text.includes("mock-password-")) {
-    throw new SynthError("synth: a secret value reached the output; refusing to write it (this is a bug)");
+  if (text.includes(PLACEHOLDER_PREFIX) || text.includes(MOCK_PASSWORD_PREFIX)) {
+    throw new SynthError(
+      "synth: a secret value reached the output; refusing to write it (this is a bug)",
+    );
   }
   return result;
 }

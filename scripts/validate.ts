@@ -6,7 +6,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseCommon } from "./args";
-import { formatProblem, loadSiteEntries, readStackFile, validateAll, type Problem } from "../components/validate";
+import {
+  formatProblem,
+  loadSiteEntries,
+  readStackFile,
+  validateAll,
+  type Problem,
+} from "../components/validate";
 import { secretKeysFor } from "../components/program";
 import type { StackSettings } from "../stacks/settings";
 import { PROJECT } from "../stacks/settings";
@@ -29,13 +35,15 @@ function main(): void {
   }
   const root = process.cwd();
   const problems: Problem[] = [];
-  const stacks: { name: string; file: string; settings: StackSettings; secureKeys: string[] }[] = [];
+  const stacks: { name: string; file: string; settings: StackSettings; secureKeys: string[] }[] =
+    [];
   const names = args.stack ? [args.stack] : stackNames(root);
   for (const name of names) {
     const file = `Pulumi.${name}.yaml`;
     const read = readStackFile(path.join(root, file), file);
     problems.push(...read.problems);
-    if (read.settings) stacks.push({ name, file, settings: read.settings, secureKeys: read.secureKeys });
+    if (read.settings)
+      stacks.push({ name, file, settings: read.settings, secureKeys: read.secureKeys });
   }
   const loaded = loadSiteEntries(path.resolve(root, args.sites), args.sites);
   problems.push(...loaded.problems);
@@ -44,13 +52,16 @@ function main(): void {
 
   if (problems.length) {
     for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
-    process.stderr.write(`validate: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n`);
+    process.stderr.write(
+      `validate: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n`,
+    );
     process.exit(1);
   }
   for (const s of stacks) {
-    const missing = secretKeysFor(s.settings, sites.map((x) => x.site)).filter(
-      (k) => !s.secureKeys.includes(`${PROJECT}:${k}`),
-    );
+    const missing = secretKeysFor(
+      s.settings,
+      sites.map((x) => x.site),
+    ).filter((k) => !s.secureKeys.includes(`${PROJECT}:${k}`));
     if (missing.length) {
       process.stderr.write(
         `note: ${s.file} has no value yet for secret${missing.length === 1 ? "" : "s"} ${missing.join(", ")} ` +

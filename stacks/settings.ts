@@ -111,7 +111,10 @@ const edgeSchema = z.strictObject({
   httpPort: port.default(80),
   httpsPort: port.default(443),
   /** ACME account e-mail for Let's Encrypt; required unless localCerts. */
-  acmeEmail: z.string().regex(/^[^@\s]+@[^@\s]+$/, { error: "must be an e-mail address" }).optional(),
+  acmeEmail: z
+    .string()
+    .regex(/^[^@\s]+@[^@\s]+$/, { error: "must be an e-mail address" })
+    .optional(),
   /** Use Let's Encrypt's staging CA (first runs, to spare the rate limits); default false. */
   acmeStaging: z.boolean().default(false),
   /** Use Caddy's internal CA instead of ACME (local stack); default false. */

@@ -1,0 +1,213 @@
+/** Checks across site files and against stack settings: each message names every file involved. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  formatProblem,
+  parseStackSettings,
+  readStackFile,
+  validateAll,
+  type SiteEntry,
+} from "../components/validate";
+import { StackSettingsSchema } from "../stacks/settings";
+import { service, settings, tempDir, website } from "./helpers";
+
+const entry = (value: Record<string, unknown>): SiteEntry => ({
+  file: `sites/${String(value.name)}.ts`,
+  value,
+});
+const STACK = StackSettingsSchema.parse(settings());
+
+function check(values: Record<string, unknown>[], stack = STACK): string[] {
+  return validateAll(values.map(entry), [
+    { file: "Pulumi.test.yaml", settings: stack },
+  ]).problems.map(formatProblem);
+}
+
+test("valid sites pass together", () => {
+  assert.deepEqual(check([website("shop"), website("blog"), service("tool")]), []);
+});
+
+test("a domain used by two files names both", () => {
+  const a = website("shop");
+  const b = website("blog", { domains: ["blog.example.com", "www.shop.example.com"] });
+  assert.deepEqual(check([a, b]), [
+    'sites/blog.ts: domains.1: the domain "www.shop.example.com" is already used by sites/shop.ts (domains.1)',
+  ]);
+});
+
+test("a site name used by two files names both", () => {
+  const problems = validateAll(
+    [
+      { file: "sites/shop.ts", value: website("shop") },
+      {
+        file: "sites/shop2.ts",
+        value: website("shop", { domains: ["two.example.com"], database: { mode: "none" } }),
+      },
+    ],
+    [],
+  ).problems.map(formatProblem);
+  assert.deepEqual(problems, [
+    'sites/shop2.ts: name: must equal the file name "shop2", got "shop"',
+  ]);
+});
+
+test("a database name used by two files names both", () => {
+  const a = website("shop", { database: { mode: "shared", name: "store" } });
+  const b = website("blog", { database: { mode: "dedicated", name: "store" } });
+  assert.deepEqual(check([a, b]), [
+    'sites/blog.ts: database.name: the database name "store" is already used by sites/shop.ts (database.name)',
+  ]);
+});
+
+test("the default database name counts too (dashes become underscores)", () => {
+  const a = website("my-shop", { domains: ["a.example.com"] });
+  const b = website("blog", { database: { mode: "shared", name: "my_shop" } });
+  assert.deepEqual(check([a, b]), [
+    'sites/blog.ts: database.name: the database name "my_shop" is already used by sites/my-shop.ts (database.name)',
+  ]);
+});
+
+test("a website alias that is a routed service's container names both", () => {
+  const svc = service("tool", { upstream: { host: "shop", port: 8080 } });
+  assert.deepEqual(check([website("shop"), svc]), [
+    'sites/shop.ts: name: the container name or alias "shop" (derived from the name) is already used by sites/tool.ts (upstream.host)',
+  ]);
+});
+
+test("a website's derived db container name colliding with a service names both", () => {
+  const svc = service("tool", {
+    upstream: { host: "shop-db", port: 5432 },
+    domains: [],
+    dns: undefined,
+  });
+  assert.deepEqual(check([website("shop"), svc]), [
+    'sites/shop.ts: name: the container name or alias "shop-db" (derived from the name) is already used by sites/tool.ts (upstream.host)',
+  ]);
+});
+
+test("two services on one upstream name both", () => {
+  const a = service("tool", { upstream: { host: "n8n", port: 5678 } });
+  const b = service("tool2", { upstream: { host: "n8n", port: 5678 } });
+  assert.deepEqual(check([a, b]), [
+    'sites/tool2.ts: upstream: the upstream "n8n:5678" is already used by sites/tool.ts (upstream)',
+  ]);
+});
+
+test("a host the stack does not have", () => {
+  assert.deepEqual(check([website("shop", { host: "vps9" })]), [
+    'sites/shop.ts: host: "vps9" is not a host of Pulumi.test.yaml; valid: "vps1"',
+  ]);
+});
+
+test("shared mode on a host without a shared cluster", () => {
+  const raw = settings();
+  const hosts = raw.hosts as Record<string, unknown>[];
+  const stack = StackSettingsSchema.parse({
+    ...raw,
+    hosts: [{ ...hosts[0], sharedDatabase: undefined }],
+  });
+  assert.deepEqual(check([website("shop", { database: { mode: "shared" } })], stack), [
+    'sites/shop.ts: database.mode: is "shared" but host "vps1" has no sharedDatabase in Pulumi.test.yaml; use "dedicated" or configure the shared cluster',
+  ]);
+});
+
+test("a routed service may not publish the shared database", () => {
+  const svc = service("pgweb", { upstream: { host: "shared-pg", port: 5432 } });
+  assert.deepEqual(check([svc]), [
+    'sites/pgweb.ts: upstream.host: "shared-pg" is the shared database cluster of Pulumi.test.yaml; databases get no public route',
+  ]);
+});
+
+test("memory over the host budget names the files that commit it", () => {
+  // 4Gi budget: edge 256Mi + 3 x (512Mi app + 256Mi db) = 2560Mi fits; a 4th site with a 1Gi app does not.
+  const sites = ["aaa", "bbb", "ccc"].map((n) => website(n));
+  sites.push(
+    website("ddd", {
+      app: { image: "ghcr.io/acme/ddd:1", port: 3000, resources: { memory: "1Gi" } },
+    }),
+  );
+  const big = website("eee", {
+    app: { image: "ghcr.io/acme/eee:1", port: 3000, resources: { memory: "1Gi" } },
+  });
+  assert.deepEqual(check([...sites, big]), [
+    'sites/eee.ts: app.resources.memory: host "vps1" would commit 5Gi of memory limits, over its 4Gi (edge 256Mi, sites/aaa.ts 768Mi, sites/bbb.ts 768Mi, sites/ccc.ts 768Mi, sites/ddd.ts 1280Mi, sites/eee.ts 1280Mi); lower a limit or raise agi-platform:settings.hosts.0.capacity.memory in Pulumi.test.yaml',
+  ]);
+});
+
+test("planned and paused sites commit nothing", () => {
+  const sites = ["aaa", "bbb", "ccc", "ddd", "eee", "fff"].map((n) =>
+    website(n, {
+      status: n < "ddd" ? "planned" : "paused",
+      app: { image: `ghcr.io/acme/${n}:1`, port: 3000, resources: { memory: "2Gi" } },
+    }),
+  );
+  assert.deepEqual(check(sites), []);
+});
+
+test("CPUs over the host's cores", () => {
+  const stack = StackSettingsSchema.parse(
+    settings({
+      hosts: [{ ...(settings().hosts as object[])[0], capacity: { memory: "8Gi", cpus: 1 } }],
+    }),
+  );
+  const sites = ["aaa", "bbb", "ccc"].map((n) => website(n, { database: { mode: "none" } }));
+  assert.deepEqual(check(sites, stack), [
+    'sites/ccc.ts: app.resources.cpus: host "vps1" would commit 1.5 CPUs, over its 1 cores; lower a limit or raise agi-platform:settings.hosts.0.capacity.cpus in Pulumi.test.yaml',
+  ]);
+});
+
+test("stack settings: every problem at once, with the config key path", () => {
+  const raw = settings({ edge: {} });
+  const host = { ...(raw.hosts as Record<string, unknown>[])[0] };
+  host.docker = { connection: "ssh", user: "root", address: "203.0.113.10" };
+  host.capacity = { memory: "4GB", cpus: 2 };
+  const { problems } = parseStackSettings(
+    { ...raw, hosts: [host, { ...host, capacity: { memory: "1Gi", cpus: 1 } }] },
+    "Pulumi.prod.yaml",
+  );
+  assert.deepEqual(problems.map(formatProblem), [
+    'Pulumi.prod.yaml: agi-platform:settings.hosts.0.docker.user: must not be root: deploy as a non-root user, got "root"',
+    'Pulumi.prod.yaml: agi-platform:settings.hosts.0.capacity.memory: must be a whole number of Mi or Gi, such as "512Mi" or "4Gi", got "4GB"',
+    'Pulumi.prod.yaml: agi-platform:settings.hosts.1.docker.user: must not be root: deploy as a non-root user, got "root"',
+    'Pulumi.prod.yaml: agi-platform:settings.hosts.1.name: "vps1" is already the name of hosts.0',
+    "Pulumi.prod.yaml: agi-platform:settings.edge.acmeEmail: is required unless edge.localCerts is true (Let's Encrypt needs a contact)",
+  ]);
+});
+
+test("stack settings: cross-field rules", () => {
+  const raw = settings({ edge: {} });
+  const hosts = raw.hosts as Record<string, unknown>[];
+  const { problems } = parseStackSettings(
+    { ...raw, hosts: [hosts[0], hosts[0]] },
+    "Pulumi.prod.yaml",
+  );
+  assert.deepEqual(problems.map(formatProblem), [
+    'Pulumi.prod.yaml: agi-platform:settings.hosts.1.name: "vps1" is already the name of hosts.0',
+    "Pulumi.prod.yaml: agi-platform:settings.edge.acmeEmail: is required unless edge.localCerts is true (Let's Encrypt needs a contact)",
+  ]);
+});
+
+test("stack file: missing settings and missing file", () => {
+  const dir = tempDir("stack");
+  fs.writeFileSync(
+    path.join(dir, "Pulumi.x.yaml"),
+    "config:\n  agi-platform:other: 1\n  agi-platform:token:\n    secure: v1:abc\n",
+  );
+  const read = readStackFile(path.join(dir, "Pulumi.x.yaml"));
+  assert.deepEqual(read.problems.map(formatProblem), [
+    "Pulumi.x.yaml: agi-platform:settings: is missing; see the stack settings in the README",
+  ]);
+  assert.deepEqual(read.secureKeys, ["agi-platform:token"]);
+  assert.deepEqual(readStackFile(path.join(dir, "Pulumi.nope.yaml")).problems.map(formatProblem), [
+    "Pulumi.nope.yaml: (file): no such stack file",
+  ]);
+});
+
+test("the repository's own stacks are valid", () => {
+  for (const stack of ["prod", "local"]) {
+    const read = readStackFile(path.join(__dirname, "..", `Pulumi.${stack}.yaml`));
+    assert.deepEqual(read.problems, [], stack);
+  }
+});
