@@ -3,7 +3,7 @@
  * Pure data; no Pulumi here. Defaults live in the named constants below, next to the schema.
  */
 import { z } from "zod";
-import { DURATION_PATTERN, MEMORY_PATTERN, fnv1a } from "./units";
+import { DURATION_PATTERN, MEMORY_PATTERN, fnv1a, toMiB } from "./units";
 
 export const SITE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
 export const DATABASE_NAME_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
@@ -125,34 +125,83 @@ const envSchema = z.record(
   z.string({ error: "env values must be strings" }),
 );
 
-const appSchema = z.strictObject({
-  /** Container image, pinned by tag or digest. */
-  image: imageRef,
-  /** Port the app listens on inside the container. */
-  port,
-  /** Plain environment values. */
-  env: envSchema.default({}),
-  /** Env name -> name of a secret stack config key (`pulumi config set --secret <key>`). */
-  secretEnv: z
-    .record(
-      z.string().regex(ENV_NAME_PATTERN, { error: "env names must match ^[A-Z_][A-Z0-9_]*$" }),
-      z.string().regex(CONFIG_KEY_PATTERN, {
-        error: 'must be the name of a stack config key, such as "mysite-stripe-key"',
-      }),
-    )
-    .default({}),
-  /** Container healthcheck; defaults as in DEFAULT_HEALTHCHECK. */
-  healthcheck: healthcheckSchema.default({ ...DEFAULT_HEALTHCHECK }),
-  /** Limits; defaults as in DEFAULT_APP_RESOURCES. */
-  resources: appResourcesSchema.default({ ...DEFAULT_APP_RESOURCES }),
-  /**
-   * Read-only Docker API access through a socket-proxy sidecar (DOCKER_HOST is set for the app);
-   * default false. The app never mounts the Docker socket itself.
-   */
-  dockerReadAccess: z.boolean().default(false),
-  /** Seconds the app gets to finish requests after SIGTERM before it is killed; default 30. */
-  stopGracePeriod: z.number().int().min(1).max(600).default(30),
-});
+const appSchema = z
+  .strictObject({
+    /** Container image, pinned by tag or digest. */
+    image: imageRef,
+    /** Port the app listens on inside the container. */
+    port,
+    /** Plain environment values. */
+    env: envSchema.default({}),
+    /** Env name -> name of a secret stack config key (`pulumi config set --secret <key>`). */
+    secretEnv: z
+      .record(
+        z.string().regex(ENV_NAME_PATTERN, { error: "env names must match ^[A-Z_][A-Z0-9_]*$" }),
+        z.string().regex(CONFIG_KEY_PATTERN, {
+          error: 'must be the name of a stack config key, such as "mysite-stripe-key"',
+        }),
+      )
+      .default({}),
+    /** Container healthcheck; defaults as in DEFAULT_HEALTHCHECK. */
+    healthcheck: healthcheckSchema.default({ ...DEFAULT_HEALTHCHECK }),
+    /** Limits; defaults as in DEFAULT_APP_RESOURCES. */
+    resources: appResourcesSchema.default({ ...DEFAULT_APP_RESOURCES }),
+    /**
+     * Read-only Docker API access through a socket-proxy sidecar (DOCKER_HOST is set for the app);
+     * default false. The app never mounts the Docker socket itself.
+     */
+    dockerReadAccess: z.boolean().default(false),
+    /** Seconds the app gets to finish requests after SIGTERM before it is killed; default 30. */
+    stopGracePeriod: z.number().int().min(1).max(600).default(30),
+  })
+  .superRefine((app, ctx) => {
+    // Runs even when other fields failed, so every problem is reported at once; values are guarded.
+    const reserved = RESERVED_ENV as readonly string[];
+    const env = typeof app.env === "object" && app.env ? Object.keys(app.env) : [];
+    const secretEnv = typeof app.secretEnv === "object" && app.secretEnv ? app.secretEnv : {};
+    for (const name of env) {
+      if (reserved.includes(name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", name],
+          message: `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`,
+        });
+      } else if (SECRET_ENV_NAME.test(name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", name],
+          message:
+            "looks like a secret; move it to app.secretEnv as an env name -> secret config key",
+        });
+      }
+      if (name in secretEnv) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", name],
+          message: "is also set in app.secretEnv; keep one",
+        });
+      }
+    }
+    for (const name of Object.keys(secretEnv)) {
+      if (reserved.includes(name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["secretEnv", name],
+          message: `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`,
+        });
+      }
+    }
+    const r = app.resources;
+    if (r && MEMORY_PATTERN.test(r.memory) && MEMORY_PATTERN.test(r.memoryReservation)) {
+      if (toMiB(r.memoryReservation) > toMiB(r.memory)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["resources", "memoryReservation"],
+          message: `${JSON.stringify(r.memoryReservation)} is above the limit app.resources.memory ${JSON.stringify(r.memory)}`,
+        });
+      }
+    }
+  });
 
 const databaseSchema = z.discriminatedUnion(
   "mode",
@@ -257,21 +306,65 @@ const common = {
   description: z.string().optional(),
 };
 
-export const WebsiteSchema = z.strictObject({
-  ...common,
-  kind: z.literal("website"),
-  domains: common.domains.min(1, { error: "a website needs at least one domain" }),
-  app: appSchema,
-  database: databaseSchema.default({ mode: "none" }),
-  backup: backupSchema.default({ retention: { ...DEFAULT_RETENTION } }),
-});
+/** Checks within one site's domains: no duplicates, DNS settings present, every domain in the zone. */
+function checkDomains(
+  site: { domains?: unknown; dns?: { provider?: unknown; zone?: unknown } },
+  ctx: z.RefinementCtx,
+): void {
+  const domains = Array.isArray(site.domains) ? (site.domains as unknown[]) : [];
+  const seen = new Map<unknown, number>();
+  domains.forEach((d, i) => {
+    const first = seen.get(d);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["domains", i],
+        message: `${JSON.stringify(d)} is already listed as domains.${first}`,
+      });
+    }
+    seen.set(d, i);
+  });
+  if (domains.length > 0 && site.dns === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["dns"],
+      message:
+        'is required when the site has domains: { provider: "cloudflare", zone: "..." } or { provider: "external" }',
+    });
+  }
+  const zone = site.dns?.provider === "cloudflare" ? site.dns.zone : undefined;
+  if (typeof zone === "string") {
+    domains.forEach((d, i) => {
+      if (typeof d === "string" && d !== zone && !d.endsWith(`.${zone}`)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["domains", i],
+          message: `${JSON.stringify(d)} is not in the zone ${JSON.stringify(zone)} (dns.zone); use a domain under it or another site file`,
+        });
+      }
+    });
+  }
+}
 
-export const ServiceSchema = z.strictObject({
-  ...common,
-  kind: z.literal("service"),
-  /** The existing container that answers for the domains. */
-  upstream: upstreamSchema,
-});
+export const WebsiteSchema = z
+  .strictObject({
+    ...common,
+    kind: z.literal("website"),
+    domains: common.domains.min(1, { error: "a website needs at least one domain" }),
+    app: appSchema,
+    database: databaseSchema.default({ mode: "none" }),
+    backup: backupSchema.default({ retention: { ...DEFAULT_RETENTION } }),
+  })
+  .superRefine(checkDomains);
+
+export const ServiceSchema = z
+  .strictObject({
+    ...common,
+    kind: z.literal("service"),
+    /** The existing container that answers for the domains. */
+    upstream: upstreamSchema,
+  })
+  .superRefine(checkDomains);
 
 export const SiteSchema = z.discriminatedUnion("kind", [WebsiteSchema, ServiceSchema], {
   error: 'must be "website" or "service"',

@@ -6,14 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
-import {
-  RESERVED_ENV,
-  RESERVED_NAMES,
-  SECRET_ENV_NAME,
-  SiteSchema,
-  databaseName,
-  type Site,
-} from "./site";
+import { RESERVED_NAMES, SITE_NAME_PATTERN, SiteSchema, databaseName, type Site } from "./site";
 import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
 import { formatMiB, toMiB } from "./units";
 import { PROJECT, SETTINGS_KEY, StackSettingsSchema, type StackSettings } from "../stacks/settings";
@@ -161,82 +154,36 @@ export function parseSites(entries: SiteEntry[]): { sites: ParsedSite[]; problem
       continue;
     }
     const result = SiteSchema.safeParse(value);
+    const own = checkFile(file, value as Record<string, unknown>);
+    problems.push(...own);
     if (!result.success) {
       problems.push(...zodProblems(file, result.error, value));
       continue;
     }
-    const own = checkOneSite(file, result.data);
-    problems.push(...own);
     if (own.length === 0) sites.push({ file, site: result.data });
   }
   return { sites, problems };
 }
 
-function checkOneSite(file: string, site: Site): Problem[] {
+/** Checks that need the file: its name, and names the platform keeps. They run on the raw value. */
+function checkFile(file: string, value: Record<string, unknown>): Problem[] {
   const out: Problem[] = [];
-  const add = (p: string, message: string) => out.push({ file, path: p, message });
+  const name = value.name;
+  if (typeof name !== "string" || !SITE_NAME_PATTERN.test(name)) return out;
   const expected = path.basename(file, ".ts");
-  if (site.name !== expected) {
-    add("name", `must equal the file name "${expected}", got ${quote(site.name)}`);
-  }
-  if ((RESERVED_NAMES as readonly string[]).includes(site.name)) {
-    add("name", `${quote(site.name)} is reserved by the platform (${RESERVED_NAMES.join(", ")})`);
-  }
-  const seen = new Map<string, number>();
-  site.domains.forEach((d, i) => {
-    const first = seen.get(d);
-    if (first !== undefined)
-      add(`domains.${i}`, `${quote(d)} is already listed as domains.${first}`);
-    seen.set(d, i);
-  });
-  if (site.domains.length > 0 && !site.dns) {
-    add(
-      "dns",
-      'is required when the site has domains: { provider: "cloudflare", zone: "..." } or { provider: "external" }',
-    );
-  }
-  if (site.dns?.provider === "cloudflare") {
-    const zone = site.dns.zone;
-    site.domains.forEach((d, i) => {
-      if (d !== zone && !d.endsWith(`.${zone}`)) {
-        add(
-          `domains.${i}`,
-          `${quote(d)} is not in the zone ${quote(zone)} (dns.zone); use a domain under it or another site file`,
-        );
-      }
+  if (name !== expected) {
+    out.push({
+      file,
+      path: "name",
+      message: `must equal the file name "${expected}", got ${quote(name)}`,
     });
   }
-  if (site.kind === "website") {
-    for (const name of Object.keys(site.app.env)) {
-      if ((RESERVED_ENV as readonly string[]).includes(name)) {
-        add(
-          `app.env.${name}`,
-          `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`,
-        );
-      } else if (SECRET_ENV_NAME.test(name)) {
-        add(
-          `app.env.${name}`,
-          "looks like a secret; move it to app.secretEnv as an env name -> secret config key",
-        );
-      }
-      if (name in site.app.secretEnv)
-        add(`app.env.${name}`, "is also set in app.secretEnv; keep one");
-    }
-    for (const name of Object.keys(site.app.secretEnv)) {
-      if ((RESERVED_ENV as readonly string[]).includes(name)) {
-        add(
-          `app.secretEnv.${name}`,
-          `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`,
-        );
-      }
-    }
-    const r = site.app.resources;
-    if (toMiB(r.memoryReservation) > toMiB(r.memory)) {
-      add(
-        "app.resources.memoryReservation",
-        `${quote(r.memoryReservation)} is above the limit app.resources.memory ${quote(r.memory)}`,
-      );
-    }
+  if ((RESERVED_NAMES as readonly string[]).includes(name)) {
+    out.push({
+      file,
+      path: "name",
+      message: `${quote(name)} is reserved by the platform (${RESERVED_NAMES.join(", ")})`,
+    });
   }
   return out;
 }

@@ -152,10 +152,12 @@ async function main(): Promise<void> {
   try {
     const result = await synth(root, stack, path.resolve(root, args.sites), args.sites);
     const written = writeSynth(out, result);
+    const rel = path.relative(root, out);
+    const shown = rel === "" ? "." : rel.startsWith("..") ? out : rel;
     process.stdout.write(inventoryTable(result.inventory));
     process.stdout.write(
       `\nsynth: stack ${stack}: ${result.manifest.resources.length} resources, ` +
-        `${Object.keys(result.caddy).length} Caddy files; wrote ${written.length} files to ${path.relative(root, out) || "."}/\n`,
+        `${Object.keys(result.caddy).length} Caddy files; wrote ${written.length} files to ${shown}/\n`,
     );
   } catch (err) {
     if (err instanceof SynthError) {

@@ -1,0 +1,157 @@
+/** `npm run validate` and `npm run synth` as a user runs them: exit codes, output lines, files. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ROOT, settings, tempDir, website, writeProject } from "./helpers";
+
+const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
+
+function cli(script: "validate" | "synth", args: string[], cwd = ROOT) {
+  const r = spawnSync(TSX, [path.join(ROOT, "scripts", `${script}.ts`), ...args], {
+    cwd,
+    encoding: "utf8",
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function noStackTrace(text: string) {
+  assert.doesNotMatch(text, /\n\s+at .+:\d+:\d+/, "no stack trace");
+}
+
+test("validate: the repository's sites and stacks pass with a one-line summary", () => {
+  const r = cli("validate", []);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(
+    r.stdout,
+    "validate: 15 site files OK (6 websites, 9 services; 11 active, 0 paused, 4 planned) against stacks local, prod\n",
+  );
+});
+
+test("validate: every problem of every file, one line each, exit 1", () => {
+  const { root } = writeProject("test", settings(), [
+    website("shop", {
+      app: { image: "ghcr.io/acme/shop", port: 3000, env: { API_TOKEN: "tok_live_123456" } },
+    }),
+    website("blog", { domains: ["blog.example.org"] }),
+  ]);
+  const r = cli("validate", [], root);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stdout,
+    [
+      'sites/blog.ts: domains.0: "blog.example.org" is not in the zone "example.com" (dns.zone); use a domain under it or another site file',
+      'sites/shop.ts: app.image: has no tag; pin a version tag (name:1.4.2) or a digest (name@sha256:...), got "ghcr.io/acme/shop"',
+      "sites/shop.ts: app.env.API_TOKEN: looks like a secret; move it to app.secretEnv as an env name -> secret config key",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(r.stderr, "validate: 3 problems\n");
+  assert.doesNotMatch(r.stdout + r.stderr, /tok_live_123456/);
+  noStackTrace(r.stdout + r.stderr);
+});
+
+test("validate: a file that cannot be loaded, and cross-file problems naming both files", () => {
+  const { root, sitesDir } = writeProject("test", settings(), [
+    website("shop"),
+    website("blog", { domains: ["www.shop.example.com"] }),
+  ]);
+  fs.writeFileSync(path.join(sitesDir, "broken.ts"), "export default {\n");
+  const r = cli("validate", ["--stack", "test"], root);
+  assert.equal(r.code, 1);
+  const lines = r.stdout.trimEnd().split("\n");
+  assert.match(lines[0], /^sites\/broken\.ts: \(file\): cannot be loaded: /);
+  assert.equal(
+    lines[1],
+    'sites/shop.ts: domains.1: the domain "www.shop.example.com" is already used by sites/blog.ts (domains.0)',
+  );
+  assert.equal(lines.length, 2);
+  noStackTrace(r.stdout + r.stderr);
+});
+
+test("validate: unknown stack, unknown option, missing sites directory", () => {
+  const a = cli("validate", ["--stack", "nope"]);
+  assert.equal(a.code, 1);
+  assert.equal(a.stdout, "Pulumi.nope.yaml: (file): no such stack file\n");
+  const b = cli("validate", ["--frobnicate"]);
+  assert.equal(b.code, 2);
+  assert.match(b.stderr, /Unknown option '--frobnicate'[\s\S]*usage: npm run validate/);
+  const c = cli("validate", ["--sites", "no-such-dir", "--stack", "local"]);
+  assert.equal(c.code, 1);
+  assert.equal(c.stdout, "no-such-dir: (file): cannot read site files: no such directory\n");
+});
+
+test("synth --stack prod: writes manifest, Caddy files and inventory, prints the table", () => {
+  const out = tempDir("synth");
+  const r = cli("synth", ["--stack", "prod", "--out", out]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const files = fs.readdirSync(out, { recursive: true }).map(String).sort();
+  assert.deepEqual(files, [
+    "caddy",
+    "caddy/Caddyfile",
+    "caddy/sites.d",
+    ...[
+      "admin-dashboard",
+      "flowise",
+      "langfuse",
+      "n8n",
+      "neo4j",
+      "open-webui",
+      "portainer",
+      "searxng",
+      "stepperslife",
+    ].map((s) => `caddy/sites.d/${s}.caddy`),
+    "inventory.json",
+    "manifest.json",
+  ]);
+  const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8"));
+  assert.equal(manifest.stack, "prod");
+  assert.ok(manifest.resources.length > 40);
+  const app = manifest.resources.find((x: { name: string }) => x.name === "stepperslife-app");
+  assert.equal(app.parent, "urn:pulumi:prod::agi-platform::agi:web:Website::stepperslife");
+  assert.ok(app.inputs.envs.includes("[secret]"));
+  const inventory = JSON.parse(fs.readFileSync(path.join(out, "inventory.json"), "utf8"));
+  assert.deepEqual(Object.keys(inventory), ["stack", "sites", "hosts"]);
+  assert.match(r.stdout, /^SITE +KIND +STATUS +HOST +URL/);
+  assert.match(
+    r.stdout,
+    /\nstepperslife +website +active +vps1 +https:\/\/stepperslife\.com +stepperslife:3000 /,
+  );
+  assert.match(r.stdout, /synth: stack prod: \d+ resources, 10 Caddy files; wrote 12 files to /);
+  assert.ok(
+    r.stdout.includes(`wrote 12 files to ${out}/`),
+    "an out directory elsewhere is shown in full",
+  );
+  // Secrets: placeholders and generated values never reach files or the terminal.
+  const all =
+    r.stdout +
+    r.stderr +
+    files
+      .filter((f) => fs.statSync(path.join(out, f)).isFile())
+      .map((f) => fs.readFileSync(path.join(out, f), "utf8"))
+      .join("");
+  assert.doesNotMatch(all, /synth-placeholder-secret-|mock-password-/);
+});
+
+test("synth: default stack is local and default out is build/<stack>", () => {
+  const { root } = writeProject("local", settings(), [website("shop")]);
+  const r = cli("synth", [], root);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.ok(fs.existsSync(path.join(root, "build", "local", "caddy", "sites.d", "shop.caddy")));
+  assert.match(r.stdout, /wrote 4 files to build\/local\//);
+});
+
+test("synth: bad input writes nothing and exits 1 with the problems", () => {
+  const { root } = writeProject("test", settings(), [website("shop", { status: "live" })]);
+  const out = path.join(root, "out");
+  const r = cli("synth", ["--stack", "test", "--out", out], root);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stdout,
+    'sites/shop.ts: status: must be "active", "paused" or "planned", got "live"\n',
+  );
+  assert.equal(r.stderr, "synth: nothing written\n");
+  assert.equal(fs.existsSync(out), false);
+  noStackTrace(r.stdout + r.stderr);
+});

@@ -1,0 +1,414 @@
+/**
+ * The real program on the repository's own site files and `prod` stack, under the SDK's mocks.
+ * What it proves: which resources the program asks the engine for, with which inputs, parents and
+ * options, and that secrets travel as secrets. What it cannot prove: how Docker, Cloudflare or
+ * PostgreSQL carry those requests out (the integration tests and the real engine do that).
+ */
+import { before, test } from "node:test";
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { resolveOutput, type MockEngine, type RecordedResource } from "../scripts/mock-engine";
+import { placeholderFor, runUnderMocks } from "../scripts/synth";
+import type { ProgramOutputs } from "../components/program";
+import type { Inventory } from "../components/inventory";
+import { ROOT } from "./helpers";
+
+let engine: MockEngine;
+let program: ProgramOutputs;
+let secretKeys: string[];
+let inventory: { value: Inventory; secret: boolean };
+let caddy: { value: Record<string, string>; secret: boolean };
+
+before(async () => {
+  ({ engine, program, secretKeys } = await runUnderMocks(
+    ROOT,
+    "prod",
+    path.join(ROOT, "sites"),
+    "sites",
+  ));
+  inventory = await resolveOutput(program.inventory);
+  caddy = await resolveOutput(program.caddy);
+  await engine.settle();
+});
+
+const URN = "urn:pulumi:prod::agi-platform::";
+const short = (t: string) =>
+  t
+    .replace(/^(docker|cloudflare|postgresql|random):index\/\w+:/, "$1:")
+    .replace("pulumi:providers:", "provider:");
+
+/** "type name" of every child of a component, sorted. */
+function children(type: string, name: string): string[] {
+  return engine
+    .childrenOf(`${URN}${type}::${name}`)
+    .map((r) => `${short(r.type)} ${r.name}`)
+    .sort();
+}
+
+function res(name: string): RecordedResource {
+  return engine.byName(name);
+}
+
+test("top level: one Platform, one Zone per managed zone, the provider, one component per non-planned site", () => {
+  const top = engine.resources
+    .filter((r) => !r.parent)
+    .map((r) => `${r.type} ${r.name}`)
+    .sort();
+  assert.deepEqual(top, [
+    "agi:dns:Zone zone-agistaffers-com",
+    "agi:dns:Zone zone-stepperslife-com",
+    "agi:host:Platform vps1",
+    "agi:web:Service flowise",
+    "agi:web:Service langfuse",
+    "agi:web:Service n8n",
+    "agi:web:Service neo4j",
+    "agi:web:Service ollama",
+    "agi:web:Service open-webui",
+    "agi:web:Service portainer",
+    "agi:web:Service searxng",
+    "agi:web:Service supabase-db",
+    "agi:web:Website admin-dashboard",
+    "agi:web:Website stepperslife",
+    "pulumi:providers:cloudflare cloudflare",
+  ]);
+});
+
+test("planned sites create nothing", () => {
+  for (const site of ["gangrunprinting", "uvcoatedclubflyers", "vaina", "elarmario"]) {
+    assert.deepEqual(
+      engine.resources.filter((r) => r.name.startsWith(site)),
+      [],
+      site,
+    );
+    assert.equal(inventory.value.sites[site].status, "planned");
+    assert.deepEqual(inventory.value.sites[site].containers, []);
+  }
+});
+
+test("Platform vps1: ssh engine with strict host keys, looked-up network, the edge", () => {
+  assert.deepEqual(children("agi:host:Platform", "vps1"), [
+    "docker:Container vps1-edge",
+    "docker:RemoteImage vps1-edge-image",
+    "docker:Volume vps1-edge-config",
+    "docker:Volume vps1-edge-data",
+    "provider:docker vps1-docker",
+    "provider:postgresql vps1-shared-db",
+  ]);
+  const provider = res("vps1-docker").inputs;
+  assert.equal(provider.host, "ssh://deploy@148.230.93.174:22");
+  const sshOpts = JSON.parse(provider.sshOpts as string) as string[];
+  assert.ok(sshOpts.includes("StrictHostKeyChecking=yes"), String(sshOpts));
+  assert.ok(!sshOpts.some((o) => /StrictHostKeyChecking=no/i.test(o)));
+  assert.deepEqual(
+    engine.invokes.filter((i) => i.token.startsWith("docker:")).map((i) => [i.token, i.args.name]),
+    [["docker:index/getNetwork:getNetwork", "agi-network"]],
+  );
+  assert.equal(
+    engine.resources.filter(
+      (r) => r.type === "docker:index/network:Network" && r.name === "vps1-network",
+    ).length,
+    0,
+  );
+});
+
+test("the edge is the only container with host ports, and publishes exactly 80 and 443", () => {
+  const containers = engine.resources.filter((r) => r.type === "docker:index/container:Container");
+  const withPorts = containers.filter(
+    (c) => Array.isArray(c.inputs.ports) && c.inputs.ports.length,
+  );
+  assert.deepEqual(
+    withPorts.map((c) => c.name),
+    ["vps1-edge"],
+  );
+  const edge = res("vps1-edge");
+  assert.deepEqual(edge.inputs.ports, [
+    { external: 80, internal: 80, ip: "0.0.0.0", protocol: "tcp" },
+    { external: 443, internal: 443, ip: "0.0.0.0", protocol: "tcp" },
+    { external: 443, internal: 443, ip: "0.0.0.0", protocol: "udp" },
+  ]);
+  assert.equal(edge.inputs.name, "agi-edge");
+  assert.equal(res("vps1-edge-image").inputs.name, "caddy:2.6.2-alpine");
+  assert.notEqual(edge.inputs.image, "caddy:2.6.2-alpine", "the edge runs the pulled image's id");
+  assert.ok(
+    edge.options.dependsOn.includes(res("vps1-edge-image").urn),
+    "edge waits for its pinned image",
+  );
+  assert.deepEqual(edge.inputs.mounts, [
+    { readOnly: true, source: "/srv/agi/edge/sites.d", target: "/etc/caddy/sites.d", type: "bind" },
+    { source: "agi-edge-data", target: "/data", type: "volume" },
+    { source: "agi-edge-config", target: "/config", type: "volume" },
+  ]);
+  assert.equal(edge.options.deleteBeforeReplace, true);
+  assert.equal(res("vps1-edge-data").options.retainOnDelete, true);
+  assert.equal(res("vps1-edge-config").options.retainOnDelete, true);
+  const upload = (edge.inputs.uploads as { file: string; content: string }[])[0];
+  assert.equal(upload.file, "/etc/caddy/Caddyfile");
+  assert.equal(upload.content, caddy.value.Caddyfile);
+});
+
+test("no container but the socket proxy mounts the Docker socket, and it mounts it read-only", () => {
+  const containers = engine.resources.filter((r) => r.type === "docker:index/container:Container");
+  const mountsSocket = containers.filter((c) =>
+    JSON.stringify([c.inputs.mounts ?? [], c.inputs.volumes ?? []]).includes("docker.sock"),
+  );
+  assert.deepEqual(
+    mountsSocket.map((c) => c.name),
+    ["admin-dashboard-docker-proxy"],
+  );
+  const proxy = mountsSocket[0];
+  assert.deepEqual(proxy.inputs.mounts, [
+    {
+      readOnly: true,
+      source: "/var/run/docker.sock",
+      target: "/var/run/docker.sock",
+      type: "bind",
+    },
+  ]);
+  assert.ok((proxy.inputs.envs as string[]).includes("POST=0"), "writes refused");
+  assert.deepEqual(proxy.inputs.networksAdvanced, [
+    { aliases: ["admin-dashboard-docker"], name: "admin-dashboard-internal" },
+  ]);
+});
+
+test("stepperslife (shared database): children, role, database and grants", () => {
+  assert.deepEqual(children("agi:web:Website", "stepperslife"), [
+    "cloudflare:DnsRecord stepperslife-dns-apex",
+    "cloudflare:DnsRecord stepperslife-dns-www",
+    "docker:Container stepperslife-app",
+    "docker:RemoteImage stepperslife-app-image",
+    "postgresql:Database stepperslife-database",
+    "postgresql:Grant stepperslife-db-grant-connect",
+    "postgresql:Grant stepperslife-db-grant-schema",
+    "postgresql:Grant stepperslife-db-revoke-public",
+    "postgresql:Role stepperslife-db-role",
+    "random:RandomPassword stepperslife-db-app-password",
+  ]);
+  const role = res("stepperslife-db-role");
+  assert.equal(role.inputs.name, "stepperslife_app");
+  assert.equal(role.inputs.superuser, false);
+  assert.equal(role.inputs.login, true);
+  assert.deepEqual(role.secretPaths, ["password"]);
+  assert.equal(res("stepperslife-database").inputs.name, "stepperslife");
+  assert.deepEqual(
+    [
+      "stepperslife-db-revoke-public",
+      "stepperslife-db-grant-connect",
+      "stepperslife-db-grant-schema",
+    ].map((n) => {
+      const i = res(n).inputs;
+      return [i.role, i.objectType, i.schema ?? null, i.privileges];
+    }),
+    [
+      ["public", "database", null, []],
+      ["stepperslife_app", "database", null, ["CONNECT", "TEMPORARY"]],
+      ["stepperslife_app", "schema", "public", ["CREATE", "USAGE"]],
+    ],
+  );
+  const pgProvider = res("vps1-shared-db").urn;
+  for (const n of [
+    "stepperslife-db-role",
+    "stepperslife-database",
+    "stepperslife-db-grant-connect",
+  ]) {
+    assert.ok(
+      res(n).options.provider?.startsWith(`${pgProvider}::`),
+      `${n} uses the shared cluster's provider`,
+    );
+  }
+});
+
+test("app containers: alias, no name, no ports, healthcheck with wait, limits, restart, logs, create-before-delete", () => {
+  for (const [site, path] of [
+    ["stepperslife", "/"],
+    ["admin-dashboard", "/api/status"],
+  ] as const) {
+    const app = res(`${site}-app`);
+    const i = app.inputs;
+    assert.equal(
+      i.name,
+      undefined,
+      `${site}: Docker names the container, so a replacement can start beside it`,
+    );
+    assert.equal(i.ports, undefined);
+    assert.deepEqual((i.networksAdvanced as { name: string; aliases?: string[] }[])[0], {
+      aliases: [site],
+      name: "agi-network",
+    });
+    assert.deepEqual(i.healthcheck, {
+      interval: "10s",
+      retries: 3,
+      startPeriod: "20s",
+      tests: [
+        "CMD",
+        "node",
+        "-e",
+        `fetch("http://127.0.0.1:3000${path}").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
+      ],
+      timeout: "5s",
+    });
+    assert.equal(i.wait, true);
+    assert.equal(i.memory, 512);
+    assert.equal(i.memoryReservation, 256);
+    assert.equal(i.cpus, "0.5");
+    assert.equal(i.restart, "unless-stopped");
+    assert.equal(i.logDriver, "json-file");
+    assert.deepEqual(i.logOpts, { "max-file": "3", "max-size": "10m" });
+    assert.equal(i.stopTimeout, 30);
+    assert.equal(i.destroyGraceSeconds, 30);
+    assert.equal(app.options.deleteBeforeReplace, false);
+    const image = res(`${site}-app-image`);
+    assert.match(image.inputs.name as string, new RegExp(`^ghcr\\.io/agistaffers/${site}:`));
+    assert.equal(image.inputs.keepLocally, true);
+    assert.notEqual(
+      i.image,
+      image.inputs.name,
+      "the container runs the pulled image's id, not the tag",
+    );
+    assert.ok(app.options.dependsOn.includes(image.urn));
+    assert.ok(app.options.provider?.startsWith(`${res("vps1-docker").urn}::`));
+  }
+});
+
+test("secrets: DATABASE_URL and secretEnv travel as secrets; plain env stays readable", () => {
+  const app = res("admin-dashboard-app");
+  const envs = app.inputs.envs as string[];
+  assert.deepEqual(
+    envs.filter((e) => e !== "[secret]"),
+    ["DOCKER_HOST=tcp://admin-dashboard-docker:2375", "NODE_ENV=production", "PORT=3000"],
+  );
+  // ADMIN_EMAIL, DATABASE_URL, JWT_SECRET: sorted by name, each a secret element.
+  assert.deepEqual(app.secretPaths, ["envs[0]", "envs[1]", "envs[3]"]);
+  assert.deepEqual(res("cloudflare").secretPaths, ["apiToken"]);
+  assert.deepEqual(res("vps1-shared-db").secretPaths, ["password"]);
+  assert.deepEqual(secretKeys, [
+    "agi-platform:admin-dashboard-admin-email",
+    "agi-platform:admin-dashboard-jwt-secret",
+    "agi-platform:cloudflareApiToken",
+    "agi-platform:sharedDbPassword",
+  ]);
+});
+
+test("no secret value appears in any recorded input, in the inventory or in the Caddy files", () => {
+  const everything = JSON.stringify([engine.resources, inventory.value, caddy.value]);
+  for (const key of secretKeys) assert.ok(!everything.includes(placeholderFor(key)), key);
+  assert.ok(!everything.includes("mock-password-"));
+  assert.equal(inventory.secret, false, "the inventory output is plain");
+  assert.equal(caddy.secret, false);
+});
+
+test("DNS: one proxied A record per domain in its zone; SSL strict per managed zone", () => {
+  const records = engine.resources
+    .filter((r) => r.type === "cloudflare:index/dnsRecord:DnsRecord")
+    .map((r) => [
+      r.name,
+      r.inputs.name,
+      r.inputs.type,
+      r.inputs.content,
+      r.inputs.proxied,
+      r.inputs.ttl,
+    ])
+    .sort();
+  assert.deepEqual(records, [
+    ["admin-dashboard-dns-admin", "admin.agistaffers.com", "A", "148.230.93.174", true, 1],
+    ["flowise-dns-flowise", "flowise.agistaffers.com", "A", "148.230.93.174", true, 1],
+    ["langfuse-dns-langfuse", "langfuse.agistaffers.com", "A", "148.230.93.174", true, 1],
+    ["n8n-dns-n8n", "n8n.agistaffers.com", "A", "148.230.93.174", true, 1],
+    ["neo4j-dns-neo4j", "neo4j.agistaffers.com", "A", "148.230.93.174", true, 1],
+    ["open-webui-dns-chat", "chat.agistaffers.com", "A", "148.230.93.174", true, 1],
+    ["portainer-dns-portainer", "portainer.agistaffers.com", "A", "148.230.93.174", true, 1],
+    ["searxng-dns-searxng", "searxng.agistaffers.com", "A", "148.230.93.174", true, 1],
+    ["stepperslife-dns-apex", "stepperslife.com", "A", "148.230.93.174", true, 1],
+    ["stepperslife-dns-www", "www.stepperslife.com", "A", "148.230.93.174", true, 1],
+  ]);
+  // Each record carries the id its zone's lookup returned.
+  const zoneOf = (zone: string) =>
+    engine.invokes.find((i) => (i.args.filter as { name?: string })?.name === zone);
+  assert.ok(zoneOf("agistaffers.com") && zoneOf("stepperslife.com"));
+  assert.equal(
+    res("stepperslife-dns-www").inputs.zoneId,
+    res("stepperslife-dns-apex").inputs.zoneId,
+  );
+  assert.notEqual(res("stepperslife-dns-www").inputs.zoneId, res("n8n-dns-n8n").inputs.zoneId);
+  const ssl = engine.resources
+    .filter((r) => r.type === "cloudflare:index/zoneSetting:ZoneSetting")
+    .map((r) => [r.name, r.inputs.settingId, r.inputs.value]);
+  assert.deepEqual(ssl.sort(), [
+    ["zone-agistaffers-com-ssl", "ssl", "strict"],
+    ["zone-stepperslife-com-ssl", "ssl", "strict"],
+  ]);
+});
+
+test("routed services: DNS only; no container, no image", () => {
+  assert.deepEqual(children("agi:web:Service", "n8n"), ["cloudflare:DnsRecord n8n-dns-n8n"]);
+  assert.deepEqual(children("agi:web:Service", "ollama"), []);
+  assert.deepEqual(children("agi:web:Service", "supabase-db"), []);
+  assert.equal(caddy.value["sites.d/ollama.caddy"], undefined);
+  assert.equal(caddy.value["sites.d/supabase-db.caddy"], undefined);
+  assert.match(caddy.value["sites.d/n8n.caddy"], /reverse_proxy n8n:5678 \{/);
+});
+
+test("inventory: sites, database, backup, DNS, limits and host capacity", () => {
+  const inv = inventory.value;
+  assert.equal(inv.stack, "prod");
+  assert.deepEqual(Object.keys(inv.sites).length, 15);
+  const s = inv.sites.stepperslife;
+  assert.deepEqual(
+    {
+      ...s,
+      containers: s.containers.map((c) => ({
+        ...c,
+        name: c.name.startsWith("stepperslife-app-") ? "<docker name>" : c.name,
+      })),
+    },
+    {
+      kind: "website",
+      status: "active",
+      host: "vps1",
+      domains: ["stepperslife.com", "www.stepperslife.com"],
+      url: "https://stepperslife.com",
+      repo: "agistaffers/stepperslife",
+      route: { fragment: "sites.d/stepperslife.caddy", upstream: "stepperslife:3000" },
+      image: "ghcr.io/agistaffers/stepperslife:1.0.0",
+      containers: [
+        { role: "app", name: "<docker name>", alias: "stepperslife", port: 3000, managed: true },
+      ],
+      database: { name: "stepperslife", mode: "shared", host: "supabase-db", port: 5432 },
+      backup: {
+        schedule: "13 2 * * *",
+        retention: { daily: 7, weekly: 4, monthly: 12 },
+        path: "/srv/agi/backups/stepperslife",
+      },
+      dns: {
+        provider: "cloudflare",
+        zone: "stepperslife.com",
+        managed: true,
+        records: [
+          { name: "stepperslife.com", type: "A", content: "148.230.93.174", proxied: true },
+          { name: "www.stepperslife.com", type: "A", content: "148.230.93.174", proxied: true },
+        ],
+      },
+      resources: {
+        app: { memory: "512Mi", memoryReservation: "256Mi", cpus: 0.5 },
+        committedMemory: "512Mi",
+      },
+    },
+  );
+  // The app container's name is the one Docker (here: the mock engine) gave the container resource.
+  const appName = s.containers[0].name;
+  assert.match(appName, /^stepperslife-app-[0-9a-f]{7}$/);
+  assert.equal(inv.sites.gangrunprinting.dns.managed, false, "planned: records not created yet");
+  assert.deepEqual(inv.sites.gangrunprinting.database, {
+    name: "gangrunprinting",
+    mode: "dedicated",
+    host: "gangrunprinting-db",
+    port: 5432,
+  });
+  assert.deepEqual(inv.hosts.vps1.capacity, {
+    memory: { committed: "1312Mi", available: "736Mi", budget: "2Gi" },
+    cpus: { committed: 1, budget: 2 },
+  });
+  assert.deepEqual(inv.hosts.vps1.ports, ["0.0.0.0:80/tcp", "0.0.0.0:443/tcp", "0.0.0.0:443/udp"]);
+  assert.ok(
+    inv.hosts.vps1.names.includes("agi-edge") && inv.hosts.vps1.names.includes("supabase-db"),
+  );
+});

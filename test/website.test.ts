@@ -1,0 +1,246 @@
+/**
+ * Website and Platform under mocks with generated site files: a dedicated database, the socket
+ * proxy, paused and planned sites, a created network, and stable names when a site file goes away.
+ * Mocks show what is asked of the engine; they cannot show that PostgreSQL or Docker honour it.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { resolveOutput, type MockEngine } from "../scripts/mock-engine";
+import { runUnderMocks } from "../scripts/synth";
+import { postgresCommand } from "../components/postgres";
+import { service, settings, website, writeProject } from "./helpers";
+
+const LOCAL = settings({
+  hosts: [
+    {
+      name: "box",
+      publicIp: "127.0.0.1",
+      docker: { connection: "socket" },
+      capacity: { memory: "8Gi", cpus: 4 },
+      createNetwork: true,
+    },
+  ],
+  edge: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, localCerts: true },
+  dns: { provider: "none" },
+});
+
+async function run(stackSettings: Record<string, unknown>, sites: Record<string, unknown>[]) {
+  const { root, sitesDir } = writeProject("test", stackSettings, sites);
+  const { engine, program } = await runUnderMocks(root, "test", sitesDir, "sites");
+  const inventory = await resolveOutput(program.inventory);
+  const caddy = await resolveOutput(program.caddy);
+  await engine.settle();
+  return { engine, inventory: inventory.value, caddy: caddy.value };
+}
+
+const names = (engine: MockEngine, prefix: string) =>
+  engine.resources
+    .filter((r) => r.name === prefix || r.name.startsWith(`${prefix}-`))
+    .map((r) => r.name)
+    .sort();
+
+test("dedicated database: network, volume kept on delete, tuned server, real readiness check", async () => {
+  const shop = website("shop", {
+    database: { mode: "dedicated", resources: { memory: "512Mi" } },
+    dns: { provider: "external" },
+    domains: ["shop.localhost"],
+  });
+  const { engine, inventory } = await run(LOCAL, [shop]);
+  assert.deepEqual(names(engine, "shop"), [
+    "shop",
+    "shop-app",
+    "shop-app-image",
+    "shop-db",
+    "shop-db-app-password",
+    "shop-db-data",
+    "shop-db-image",
+    "shop-db-superuser-password",
+    "shop-internal",
+  ]);
+  const shopUrn = engine.byName("shop").urn;
+  for (const n of names(engine, "shop").filter((x) => x !== "shop")) {
+    assert.equal(engine.byName(n).parent, shopUrn, `${n} is a child of the site`);
+  }
+  const net = engine.byName("shop-internal").inputs;
+  assert.deepEqual([net.name, net.internal], ["shop-internal", true]);
+  const volume = engine.byName("shop-db-data");
+  assert.equal(volume.inputs.name, "shop-pgdata");
+  assert.equal(volume.options.retainOnDelete, true);
+
+  const db = engine.byName("shop-db");
+  assert.equal(db.inputs.name, "shop-db");
+  assert.equal(db.inputs.ports, undefined, "the database is never published");
+  assert.deepEqual(db.inputs.networksAdvanced, [{ aliases: ["shop-db"], name: "shop-internal" }]);
+  assert.deepEqual(db.inputs.command, postgresCommand("512Mi"));
+  assert.ok(db.inputs.command.includes("shared_buffers=64MB"));
+  assert.deepEqual((db.inputs.healthcheck as { tests: string[] }).tests, [
+    "CMD",
+    "pg_isready",
+    "-h",
+    "127.0.0.1",
+    "-p",
+    "5432",
+    "-U",
+    "postgres",
+    "-d",
+    "shop",
+  ]);
+  assert.equal(db.inputs.wait, true);
+  assert.equal(db.inputs.memory, 512);
+  assert.equal(db.options.deleteBeforeReplace, true, "one data volume: never two servers at once");
+  assert.deepEqual(db.inputs.mounts, [
+    { source: "shop-pgdata", target: "/var/lib/postgresql/data", type: "volume" },
+  ]);
+  assert.deepEqual(db.secretPaths, ["uploads[0].content", "uploads[1].content"]);
+  assert.ok(
+    !JSON.stringify(db.inputs.envs).includes("POSTGRES_PASSWORD="),
+    "passwords come from files",
+  );
+
+  const app = engine.byName("shop-app");
+  assert.ok(app.options.dependsOn.includes(db.urn), "the app starts after the database is healthy");
+  assert.deepEqual(app.inputs.networksAdvanced, [
+    { aliases: ["shop"], name: "agi-network" },
+    { name: "shop-internal" },
+  ]);
+  assert.deepEqual(inventory.sites.shop.database, {
+    name: "shop",
+    mode: "dedicated",
+    host: "shop-db",
+    port: 5432,
+  });
+  assert.equal(inventory.sites.shop.resources?.committedMemory, "1Gi");
+  assert.deepEqual(inventory.sites.shop.dns, {
+    provider: "external",
+    managed: false,
+    records: [{ name: "shop.localhost", type: "A", content: "127.0.0.1", proxied: false }],
+  });
+});
+
+test("local platform: created network, socket engine, loopback high ports, no DNS resources", async () => {
+  const { engine, caddy } = await run(LOCAL, [
+    website("shop", { dns: { provider: "external" }, domains: ["shop.localhost"] }),
+  ]);
+  assert.equal(engine.byName("box-docker").inputs.host, "unix:///var/run/docker.sock");
+  const network = engine.byName("box-network");
+  assert.equal(network.inputs.name, "agi-network");
+  assert.deepEqual(engine.invokes, [], "nothing is looked up on a fresh local engine");
+  assert.deepEqual(engine.byName("box-edge").inputs.ports, [
+    { external: 8080, internal: 8080, ip: "127.0.0.1", protocol: "tcp" },
+    { external: 8443, internal: 8443, ip: "127.0.0.1", protocol: "tcp" },
+    { external: 8443, internal: 8443, ip: "127.0.0.1", protocol: "udp" },
+  ]);
+  assert.equal(
+    engine.resources.filter(
+      (r) => r.type.startsWith("cloudflare:") || r.type.includes("providers:cloudflare"),
+    ).length,
+    0,
+  );
+  assert.match(caddy.Caddyfile, /\tlocal_certs\n/);
+  assert.match(caddy.Caddyfile, /\thttp_port 8080\n\thttps_port 8443\n/);
+});
+
+test("paused: data, passwords and records kept; no container runs; maintenance page served", async () => {
+  const paused = website("shop", { status: "paused" });
+  const { engine, caddy, inventory } = await run(settings(), [paused]);
+  assert.deepEqual(names(engine, "shop"), [
+    "shop",
+    "shop-db-app-password",
+    "shop-db-data",
+    "shop-db-superuser-password",
+    "shop-dns-shop",
+    "shop-dns-www-shop",
+    "shop-internal",
+  ]);
+  assert.equal(engine.byName("shop-db-data").options.retainOnDelete, true);
+  assert.match(
+    caddy["sites.d/shop.caddy"],
+    /respond `<!doctype html>.*down for maintenance.*` 503/,
+  );
+  assert.doesNotMatch(caddy["sites.d/shop.caddy"], /reverse_proxy/);
+  assert.deepEqual(inventory.sites.shop.containers, []);
+  assert.equal(inventory.hosts.vps1.capacity.memory.committed, "256Mi", "only the edge");
+});
+
+test("planned: nothing at all, but the name, domains and database are reserved in the inventory", async () => {
+  const { engine, caddy, inventory } = await run(settings(), [
+    website("shop", { status: "planned" }),
+  ]);
+  assert.deepEqual(names(engine, "shop"), []);
+  assert.equal(caddy["sites.d/shop.caddy"], undefined);
+  assert.equal(
+    engine.resources.filter((r) => r.type === "agi:dns:Zone").length,
+    0,
+    "no zone to manage yet",
+  );
+  assert.equal(inventory.sites.shop.status, "planned");
+  assert.deepEqual(inventory.sites.shop.domains, ["shop.example.com", "www.shop.example.com"]);
+});
+
+test("docker read access: a socket proxy on the internal network, DOCKER_HOST for the app", async () => {
+  const site = website("ops", {
+    database: { mode: "none" },
+    app: { image: "ghcr.io/acme/ops:1", port: 3000, dockerReadAccess: true },
+  });
+  const { engine, inventory } = await run(settings(), [site]);
+  assert.deepEqual(names(engine, "ops"), [
+    "ops",
+    "ops-app",
+    "ops-app-image",
+    "ops-dns-ops",
+    "ops-dns-www-ops",
+    "ops-docker-proxy",
+    "ops-docker-proxy-image",
+    "ops-internal",
+  ]);
+  const app = engine.byName("ops-app");
+  assert.ok((app.inputs.envs as string[]).includes("DOCKER_HOST=tcp://ops-docker:2375"));
+  assert.equal(app.inputs.mounts, undefined, "the app never mounts the socket");
+  assert.equal(inventory.sites.ops.resources?.committedMemory, "544Mi");
+});
+
+test("dns external: no records created, records listed as unmanaged", async () => {
+  const site = website("shop", { dns: { provider: "external" } });
+  const { engine, inventory } = await run(settings(), [site]);
+  assert.equal(engine.resources.filter((r) => r.type.startsWith("cloudflare:index/")).length, 0);
+  assert.equal(inventory.sites.shop.dns.managed, false);
+  assert.equal(inventory.sites.shop.dns.records.length, 2);
+});
+
+test("removing one site file leaves every other site's resource names and URNs unchanged", async () => {
+  const sites = [
+    website("aaa"),
+    website("bbb", { database: { mode: "shared" } }),
+    website("ccc"),
+    service("tool"),
+  ];
+  const before = await run(settings(), sites);
+  const after = await run(
+    settings(),
+    sites.filter((s) => s.name !== "bbb"),
+  );
+  const urns = (e: MockEngine) => e.resources.map((r) => r.urn).sort();
+  const kept = urns(before.engine).filter((u) => !/::bbb(-|$)/.test(u));
+  assert.deepEqual(urns(after.engine), kept);
+  assert.ok(
+    urns(before.engine).some((u) => u.endsWith("::bbb-app")),
+    "the removed site had resources",
+  );
+  // Inputs of the remaining sites are identical too (no renumbering, no re-derived names).
+  for (const r of after.engine.resources) {
+    const prev = before.engine.resources.find((p) => p.urn === r.urn);
+    assert.ok(prev, r.urn);
+    if (r.type === "docker:index/container:Container" && r.name === "vps1-edge") continue;
+    assert.deepEqual(r.inputs, prev.inputs, r.urn);
+  }
+});
+
+test("bad site files stop the program before any resource is registered", async () => {
+  const { root, sitesDir } = writeProject("test", settings(), [
+    website("shop", { app: { image: "x", port: 1 } }),
+  ]);
+  await assert.rejects(runUnderMocks(root, "test", sitesDir, "sites"), {
+    message:
+      'sites/shop.ts: app.image: has no tag; pin a version tag (name:1.4.2) or a digest (name@sha256:...), got "x"',
+  });
+});
