@@ -57,15 +57,15 @@ export interface MockRun {
 }
 
 /**
- * Validates the stack file and sites, then runs the program under mocks with the stack's config and
- * a placeholder for every secret it reads. One run per process: the SDK's runtime is global.
+ * Validates the stack file and sites, then sets up the SDK's mocks with the stack's config and a
+ * placeholder for every secret the program reads. Runs in sequence only: the SDK's runtime is global.
  */
-export async function runUnderMocks(
+export async function prepareMocks(
   root: string,
   stack: string,
   sitesDir: string,
   sitesShownAs: string,
-): Promise<MockRun> {
+): Promise<Omit<MockRun, "program">> {
   const stackFile = `Pulumi.${stack}.yaml`;
   const read = readStackFile(path.join(root, stackFile), stackFile);
   const loaded = loadSiteEntries(sitesDir, sitesShownAs);
@@ -84,6 +84,17 @@ export async function runUnderMocks(
   for (const key of secretKeys) config[key] = placeholderFor(key);
 
   const engine = await startMockEngine({ project: PROJECT, stack, config, secretKeys });
+  return { engine, secretKeys };
+}
+
+/** Validates, sets up mocks and config, then runs the program (as index.ts does). */
+export async function runUnderMocks(
+  root: string,
+  stack: string,
+  sitesDir: string,
+  sitesShownAs: string,
+): Promise<MockRun> {
+  const { engine, secretKeys } = await prepareMocks(root, stack, sitesDir, sitesShownAs);
   const program = runProgram({ sitesDir, sitesShownAs });
   return { engine, program, secretKeys };
 }
@@ -141,6 +152,11 @@ export function writeSynth(out: string, result: SynthResult): string[] {
 }
 
 async function main(): Promise<void> {
+  // The SDK captures a stack trace for every resource and promise (for the engine's source
+  // positions and leak reports, neither of which a mock engine uses); that was most of synth's time.
+  // Messages here never show stack traces, so capture none.
+  process.setSourceMapsEnabled(false);
+  Error.stackTraceLimit = 0;
   const args = parseCommon(process.argv.slice(2), USAGE, true);
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);

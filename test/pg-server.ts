@@ -1,0 +1,132 @@
+/**
+ * A throwaway PostgreSQL 15 server for tests: initdb in a temporary directory as the `postgres`
+ * user (initdb refuses root), listening on a loopback port and a private socket directory.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export const PG_BIN = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin";
+
+/** Whether the server binaries are here; in CI they must be (.ci/run installs them). */
+export function postgresAvailable(): boolean {
+  return fs.existsSync(path.join(PG_BIN, "postgres"));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface PgServer {
+  port: number;
+  socketDir: string;
+  /** Env for psql and friends: host, port, superuser. */
+  env: NodeJS.ProcessEnv;
+  /** Runs SQL as the superuser (or `user`) on `db`; returns trimmed unaligned output. */
+  sql(db: string, query: string, user?: string, password?: string): string;
+  stop(): Promise<void>;
+}
+
+/** Starts a server with extra `-c name=value` settings. */
+export async function startPostgres(settings: [string, string][] = []): Promise<PgServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agi-pg-"));
+  fs.chmodSync(dir, 0o777);
+  const data = path.join(dir, "data");
+  const socketDir = path.join(dir, "sock");
+  fs.mkdirSync(socketDir);
+  fs.chmodSync(socketDir, 0o777);
+  const asPostgres = process.getuid?.() === 0 ? ids("postgres") : {};
+  execFileSync(
+    path.join(PG_BIN, "initdb"),
+    ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+    {
+      ...asPostgres,
+      stdio: "pipe",
+    },
+  );
+  // Password logins over TCP, trust only on the private socket: the app role must use its password.
+  fs.appendFileSync(path.join(data, "pg_hba.conf"), "");
+  fs.writeFileSync(
+    path.join(data, "pg_hba.conf"),
+    "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+  );
+  const port = await freePort();
+  const args = [
+    "-D",
+    data,
+    "-p",
+    String(port),
+    "-k",
+    socketDir,
+    "-c",
+    "listen_addresses=127.0.0.1",
+    "-c",
+    "fsync=off",
+  ];
+  for (const [k, v] of settings) if (k !== "listen_addresses") args.push("-c", `${k}=${v}`);
+  const child: ChildProcess = spawn(path.join(PG_BIN, "postgres"), args, {
+    ...asPostgres,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  const env = { ...process.env, PGHOST: socketDir, PGPORT: String(port), PGUSER: "postgres" };
+  const deadline = Date.now() + 30_000;
+  while (spawnSync("pg_isready", ["-h", "127.0.0.1", "-p", String(port)]).status !== 0) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`PostgreSQL did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    socketDir,
+    env,
+    sql(db, query, user = "postgres", password) {
+      const r = spawnSync(
+        "psql",
+        [
+          "-X",
+          "-A",
+          "-t",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-h",
+          "127.0.0.1",
+          "-U",
+          user,
+          "-d",
+          db,
+          "-c",
+          query,
+        ],
+        {
+          env: { ...env, PGPASSWORD: password ?? "" },
+          encoding: "utf8",
+        },
+      );
+      if (r.status !== 0) throw new Error(r.stderr.trim());
+      return r.stdout.trim();
+    },
+    async stop() {
+      child.kill("SIGINT");
+      await new Promise((r) => child.once("exit", r));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function ids(user: string): { uid: number; gid: number } {
+  return {
+    uid: Number(execFileSync("id", ["-u", user], { encoding: "utf8" })),
+    gid: Number(execFileSync("id", ["-g", user], { encoding: "utf8" })),
+  };
+}

@@ -1,0 +1,165 @@
+/** Pure renderers: PostgreSQL settings, Caddy text, units, the inventory table. Exact outputs. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { postgresCommand, postgresSettings } from "../components/postgres";
+import { renderMainCaddyfile, renderSiteFragment } from "../components/caddy";
+import { SiteSchema } from "../components/site";
+import { formatMiB, toMiB } from "../components/units";
+import { StackSettingsSchema } from "../stacks/settings";
+import { buildInventory, inventoryTable } from "../components/inventory";
+import { service, settings, website } from "./helpers";
+
+test("PostgreSQL settings follow the memory limit", () => {
+  const table: [string, Record<string, string>][] = [
+    [
+      "128Mi",
+      {
+        shared_buffers: "16MB",
+        max_connections: "20",
+        work_mem: "1MB",
+        maintenance_work_mem: "8MB",
+        effective_cache_size: "64MB",
+      },
+    ],
+    [
+      "256Mi",
+      {
+        shared_buffers: "32MB",
+        max_connections: "32",
+        work_mem: "1MB",
+        maintenance_work_mem: "16MB",
+        effective_cache_size: "128MB",
+      },
+    ],
+    [
+      "1Gi",
+      {
+        shared_buffers: "128MB",
+        max_connections: "128",
+        work_mem: "1MB",
+        maintenance_work_mem: "64MB",
+        effective_cache_size: "512MB",
+      },
+    ],
+    [
+      "4Gi",
+      {
+        shared_buffers: "512MB",
+        max_connections: "200",
+        work_mem: "4MB",
+        maintenance_work_mem: "256MB",
+        effective_cache_size: "2048MB",
+      },
+    ],
+  ];
+  for (const [memory, expected] of table) {
+    const got = Object.fromEntries(postgresSettings(memory));
+    for (const [k, v] of Object.entries(expected)) assert.equal(got[k], v, `${memory} ${k}`);
+  }
+  assert.deepEqual(postgresCommand("256Mi").slice(0, 5), [
+    "postgres",
+    "-c",
+    "shared_buffers=32MB",
+    "-c",
+    "max_connections=32",
+  ]);
+});
+
+test("memory units", () => {
+  assert.deepEqual(["512Mi", "2Gi", "1Mi"].map(toMiB), [512, 2048, 1]);
+  assert.deepEqual([512, 2048, 1536, 0].map(formatMiB), ["512Mi", "2Gi", "1536Mi", "0Mi"]);
+  assert.throws(() => toMiB("512MB"), /not a memory quantity/);
+});
+
+const parse = (v: Record<string, unknown>) => SiteSchema.parse(v);
+
+test("website fragment: primary proxied with retries, aliases redirect to it", () => {
+  assert.equal(
+    renderSiteFragment(parse(website("shop"))),
+    [
+      '# Site "shop" (website, active), managed by agi-platform.',
+      "",
+      "shop.example.com {",
+      "\tencode zstd gzip",
+      "\treverse_proxy shop:3000 {",
+      "\t\tlb_try_duration 30s",
+      "\t\tlb_try_interval 250ms",
+      "\t}",
+      "}",
+      "",
+      "www.shop.example.com {",
+      "\tredir https://shop.example.com{uri} permanent",
+      "}",
+      "",
+    ].join("\n"),
+  );
+});
+
+test("service fragment proxies to its upstream; no route without domains or when planned", () => {
+  assert.match(
+    renderSiteFragment(parse(service("tool"))),
+    /^tool\.example\.com \{\n\tencode zstd gzip\n\treverse_proxy tool:8080 \{/m,
+  );
+  assert.equal(renderSiteFragment(parse(service("tool", { domains: [], dns: undefined }))), "");
+  assert.equal(renderSiteFragment(parse(website("shop", { status: "planned" }))), "");
+});
+
+test("paused fragment answers 503 with a maintenance page and proxies nothing", () => {
+  const text = renderSiteFragment(parse(website("shop", { status: "paused" })));
+  assert.match(
+    text,
+    /^shop\.example\.com \{\n\theader Content-Type "text\/html; charset=utf-8"\n\theader Retry-After 3600\n\trespond `<!doctype html>/m,
+  );
+  assert.match(text, /shop\.example\.com is down for maintenance/);
+  assert.match(text, /` 503\n\}/);
+  assert.doesNotMatch(text, /reverse_proxy/);
+  assert.match(
+    text,
+    /www\.shop\.example\.com \{\n\tredir https:\/\/shop\.example\.com\{uri\} permanent/,
+  );
+});
+
+test("main Caddyfile: prod, staging CA, local certificates on high ports", () => {
+  assert.equal(
+    renderMainCaddyfile(StackSettingsSchema.parse(settings())),
+    "# Main Caddyfile, managed by agi-platform. Site routes live in sites.d/, one file per site.\n{\n\temail ops@example.com\n\tadmin localhost:2019\n}\n\nimport sites.d/*.caddy\n",
+  );
+  assert.match(
+    renderMainCaddyfile(
+      StackSettingsSchema.parse(settings({ edge: { acmeEmail: "a@b.c", acmeStaging: true } })),
+    ),
+    /\tacme_ca https:\/\/acme-staging-v02\.api\.letsencrypt\.org\/directory\n/,
+  );
+  const local = renderMainCaddyfile(
+    StackSettingsSchema.parse(
+      settings({ edge: { localCerts: true, httpPort: 8080, httpsPort: 8443 } }),
+    ),
+  );
+  assert.equal(
+    local.split("\n").slice(1, 7).join("\n"),
+    "{\n\tlocal_certs\n\tadmin localhost:2019\n\thttp_port 8080\n\thttps_port 8443\n}",
+  );
+});
+
+test("inventory table: one row per site and a capacity line per host", () => {
+  const stack = StackSettingsSchema.parse(settings());
+  const sites = [parse(website("shop")), parse(service("tool"))];
+  const table = inventoryTable(buildInventory("test", stack, sites, { shop: "shop-app-1234567" }));
+  const lines = table.trimEnd().split("\n");
+  assert.match(
+    lines[0],
+    /^SITE +KIND +STATUS +HOST +URL +UPSTREAM +DATABASE +BACKUP +MEMORY +DNS$/,
+  );
+  assert.match(
+    lines[2],
+    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop:3000 +dedicated:shop +\d+ [23] \* \* \* +768Mi +cloudflare$/,
+  );
+  assert.match(
+    lines[3],
+    /^tool +service +active +vps1 +https:\/\/tool\.example\.com +tool:8080 +- +- +- +cloudflare$/,
+  );
+  assert.equal(
+    lines[5],
+    "host vps1 (ssh://deploy@203.0.113.10:22): memory 1Gi committed of 4Gi, 3Gi available; CPUs 0.5 of 4; ports 0.0.0.0:80/tcp, 0.0.0.0:443/tcp, 0.0.0.0:443/udp",
+  );
+});
