@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "build/**", "bin/**", "eslint.config.mjs"] },
+  { ignores: ["node_modules/**", "build/**", "bin/**", "eslint.config.mjs", "scripts/*.cjs"] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
