@@ -57,12 +57,13 @@ export function imageProblem(ref: string): string | undefined {
   return undefined;
 }
 
-const imageRef = z.string().superRefine((ref, ctx) => {
+/** Schemas shared with the stack settings. */
+export const imageRefSchema = z.string().superRefine((ref, ctx) => {
   const problem = imageProblem(ref);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
-const memory = z
+export const memorySchema = z
   .string()
   .regex(MEMORY_PATTERN, { error: 'must be a whole number of Mi or Gi, such as "512Mi" or "1Gi"' });
 
@@ -74,7 +75,7 @@ const domain = z
   .string()
   .regex(DOMAIN_PATTERN, { error: 'must be a lower-case DNS name such as "example.com"' });
 
-const port = z
+export const portSchema = z
   .number({ error: "must be a TCP port number (1-65535)" })
   .int({ error: "must be a whole TCP port number (1-65535)" })
   .min(1, { error: "must be a TCP port number (1-65535)" })
@@ -113,9 +114,9 @@ const healthcheckSchema = z.strictObject({
 
 const appResourcesSchema = z.strictObject({
   /** Hard memory limit; default 512Mi. */
-  memory: memory.default(DEFAULT_APP_RESOURCES.memory),
+  memory: memorySchema.default(DEFAULT_APP_RESOURCES.memory),
   /** Soft reservation; default 256Mi. */
-  memoryReservation: memory.default(DEFAULT_APP_RESOURCES.memoryReservation),
+  memoryReservation: memorySchema.default(DEFAULT_APP_RESOURCES.memoryReservation),
   /** CPU limit; default 0.5. */
   cpus: cpus.default(DEFAULT_APP_RESOURCES.cpus),
 });
@@ -128,9 +129,9 @@ const envSchema = z.record(
 const appSchema = z
   .strictObject({
     /** Container image, pinned by tag or digest. */
-    image: imageRef,
+    image: imageRefSchema,
     /** Port the app listens on inside the container. */
-    port,
+    port: portSchema,
     /** Plain environment values. */
     env: envSchema.default({}),
     /** Env name -> name of a secret stack config key (`pulumi config set --secret <key>`). */
@@ -216,7 +217,7 @@ const databaseSchema = z.discriminatedUnion(
       resources: z
         .strictObject({
           /** Memory limit of the database container; PostgreSQL settings follow it; default 256Mi. */
-          memory: memory.default(DEFAULT_DATABASE_MEMORY),
+          memory: memorySchema.default(DEFAULT_DATABASE_MEMORY),
           /** Optional CPU limit of the database container; default none. */
           cpus: cpus.optional(),
         })
@@ -279,7 +280,7 @@ const upstreamSchema = z.strictObject({
     .string()
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, { error: "must be a container name or network alias" }),
   /** Port inside that container. */
-  port,
+  port: portSchema,
 });
 
 const common = {

@@ -182,32 +182,24 @@ export class Website extends pulumi.ComponentResource {
       );
       // The database stays owned by the administrative role; the app gets what it needs by grants.
       const database = new postgresql.Database(`${name}-database`, { name: db }, child);
-      const revoke = new postgresql.Grant(
-        `${name}-db-revoke-public`,
-        { database: database.name, role: "public", objectType: "database", privileges: [] },
-        child,
-      );
-      const connect = new postgresql.Grant(
-        `${name}-db-grant-connect`,
-        {
-          database: database.name,
-          role: role.name,
-          objectType: "database",
-          privileges: ["CONNECT", "TEMPORARY"],
-        },
-        child,
-      );
-      const schema = new postgresql.Grant(
-        `${name}-db-grant-schema`,
-        {
-          database: database.name,
-          role: role.name,
-          schema: "public",
-          objectType: "schema",
-          privileges: ["CREATE", "USAGE"],
-        },
-        child,
-      );
+      const grant = (suffix: string, args: Omit<postgresql.GrantArgs, "database">) =>
+        new postgresql.Grant(`${name}-db-${suffix}`, { database: database.name, ...args }, child);
+      const revoke = grant("revoke-public", {
+        role: "public",
+        objectType: "database",
+        privileges: [],
+      });
+      const connect = grant("grant-connect", {
+        role: role.name,
+        objectType: "database",
+        privileges: ["CONNECT", "TEMPORARY"],
+      });
+      const schema = grant("grant-schema", {
+        role: role.name,
+        schema: "public",
+        objectType: "schema",
+        privileges: ["CREATE", "USAGE"],
+      });
       appDependsOn.push(revoke, connect, schema);
       const { container, port } = args.sharedDatabase;
       databaseUrl = pulumi.interpolate`postgresql://${role.name}:${appPassword}@${container}:${port}/${database.name}`;

@@ -8,67 +8,32 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { stringify } from "yaml";
+import { exampleSettings, writeProject } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "..");
 const SIZES = [10, 100, 500];
 
 /** A mix like the real one: dedicated and shared databases, paused sites, routed services. */
-function generate(count: number): { root: string; sites: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), `agi-bench-${count}-`));
-  const sites = path.join(root, "sites");
-  fs.mkdirSync(sites);
-  const settings = {
-    hosts: [
-      {
-        name: "vps1",
-        publicIp: "203.0.113.10",
-        docker: { connection: "ssh", user: "deploy", address: "203.0.113.10" },
-        capacity: { memory: "100000Gi", cpus: 10000 },
-        sharedDatabase: {
-          container: "shared-pg",
-          adminAddress: "127.0.0.1",
-          adminPort: 15432,
-          adminPasswordSecret: "sharedDbPassword",
-        },
-      },
-    ],
-    edge: { acmeEmail: "ops@example.com" },
-    dns: { provider: "cloudflare" },
-  };
-  fs.writeFileSync(
-    path.join(root, "Pulumi.bench.yaml"),
-    stringify({ config: { "agi-platform:settings": settings } }),
-  );
-  for (let i = 0; i < count; i++) {
+function generate(count: number): { root: string } {
+  const dns = { provider: "cloudflare", zone: "example.com" };
+  const sites = Array.from({ length: count }, (_, i) => {
     const name = `site-${String(i).padStart(4, "0")}`;
-    const domains = [`${name}.example.com`, `www.${name}.example.com`];
-    const dns = { provider: "cloudflare", zone: "example.com" };
-    const site =
-      i % 10 === 0
-        ? {
-            name,
-            kind: "service",
-            domains: [domains[0]],
-            upstream: { host: `svc-${i}`, port: 8080 },
-            dns,
-          }
-        : {
-            name,
-            kind: "website",
-            status: i % 7 === 3 ? "paused" : "active",
-            domains,
-            app: {
-              image: `ghcr.io/acme/${name}:1.0.${i}`,
-              port: 3000,
-              env: { NODE_ENV: "production" },
-            },
-            database: i % 5 === 1 ? { mode: "shared" } : { mode: "dedicated" },
-            dns,
-          };
-    fs.writeFileSync(path.join(sites, `${name}.ts`), `export default ${JSON.stringify(site)};\n`);
-  }
-  return { root, sites };
+    if (i % 10 === 0) {
+      const upstream = { host: `svc-${i}`, port: 8080 };
+      return { name, kind: "service", domains: [`${name}.example.com`], upstream, dns };
+    }
+    return {
+      name,
+      kind: "website",
+      status: i % 7 === 3 ? "paused" : "active",
+      domains: [`${name}.example.com`, `www.${name}.example.com`],
+      app: { image: `ghcr.io/acme/${name}:1.0.${i}`, port: 3000, env: { NODE_ENV: "production" } },
+      database: i % 5 === 1 ? { mode: "shared" } : { mode: "dedicated" },
+      dns,
+    };
+  });
+  // A budget no generated mix can exceed: the benchmark measures synth, not the capacity check.
+  return writeProject("bench", exampleSettings({}, { memory: "100000Gi", cpus: 10000 }), sites);
 }
 
 function runOnce(root: string): { ms: number; maxRssMiB: number; resources: number } {

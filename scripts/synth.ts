@@ -32,15 +32,8 @@ export interface SynthResult {
   caddy: Record<string, string>;
 }
 
-export interface ManifestEntry {
-  type: string;
-  name: string;
-  urn: string;
-  parent?: string;
-  custom: boolean;
-  inputs: Record<string, unknown>;
-  options: RecordedResource["options"];
-}
+/** A resource as the manifest shows it: everything recorded but the list of secret paths. */
+export type ManifestEntry = Omit<RecordedResource, "secretPaths">;
 
 export class SynthError extends Error {}
 

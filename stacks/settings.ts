@@ -3,8 +3,13 @@
  * Secrets never appear in settings: they are named here and set with `pulumi config set --secret`.
  */
 import { z } from "zod";
-import { MEMORY_PATTERN } from "../components/units";
-import { CONFIG_KEY_PATTERN, SITE_NAME_PATTERN, imageProblem } from "../components/site";
+import {
+  CONFIG_KEY_PATTERN,
+  SITE_NAME_PATTERN,
+  imageRefSchema,
+  memorySchema,
+  portSchema,
+} from "../components/site";
 
 /** The project name: the config namespace of every key. */
 export const PROJECT = "agi-platform";
@@ -25,18 +30,9 @@ export const DEFAULT_NETWORK = "agi-network";
 export const DEFAULT_EDGE_MEMORY = "256Mi";
 export const DEFAULT_SOCKET_PROXY_MEMORY = "32Mi";
 
-const imageRef = z.string().superRefine((ref, ctx) => {
-  const problem = imageProblem(ref);
-  if (problem) ctx.addIssue({ code: "custom", message: problem });
-});
-const memory = z
-  .string()
-  .regex(MEMORY_PATTERN, { error: 'must be a whole number of Mi or Gi, such as "512Mi" or "4Gi"' });
-const port = z
-  .number({ error: "must be a TCP port number (1-65535)" })
-  .int({ error: "must be a TCP port number (1-65535)" })
-  .min(1, { error: "must be a TCP port number (1-65535)" })
-  .max(65535, { error: "must be a TCP port number (1-65535)" });
+const imageRef = imageRefSchema;
+const memory = memorySchema;
+const port = portSchema;
 const secretName = z
   .string()
   .regex(CONFIG_KEY_PATTERN, { error: "must be the name of a secret config key" });

@@ -169,7 +169,7 @@ test("stack settings: every problem at once, with the config key path", () => {
   );
   assert.deepEqual(problems.map(formatProblem), [
     'Pulumi.prod.yaml: agi-platform:settings.hosts.0.docker.user: must not be root: deploy as a non-root user, got "root"',
-    'Pulumi.prod.yaml: agi-platform:settings.hosts.0.capacity.memory: must be a whole number of Mi or Gi, such as "512Mi" or "4Gi", got "4GB"',
+    'Pulumi.prod.yaml: agi-platform:settings.hosts.0.capacity.memory: must be a whole number of Mi or Gi, such as "512Mi" or "1Gi", got "4GB"',
     'Pulumi.prod.yaml: agi-platform:settings.hosts.1.docker.user: must not be root: deploy as a non-root user, got "root"',
     'Pulumi.prod.yaml: agi-platform:settings.hosts.1.name: "vps1" is already the name of hosts.0',
     "Pulumi.prod.yaml: agi-platform:settings.edge.acmeEmail: is required unless edge.localCerts is true (Let's Encrypt needs a contact)",

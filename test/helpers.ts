@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { stringify } from "yaml";
+import { exampleSettings, writeProject } from "../scripts/fixtures";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -37,51 +37,10 @@ export function service(
   };
 }
 
-/** Stack settings for tests: one host with a shared cluster, Cloudflare DNS. */
-export function settings(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    hosts: [
-      {
-        name: "vps1",
-        publicIp: "203.0.113.10",
-        docker: { connection: "ssh", user: "deploy", address: "203.0.113.10" },
-        capacity: { memory: "4Gi", cpus: 4 },
-        sharedDatabase: {
-          container: "shared-pg",
-          adminAddress: "127.0.0.1",
-          adminPort: 15432,
-          adminPasswordSecret: "sharedDbPassword",
-        },
-      },
-    ],
-    edge: { acmeEmail: "ops@example.com" },
-    dns: { provider: "cloudflare" },
-    ...overrides,
-  };
-}
+/** Stack settings for tests: one host (4Gi, 4 CPUs) with a shared cluster, Cloudflare DNS. */
+export const settings = (overrides: Record<string, unknown> = {}) => exampleSettings(overrides);
+export { writeProject };
 
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `agi-${prefix}-`));
-}
-
-/** Writes a project root: Pulumi.<stack>.yaml with the settings, and sites/<name>.ts per site. */
-export function writeProject(
-  stack: string,
-  stackSettings: Record<string, unknown>,
-  sites: Record<string, unknown>[],
-): { root: string; sitesDir: string } {
-  const root = tempDir("project");
-  fs.writeFileSync(
-    path.join(root, `Pulumi.${stack}.yaml`),
-    stringify({ config: { "agi-platform:settings": stackSettings } }),
-  );
-  const sitesDir = path.join(root, "sites");
-  fs.mkdirSync(sitesDir);
-  for (const s of sites) {
-    fs.writeFileSync(
-      path.join(sitesDir, `${String(s.name)}.ts`),
-      `export default ${JSON.stringify(s, null, 2)};\n`,
-    );
-  }
-  return { root, sitesDir };
 }
