@@ -32,23 +32,29 @@ export function edgeHostDir(host: HostSettings): string {
   return `${host.root}/edge`;
 }
 
-/** The Docker engine address and SSH options of a host: strict host-key checking, never a password. */
+/**
+ * SSH options for the deploy connection: batch mode (never a password prompt) and strict host-key
+ * checking, against the pinned key when the stack has one, else against the known_hosts file.
+ */
+export function sshOptions(d: Extract<HostSettings["docker"], { connection: "ssh" }>): string[] {
+  const known = d.hostKey
+    ? [
+        "UserKnownHostsFile=/dev/null",
+        "GlobalKnownHostsFile=/dev/null",
+        // %H is the name ssh looks up ("[host]:port" off port 22): the pinned key answers for it.
+        `KnownHostsCommand=/bin/echo %H ${d.hostKey}`,
+      ]
+    : [`UserKnownHostsFile=${d.knownHostsFile}`];
+  return ["StrictHostKeyChecking=yes", ...known, "BatchMode=yes", "ConnectTimeout=20"].flatMap(
+    (o) => ["-o", o],
+  );
+}
+
+/** The Docker engine address (and SSH options) of a host. */
 export function dockerConnection(host: HostSettings): docker.ProviderArgs {
   const d = host.docker;
   if (d.connection === "socket") return { host: d.socket };
-  return {
-    host: `ssh://${d.user}@${d.address}:${d.port}`,
-    sshOpts: [
-      "-o",
-      "StrictHostKeyChecking=yes",
-      "-o",
-      `UserKnownHostsFile=${d.knownHostsFile}`,
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "ConnectTimeout=20",
-    ],
-  };
+  return { host: `ssh://${d.user}@${d.address}:${d.port}`, sshOpts: sshOptions(d) };
 }
 
 /**

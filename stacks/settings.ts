@@ -61,6 +61,20 @@ const dockerSchema = z.discriminatedUnion(
        * Host keys are checked strictly: an unknown or changed key stops the run.
        */
       knownHostsFile: z.string().min(1).default("~/.ssh/known_hosts"),
+      /**
+       * The host's public key ("ssh-ed25519 AAAA..."), checked out of band and pinned here; when set,
+       * it is the only key accepted and knownHostsFile is not read. Not secret: review it in PRs.
+       */
+      hostKey: z
+        .string()
+        .regex(
+          /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|rsa-sha2-(256|512)) [A-Za-z0-9+/]+={0,3}$/,
+          {
+            error:
+              'must be a public key line such as "ssh-ed25519 AAAA..." (no host name, no comment)',
+          },
+        )
+        .optional(),
     }),
     z.strictObject({
       /** The Docker engine of the machine running Pulumi. */

@@ -176,6 +176,21 @@ test("stack settings: every problem at once, with the config key path", () => {
   ]);
 });
 
+test("stack settings: a pinned host key must be a bare public key line", () => {
+  const raw = settings();
+  const host = { ...(raw.hosts as Record<string, unknown>[])[0] };
+  host.docker = {
+    connection: "ssh",
+    user: "deploy",
+    address: "203.0.113.10",
+    hostKey: "203.0.113.10 ssh-ed25519 AAAA",
+  };
+  const { problems } = parseStackSettings({ ...raw, hosts: [host] }, "Pulumi.prod.yaml");
+  assert.deepEqual(problems.map(formatProblem), [
+    'Pulumi.prod.yaml: agi-platform:settings.hosts.0.docker.hostKey: must be a public key line such as "ssh-ed25519 AAAA..." (no host name, no comment), got "203.0.113.10 ssh-ed25519 AAAA"',
+  ]);
+});
+
 test("stack settings: cross-field rules", () => {
   const raw = settings({ edge: {} });
   const hosts = raw.hosts as Record<string, unknown>[];
