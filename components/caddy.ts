@@ -1,6 +1,6 @@
 /**
  * Caddy configuration as pure text: the main Caddyfile of an edge and one fragment per site
- * (`sites.d/<site>.caddy`). Deterministic: the same site gives the same bytes.
+ * (`sites.d/<site>.caddy`). Deterministic: the same site and settings give the same bytes.
  */
 import type { Site } from "./site";
 import type { StackSettings } from "../stacks/settings";
@@ -10,15 +10,20 @@ export const FRAGMENT_DIR = "sites.d";
 /** How long Caddy keeps retrying an upstream (an app container being swapped) before it gives up. */
 export const LB_TRY_DURATION = "30s";
 export const LB_TRY_INTERVAL = "250ms";
+/** HSTS for a year; not includeSubDomains, since a zone may hold hosts this edge does not serve. */
+export const HSTS = "max-age=31536000";
+/** Access logs roll at 10 MiB and keep 5 files per site. */
+export const LOG_ROLL_SIZE = "10MiB";
+export const LOG_ROLL_KEEP = 5;
 
-const ACME_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
+export const ACME_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 export function fragmentFileName(site: string): string {
   return `${FRAGMENT_DIR}/${site}.caddy`;
 }
 
-/** The upstream `host:port` a site's primary domain proxies to, or undefined if it proxies nothing. */
-export function upstreamOf(site: Site): string | undefined {
+/** The upstream `host:port` a site's primary domain proxies to. */
+export function upstreamOf(site: Site): string {
   if (site.kind === "website") return `${site.name}:${site.app.port}`;
   return `${site.upstream.host}:${site.upstream.port}`;
 }
@@ -26,6 +31,18 @@ export function upstreamOf(site: Site): string | undefined {
 /** Whether the site gets a fragment at all: planned sites and services without domains do not. */
 export function hasRoute(site: Site): boolean {
   return site.status !== "planned" && site.domains.length > 0;
+}
+
+export interface FragmentOptions {
+  /** Directory of access logs as the edge sees it. */
+  readonly logDir: string;
+  /** Address to proxy to instead of the site's own upstream (tests point it at stub servers). */
+  readonly upstream?: string;
+}
+
+/** Fragment options from the stack settings: what synth and the host get. */
+export function fragmentOptions(settings: StackSettings): FragmentOptions {
+  return { logDir: settings.edge.logDir };
 }
 
 function maintenancePage(site: Site): string {
@@ -36,15 +53,40 @@ function maintenancePage(site: Site): string {
   );
 }
 
+/** Response headers on every answer of the primary domain. */
+function securityHeaders(): string[] {
+  return [
+    "\theader {",
+    `\t\tStrict-Transport-Security "${HSTS}"`,
+    '\t\tX-Content-Type-Options "nosniff"',
+    '\t\tX-Frame-Options "SAMEORIGIN"',
+    '\t\tReferrer-Policy "strict-origin-when-cross-origin"',
+    "\t\t-Server",
+    "\t}",
+  ];
+}
+
+function accessLog(site: Site, logDir: string): string[] {
+  return [
+    "\tlog {",
+    `\t\toutput file ${logDir}/${site.name}.access.log {`,
+    `\t\t\troll_size ${LOG_ROLL_SIZE}`,
+    `\t\t\troll_keep ${LOG_ROLL_KEEP}`,
+    "\t\t}",
+    "\t\tformat json",
+    "\t}",
+  ];
+}
+
 /** The fragment of one site, or "" when it has no route. */
-export function renderSiteFragment(site: Site): string {
+export function renderSiteFragment(site: Site, options: FragmentOptions): string {
   if (!hasRoute(site)) return "";
   const [primary, ...others] = site.domains;
   const lines = [
     `# Site "${site.name}" (${site.kind}, ${site.status}), managed by agi-platform.`,
     "",
   ];
-  lines.push(`${primary} {`);
+  lines.push(`${primary} {`, ...securityHeaders(), ...accessLog(site, options.logDir));
   if (site.status === "paused") {
     lines.push(
       '\theader Content-Type "text/html; charset=utf-8"',
@@ -54,7 +96,7 @@ export function renderSiteFragment(site: Site): string {
   } else {
     lines.push(
       "\tencode zstd gzip",
-      `\treverse_proxy ${upstreamOf(site)} {`,
+      `\treverse_proxy ${options.upstream ?? upstreamOf(site)} {`,
       `\t\tlb_try_duration ${LB_TRY_DURATION}`,
       `\t\tlb_try_interval ${LB_TRY_INTERVAL}`,
       "\t}",
@@ -62,7 +104,13 @@ export function renderSiteFragment(site: Site): string {
   }
   lines.push("}");
   for (const alias of others) {
-    lines.push("", `${alias} {`, `\tredir https://${primary}{uri} permanent`, "}");
+    lines.push(
+      "",
+      `${alias} {`,
+      `\theader Strict-Transport-Security "${HSTS}"`,
+      `\tredir https://${primary}{uri} permanent`,
+      "}",
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -72,10 +120,10 @@ export function renderMainCaddyfile(settings: StackSettings): string {
   const { edge } = settings;
   const global: string[] = [];
   if (edge.acmeEmail) global.push(`\temail ${edge.acmeEmail}`);
-  if (edge.localCerts) global.push("\tlocal_certs");
+  if (edge.localCerts) global.push("\tlocal_certs", "\tskip_install_trust");
   else if (edge.acmeStaging) global.push(`\tacme_ca ${ACME_STAGING}`);
-  // The admin API answers only inside the edge container; reloads run there.
-  global.push("\tadmin localhost:2019");
+  // The admin API answers only inside the edge container (never published); reloads run there.
+  global.push(`\tadmin ${edge.adminAddress}`);
   if (edge.httpPort !== 80) global.push(`\thttp_port ${edge.httpPort}`);
   if (edge.httpsPort !== 443) global.push(`\thttps_port ${edge.httpsPort}`);
   return [

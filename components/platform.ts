@@ -2,6 +2,13 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { CONTAINER_DEFAULTS, containerLabels } from "./containers";
+import {
+  ROUTE_SCRIPT,
+  hostCommand,
+  installScriptCommandLine,
+  type EdgeTarget,
+  type HostTarget,
+} from "./route";
 import { toMiB } from "./units";
 import type { HostSettings, StackSettings } from "../stacks/settings";
 
@@ -50,6 +57,33 @@ export function sshOptions(d: Extract<HostSettings["docker"], { connection: "ssh
   );
 }
 
+/** How commands reach a host: locally, or over SSH as the deploy user with the pinned host key. */
+export function hostTarget(host: HostSettings): HostTarget {
+  const d = host.docker;
+  if (d.connection === "socket") return { kind: "local" };
+  return {
+    kind: "ssh",
+    connection: { host: d.address, port: d.port, user: d.user, hostKey: d.hostKey },
+  };
+}
+
+/** The reload command of an edge: Caddy inside the edge container, through its local admin API. */
+export function edgeReloadCommand(adminAddress: string): string[] {
+  return [
+    "docker",
+    "exec",
+    EDGE_CONTAINER,
+    "caddy",
+    "reload",
+    "--config",
+    `${EDGE_CONFIG_DIR}/Caddyfile`,
+    "--adapter",
+    "caddyfile",
+    "--address",
+    adminAddress,
+  ];
+}
+
 /** The Docker engine address (and SSH options) of a host. */
 export function dockerConnection(host: HostSettings): docker.ProviderArgs {
   const d = host.docker;
@@ -70,6 +104,12 @@ export class Platform extends pulumi.ComponentResource {
   public readonly networkName: pulumi.Output<string>;
   /** Name of the edge container. */
   public readonly edgeContainerName: pulumi.Output<string>;
+  /** The edge container: routes wait for it. */
+  public readonly edge: docker.Container;
+  /** Where routes are written on this host and how the edge reloads. */
+  public readonly edgeTarget: EdgeTarget;
+  /** The route script installed on the host: routes wait for it. */
+  public readonly routeScript: pulumi.Resource;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("agi:host:Platform", name, {}, opts);
@@ -92,6 +132,27 @@ export class Platform extends pulumi.ComponentResource {
       // On an existing host the network predates the program: look it up, fail early if missing.
       this.networkName = docker.getNetworkOutput({ name: networkName }, child).name;
     }
+
+    this.edgeTarget = {
+      host: hostTarget(host),
+      sitesDir: `${edgeHostDir(host)}/sites.d`,
+      reload: edgeReloadCommand(edge.adminAddress),
+      script: `${host.root}/bin/edge-route.sh`,
+    };
+    const install = installScriptCommandLine(this.edgeTarget.script);
+    this.routeScript = hostCommand(
+      `${name}-edge-route-script`,
+      this.edgeTarget.host,
+      { create: install, update: install, stdin: ROUTE_SCRIPT },
+      { parent: this },
+    );
+    // Docker refuses to bind-mount a directory that does not exist.
+    const sitesDir = hostCommand(
+      `${name}-edge-sites-dir`,
+      this.edgeTarget.host,
+      { create: `mkdir -p ${this.edgeTarget.sitesDir} && chmod 755 ${this.edgeTarget.sitesDir}` },
+      { parent: this },
+    );
 
     const image = new docker.RemoteImage(
       `${name}-edge-image`,
@@ -124,7 +185,7 @@ export class Platform extends pulumi.ComponentResource {
         mounts: [
           {
             type: "bind",
-            source: `${edgeHostDir(host)}/sites.d`,
+            source: this.edgeTarget.sitesDir,
             target: `${EDGE_CONFIG_DIR}/sites.d`,
             readOnly: true,
           },
@@ -149,8 +210,9 @@ export class Platform extends pulumi.ComponentResource {
         labels: containerLabels("platform", "edge"),
       },
       // Host ports and a fixed name cannot be held by two containers at once.
-      { ...child, deleteBeforeReplace: true },
+      { ...child, deleteBeforeReplace: true, dependsOn: [sitesDir] },
     );
+    this.edge = container;
     this.edgeContainerName = container.name;
 
     if (host.sharedDatabase) {

@@ -5,12 +5,19 @@
  */
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import { fragmentFileName, hasRoute, renderMainCaddyfile } from "./caddy";
+import { fragmentFileName, fragmentOptions, hasRoute, renderMainCaddyfile } from "./caddy";
 import { buildInventory, type Inventory } from "./inventory";
 import { Platform } from "./platform";
 import { RoutedService } from "./routed-service";
 import type { Site } from "./site";
-import { loadSiteEntries, parseStackSettings, validateAll, ValidationError } from "./validate";
+import {
+  formatProblem,
+  loadSiteEntries,
+  parseStackSettings,
+  validateAll,
+  ValidationError,
+  type Problem,
+} from "./validate";
 import { Website } from "./website";
 import { Zone, zoneResourceName } from "./zone";
 import { PROJECT, SETTINGS_KEY, type StackSettings } from "../stacks/settings";
@@ -44,6 +51,22 @@ export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] 
   return [...keys].sort();
 }
 
+/** SSH hosts without a pinned host key: previews work, updates refuse to run. */
+export function unpinnedHosts(settings: StackSettings, stackFile: string): Problem[] {
+  return settings.hosts.flatMap((h, i) =>
+    h.docker.connection === "ssh" && !h.docker.hostKey
+      ? [
+          {
+            file: stackFile,
+            path: `${PROJECT}:${SETTINGS_KEY}.hosts.${i}.docker.hostKey`,
+            message:
+              "is required to deploy over SSH: pin the host's public key: the first two fields of /etc/ssh/ssh_host_ed25519_key.pub on the host, its fingerprint (ssh-keygen -lf) compared out of band",
+          },
+        ]
+      : [],
+  );
+}
+
 /** Reads settings and sites and fails with every problem at once (no resource is registered then). */
 export function loadAndValidate(options: ProgramOptions): {
   settings: StackSettings;
@@ -71,6 +94,11 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
     throw err;
   }
   const { settings, sites } = loaded;
+  if (!pulumi.runtime.isDryRun()) {
+    // Routes are applied over SSH with the pinned key; an update never runs against an unchecked host.
+    const unpinned = unpinnedHosts(settings, `Pulumi.${pulumi.getStack()}.yaml`);
+    if (unpinned.length) throw new pulumi.RunError(unpinned.map(formatProblem).join("\n"));
+  }
   const config = new pulumi.Config(PROJECT);
   const caddyfile = renderMainCaddyfile(settings);
 
@@ -121,6 +149,11 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
       site.dns?.provider === "cloudflare" && site.domains.length
         ? zones.get(site.dns.zone)?.zoneId
         : undefined;
+    const edge = {
+      target: platform.edgeTarget,
+      ready: [platform.edge, platform.routeScript],
+      fragment: fragmentOptions(settings),
+    };
     const providers: pulumi.ProviderResource[] = [platform.dockerProvider];
     if (cloudflareProvider) providers.push(cloudflareProvider);
     if (platform.sharedDatabaseProvider) providers.push(platform.sharedDatabaseProvider);
@@ -143,6 +176,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
             ? { container: host.sharedDatabase.container, port: host.sharedDatabase.port }
             : undefined,
           secretEnv,
+          edge,
         },
         { providers },
       );
@@ -151,7 +185,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
     } else {
       const svc = new RoutedService(
         site.name,
-        { site, publicIp: host.publicIp, zoneId },
+        { site, publicIp: host.publicIp, zoneId, edge },
         { providers },
       );
       if (hasRoute(site)) fragments[fragmentFileName(site.name)] = svc.caddyFragment;

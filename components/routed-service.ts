@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { renderSiteFragment } from "./caddy";
+import { hasRoute, renderSiteFragment } from "./caddy";
 import { createDnsRecords } from "./dns";
+import { createRoute, type SiteEdge } from "./route";
 import type { ServiceSite } from "./site";
 
 export interface RoutedServiceArgs {
@@ -10,6 +11,8 @@ export interface RoutedServiceArgs {
   readonly publicIp: string;
   /** Id of the site's Cloudflare zone; records are created only when it is given. */
   readonly zoneId?: pulumi.Input<string>;
+  /** The host's edge: the service's route goes there. */
+  readonly edge: SiteEdge;
 }
 
 /**
@@ -27,7 +30,14 @@ export class RoutedService extends pulumi.ComponentResource {
     if (args.zoneId !== undefined) {
       createDnsRecords(name, args.site, args.publicIp, args.zoneId, { parent: this });
     }
-    this.caddyFragment = pulumi.output(renderSiteFragment(args.site));
+    const fragment = renderSiteFragment(args.site, args.edge.fragment);
+    if (hasRoute(args.site)) {
+      createRoute(name, args.site.name, fragment, args.edge.target, {
+        parent: this,
+        dependsOn: args.edge.ready,
+      });
+    }
+    this.caddyFragment = pulumi.output(fragment);
     this.url = pulumi.output(
       args.site.domains.length ? `https://${args.site.domains[0]}` : undefined,
     );

@@ -2,10 +2,11 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { renderSiteFragment } from "./caddy";
+import { hasRoute, renderSiteFragment } from "./caddy";
 import { CONTAINER_DEFAULTS, containerLabels } from "./containers";
 import { createDnsRecords } from "./dns";
 import { appRoleInitScript, postgresCommand } from "./postgres";
+import { createRoute, type SiteEdge } from "./route";
 import { databaseName, type WebsiteSite } from "./site";
 import { toMiB } from "./units";
 
@@ -34,6 +35,8 @@ export interface WebsiteArgs {
   readonly images: { readonly postgres: string; readonly socketProxy: string };
   /** The host's shared PostgreSQL cluster as apps reach it; required for database mode "shared". */
   readonly sharedDatabase?: { readonly container: string; readonly port: number };
+  /** The host's edge: the site's route goes there. */
+  readonly edge: SiteEdge;
   /** Values of `app.secretEnv`, resolved from secret stack config; default none. */
   readonly secretEnv?: Readonly<Record<string, pulumi.Input<string>>>;
 }
@@ -266,6 +269,7 @@ export class Website extends pulumi.ComponentResource {
     }
 
     let appName: pulumi.Output<string | undefined> = pulumi.output(undefined);
+    let appContainer: docker.Container | undefined;
     if (active) {
       const app = site.app;
       const image = new docker.RemoteImage(
@@ -311,11 +315,20 @@ export class Website extends pulumi.ComponentResource {
         { parent: this, deleteBeforeReplace: false, dependsOn: appDependsOn },
       );
       appName = container.name;
+      appContainer = container;
     }
 
     if (args.zoneId !== undefined) createDnsRecords(name, site, args.publicIp, args.zoneId, child);
 
-    this.caddyFragment = pulumi.output(renderSiteFragment(site));
+    const fragment = renderSiteFragment(site, args.edge.fragment);
+    if (hasRoute(site)) {
+      // Routed once the app (or, paused, the maintenance page) can answer.
+      createRoute(name, site.name, fragment, args.edge.target, {
+        parent: this,
+        dependsOn: appContainer ? [...args.edge.ready, appContainer] : args.edge.ready,
+      });
+    }
+    this.caddyFragment = pulumi.output(fragment);
     this.appContainerName = appName;
     this.url = pulumi.output(`https://${site.domains[0]}`);
     this.registerOutputs({

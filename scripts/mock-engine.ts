@@ -40,6 +40,8 @@ export interface RecordedResource {
   inputs: Record<string, unknown>;
   /** Dotted paths of the inputs the SDK marked secret. */
   secretPaths: string[];
+  /** Inputs with secret values in clear, for assertions in tests only: never written anywhere. */
+  clearInputs: Record<string, unknown>;
   options: RecordedOptions;
 }
 
@@ -53,18 +55,29 @@ function fake(kind: string, seed: string, length = 12): string {
   return `${kind}${crypto.createHash("sha256").update(seed).digest("hex").slice(0, length)}`;
 }
 
-/** Replaces SDK secret wrappers by the placeholder and lists where they were. */
-export function unwrapSecrets(value: unknown, path: string, secrets: string[]): unknown {
-  if (Array.isArray(value)) return value.map((v, i) => unwrapSecrets(v, `${path}[${i}]`, secrets));
+/**
+ * Replaces SDK secret wrappers by the placeholder (or, with `reveal`, by their value) and lists
+ * where they were.
+ */
+export function unwrapSecrets(
+  value: unknown,
+  path: string,
+  secrets: string[],
+  reveal = false,
+): unknown {
+  if (Array.isArray(value)) {
+    return value.map((v, i) => unwrapSecrets(v, `${path}[${i}]`, secrets, reveal));
+  }
   if (value && typeof value === "object") {
     const obj = value as Record<string, unknown>;
     if (obj[SIG_KEY] === SECRET_SIG) {
       secrets.push(path);
-      return SECRET_PLACEHOLDER;
+      return reveal ? unwrapSecrets(obj.value, path, [], reveal) : SECRET_PLACEHOLDER;
     }
     const out: Record<string, unknown> = {};
-    for (const k of Object.keys(obj).sort())
-      out[k] = unwrapSecrets(obj[k], path ? `${path}.${k}` : k, secrets);
+    for (const k of Object.keys(obj).sort()) {
+      out[k] = unwrapSecrets(obj[k], path ? `${path}.${k}` : k, secrets, reveal);
+    }
     return out;
   }
   if (value === UNKNOWN) return "[unknown]";
@@ -178,6 +191,7 @@ export async function startMockEngine(options: MockEngineOptions): Promise<MockE
       custom: req.getCustom(),
       inputs,
       secretPaths,
+      clearInputs: unwrapSecrets(raw, "", [], true) as Record<string, unknown>,
       options: {
         protect: req.getProtect() ?? false,
         retainOnDelete: req.hasRetainondelete() ? req.getRetainondelete() : undefined,

@@ -32,8 +32,8 @@ export interface SynthResult {
   caddy: Record<string, string>;
 }
 
-/** A resource as the manifest shows it: everything recorded but the list of secret paths. */
-export type ManifestEntry = Omit<RecordedResource, "secretPaths">;
+/** A resource as the manifest shows it: everything recorded but secret paths and clear values. */
+export type ManifestEntry = Omit<RecordedResource, "secretPaths" | "clearInputs">;
 
 export class SynthError extends Error {}
 
@@ -58,6 +58,7 @@ export async function prepareMocks(
   stack: string,
   sitesDir: string,
   sitesShownAs: string,
+  preview = true,
 ): Promise<Omit<MockRun, "program">> {
   const stackFile = `Pulumi.${stack}.yaml`;
   const read = readStackFile(path.join(root, stackFile), stackFile);
@@ -76,18 +77,28 @@ export async function prepareMocks(
   const secretKeys = secretKeysFor(read.settings, sites).map((k) => `${PROJECT}:${k}`);
   for (const key of secretKeys) config[key] = placeholderFor(key);
 
-  const engine = await startMockEngine({ project: PROJECT, stack, config, secretKeys });
+  const engine = await startMockEngine({
+    project: PROJECT,
+    stack,
+    config,
+    secretKeys,
+    preview,
+  });
   return { engine, secretKeys };
 }
 
-/** Validates, sets up mocks and config, then runs the program (as index.ts does). */
+/**
+ * Validates, sets up mocks and config, then runs the program (as index.ts does). By default as a
+ * preview, as on a pull request: the desired state, before anything is applied.
+ */
 export async function runUnderMocks(
   root: string,
   stack: string,
   sitesDir: string,
   sitesShownAs: string,
+  preview = true,
 ): Promise<MockRun> {
-  const { engine, secretKeys } = await prepareMocks(root, stack, sitesDir, sitesShownAs);
+  const { engine, secretKeys } = await prepareMocks(root, stack, sitesDir, sitesShownAs, preview);
   const program = runProgram({ sitesDir, sitesShownAs });
   return { engine, program, secretKeys };
 }

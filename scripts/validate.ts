@@ -13,7 +13,7 @@ import {
   validateAll,
   type Problem,
 } from "../components/validate";
-import { secretKeysFor } from "../components/program";
+import { secretKeysFor, unpinnedHosts } from "../components/program";
 import type { StackSettings } from "../stacks/settings";
 import { PROJECT } from "../stacks/settings";
 
@@ -58,6 +58,9 @@ function main(): void {
     process.exit(1);
   }
   for (const s of stacks) {
+    for (const p of unpinnedHosts(s.settings, s.file)) {
+      process.stderr.write(`note: ${formatProblem(p)} (previews work; pulumi up refuses)\n`);
+    }
     const missing = secretKeysFor(
       s.settings,
       sites.map((x) => x.site),

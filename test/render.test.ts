@@ -72,14 +72,36 @@ test("memory units", () => {
 });
 
 const parse = (v: Record<string, unknown>) => SiteSchema.parse(v);
+const OPTS = { logDir: "/data/logs" };
 
-test("website fragment: primary proxied with retries, aliases redirect to it", () => {
+const HEADERS = [
+  "\theader {",
+  '\t\tStrict-Transport-Security "max-age=31536000"',
+  '\t\tX-Content-Type-Options "nosniff"',
+  '\t\tX-Frame-Options "SAMEORIGIN"',
+  '\t\tReferrer-Policy "strict-origin-when-cross-origin"',
+  "\t\t-Server",
+  "\t}",
+];
+const LOG = (site: string) => [
+  "\tlog {",
+  `\t\toutput file /data/logs/${site}.access.log {`,
+  "\t\t\troll_size 10MiB",
+  "\t\t\troll_keep 5",
+  "\t\t}",
+  "\t\tformat json",
+  "\t}",
+];
+
+test("website fragment: headers, access log, compression, proxy with retries; aliases redirect", () => {
   assert.equal(
-    renderSiteFragment(parse(website("shop"))),
+    renderSiteFragment(parse(website("shop")), OPTS),
     [
       '# Site "shop" (website, active), managed by agi-platform.',
       "",
       "shop.example.com {",
+      ...HEADERS,
+      ...LOG("shop"),
       "\tencode zstd gzip",
       "\treverse_proxy shop:3000 {",
       "\t\tlb_try_duration 30s",
@@ -88,6 +110,7 @@ test("website fragment: primary proxied with retries, aliases redirect to it", (
       "}",
       "",
       "www.shop.example.com {",
+      '\theader Strict-Transport-Security "max-age=31536000"',
       "\tredir https://shop.example.com{uri} permanent",
       "}",
       "",
@@ -96,26 +119,38 @@ test("website fragment: primary proxied with retries, aliases redirect to it", (
 });
 
 test("service fragment proxies to its upstream; no route without domains or when planned", () => {
-  assert.match(
-    renderSiteFragment(parse(service("tool"))),
-    /^tool\.example\.com \{\n\tencode zstd gzip\n\treverse_proxy tool:8080 \{/m,
+  const text = renderSiteFragment(parse(service("tool")), OPTS);
+  assert.match(text, /\n\tencode zstd gzip\n\treverse_proxy tool:8080 \{\n/);
+  assert.match(text, /output file \/data\/logs\/tool\.access\.log \{/);
+  assert.equal(
+    renderSiteFragment(parse(service("tool", { domains: [], dns: undefined })), OPTS),
+    "",
   );
-  assert.equal(renderSiteFragment(parse(service("tool", { domains: [], dns: undefined }))), "");
-  assert.equal(renderSiteFragment(parse(website("shop", { status: "planned" }))), "");
+  assert.equal(renderSiteFragment(parse(website("shop", { status: "planned" })), OPTS), "");
+});
+
+test("an upstream override changes only the proxy address", () => {
+  const site = parse(website("shop"));
+  const normal = renderSiteFragment(site, OPTS);
+  const stubbed = renderSiteFragment(site, { ...OPTS, upstream: "127.0.0.1:4000" });
+  assert.equal(
+    stubbed,
+    normal.replace("reverse_proxy shop:3000 {", "reverse_proxy 127.0.0.1:4000 {"),
+  );
 });
 
 test("paused fragment answers 503 with a maintenance page and proxies nothing", () => {
-  const text = renderSiteFragment(parse(website("shop", { status: "paused" })));
+  const text = renderSiteFragment(parse(website("shop", { status: "paused" })), OPTS);
   assert.match(
     text,
-    /^shop\.example\.com \{\n\theader Content-Type "text\/html; charset=utf-8"\n\theader Retry-After 3600\n\trespond `<!doctype html>/m,
+    /\t\}\n\theader Content-Type "text\/html; charset=utf-8"\n\theader Retry-After 3600\n\trespond `<!doctype html>/,
   );
   assert.match(text, /shop\.example\.com is down for maintenance/);
   assert.match(text, /` 503\n\}/);
   assert.doesNotMatch(text, /reverse_proxy/);
   assert.match(
     text,
-    /www\.shop\.example\.com \{\n\tredir https:\/\/shop\.example\.com\{uri\} permanent/,
+    /www\.shop\.example\.com \{\n.*\n\tredir https:\/\/shop\.example\.com\{uri\} permanent/,
   );
 });
 
@@ -136,8 +171,8 @@ test("main Caddyfile: prod, staging CA, local certificates on high ports", () =>
     ),
   );
   assert.equal(
-    local.split("\n").slice(1, 7).join("\n"),
-    "{\n\tlocal_certs\n\tadmin localhost:2019\n\thttp_port 8080\n\thttps_port 8443\n}",
+    local.split("\n").slice(1, 8).join("\n"),
+    "{\n\tlocal_certs\n\tskip_install_trust\n\tadmin localhost:2019\n\thttp_port 8080\n\thttps_port 8443\n}",
   );
 });
 

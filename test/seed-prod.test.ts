@@ -6,6 +6,7 @@
  */
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { resolveOutput, type MockEngine, type RecordedResource } from "../scripts/mock-engine";
 import { placeholderFor, runUnderMocks } from "../scripts/synth";
@@ -87,6 +88,8 @@ test("planned sites create nothing", () => {
 
 test("Platform vps1: ssh engine with strict host keys, looked-up network, the edge", () => {
   assert.deepEqual(children("agi:host:Platform", "vps1"), [
+    "command:remote:Command vps1-edge-route-script",
+    "command:remote:Command vps1-edge-sites-dir",
     "docker:Container vps1-edge",
     "docker:RemoteImage vps1-edge-image",
     "docker:Volume vps1-edge-config",
@@ -174,6 +177,7 @@ test("stepperslife (shared database): children, role, database and grants", () =
   assert.deepEqual(children("agi:web:Website", "stepperslife"), [
     "cloudflare:DnsRecord stepperslife-dns-apex",
     "cloudflare:DnsRecord stepperslife-dns-www",
+    "command:remote:Command stepperslife-route",
     "docker:Container stepperslife-app",
     "docker:RemoteImage stepperslife-app-image",
     "postgresql:Database stepperslife-database",
@@ -289,7 +293,8 @@ test("secrets: DATABASE_URL and secretEnv travel as secrets; plain env stays rea
 });
 
 test("no secret value appears in any recorded input, in the inventory or in the Caddy files", () => {
-  const everything = JSON.stringify([engine.resources, inventory.value, caddy.value]);
+  const recorded = engine.resources.map(({ clearInputs, ...rest }) => rest);
+  const everything = JSON.stringify([recorded, inventory.value, caddy.value]);
   for (const key of secretKeys) assert.ok(!everything.includes(placeholderFor(key)), key);
   assert.ok(!everything.includes("mock-password-"));
   assert.equal(inventory.secret, false, "the inventory output is plain");
@@ -339,7 +344,10 @@ test("DNS: one proxied A record per domain in its zone; SSL strict per managed z
 });
 
 test("routed services: DNS only; no container, no image", () => {
-  assert.deepEqual(children("agi:web:Service", "n8n"), ["cloudflare:DnsRecord n8n-dns-n8n"]);
+  assert.deepEqual(children("agi:web:Service", "n8n"), [
+    "cloudflare:DnsRecord n8n-dns-n8n",
+    "command:remote:Command n8n-route",
+  ]);
   assert.deepEqual(children("agi:web:Service", "ollama"), []);
   assert.deepEqual(children("agi:web:Service", "supabase-db"), []);
   assert.equal(caddy.value["sites.d/ollama.caddy"], undefined);
@@ -411,4 +419,59 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
   assert.ok(
     inv.hosts.vps1.names.includes("agi-edge") && inv.hosts.vps1.names.includes("supabase-db"),
   );
+});
+
+test("routes: one command per routed site, over SSH, fragment on stdin, after the edge and the app", () => {
+  const routes = engine.resources
+    .filter((r) => r.name.endsWith("-route"))
+    .map((r) => r.name)
+    .sort();
+  assert.deepEqual(routes, [
+    "admin-dashboard-route",
+    "flowise-route",
+    "langfuse-route",
+    "n8n-route",
+    "neo4j-route",
+    "open-webui-route",
+    "portainer-route",
+    "searxng-route",
+    "stepperslife-route",
+  ]);
+  const route = res("stepperslife-route");
+  assert.equal(route.type, "command:remote:Command");
+  assert.equal(route.parent, res("stepperslife").urn);
+  const reload =
+    "docker exec agi-edge caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile --address localhost:2019";
+  assert.equal(
+    route.inputs.create,
+    `sh /srv/agi/bin/edge-route.sh apply stepperslife /srv/agi/edge/sites.d ${reload}`,
+  );
+  assert.equal(route.inputs.update, route.inputs.create);
+  assert.equal(
+    route.inputs.delete,
+    `sh /srv/agi/bin/edge-route.sh remove stepperslife /srv/agi/edge/sites.d ${reload}`,
+  );
+  assert.equal(route.inputs.stdin, caddy.value["sites.d/stepperslife.caddy"]);
+  assert.equal(route.inputs.triggers, undefined, "a text change is an update, never a replacement");
+  assert.equal(route.options.deleteBeforeReplace, true);
+  for (const dep of ["vps1-edge", "vps1-edge-route-script", "stepperslife-app"]) {
+    assert.ok(route.options.dependsOn.includes(res(dep).urn), dep);
+  }
+  assert.deepEqual(route.clearInputs.connection, {
+    dialErrorLimit: 10,
+    host: "148.230.93.174",
+    perDialTimeout: 15,
+    port: 22,
+    user: "deploy",
+  });
+  const script = res("vps1-edge-route-script");
+  assert.equal(
+    script.inputs.create,
+    "mkdir -p /srv/agi/bin && cat > /srv/agi/bin/edge-route.sh.new && chmod 755 /srv/agi/bin/edge-route.sh.new && mv -f /srv/agi/bin/edge-route.sh.new /srv/agi/bin/edge-route.sh",
+  );
+  assert.equal(
+    script.inputs.stdin,
+    readFileSync(path.join(ROOT, "components", "edge-route.sh"), "utf8"),
+  );
+  assert.ok(res("vps1-edge").options.dependsOn.includes(res("vps1-edge-sites-dir").urn));
 });

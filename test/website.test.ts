@@ -56,6 +56,7 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     "shop-db-image",
     "shop-db-superuser-password",
     "shop-internal",
+    "shop-route",
   ]);
   const shopUrn = engine.byName("shop").urn;
   for (const n of names(engine, "shop").filter((x) => x !== "shop")) {
@@ -151,6 +152,7 @@ test("paused: data, passwords and records kept; no container runs; maintenance p
     "shop-dns-shop",
     "shop-dns-www-shop",
     "shop-internal",
+    "shop-route",
   ]);
   assert.equal(engine.byName("shop-db-data").options.retainOnDelete, true);
   assert.match(
@@ -192,6 +194,7 @@ test("docker read access: a socket proxy on the internal network, DOCKER_HOST fo
     "ops-docker-proxy",
     "ops-docker-proxy-image",
     "ops-internal",
+    "ops-route",
   ]);
   const app = engine.byName("ops-app");
   assert.ok((app.inputs.envs as string[]).includes("DOCKER_HOST=tcp://ops-docker:2375"));
@@ -242,5 +245,45 @@ test("bad site files stop the program before any resource is registered", async 
   await assert.rejects(runUnderMocks(root, "test", sitesDir, "sites"), {
     message:
       'sites/shop.ts: app.image: has no tag; pin a version tag (name:1.4.2) or a digest (name@sha256:...), got "x"',
+  });
+});
+
+test("local stack: routes run locally; the pinned host key reaches the SSH connection elsewhere", async () => {
+  const { engine } = await run(LOCAL, [
+    website("shop", { dns: { provider: "external" }, domains: ["shop.localhost"] }),
+  ]);
+  const route = engine.byName("shop-route");
+  assert.equal(route.type, "command:local:Command");
+  assert.match(
+    route.inputs.create as string,
+    /^sh \/srv\/agi\/bin\/edge-route\.sh apply shop \/srv\/agi\/edge\/sites\.d docker exec agi-edge caddy reload /,
+  );
+
+  const hostKey =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+  const pinned = settings();
+  const host = (pinned.hosts as Record<string, unknown>[])[0];
+  host.docker = { connection: "ssh", user: "deploy", address: "203.0.113.10", port: 2222, hostKey };
+  const second = await run(pinned, [website("shop")]);
+  assert.deepEqual(second.engine.byName("shop-route").clearInputs.connection, {
+    dialErrorLimit: 10,
+    host: "203.0.113.10",
+    hostKey,
+    perDialTimeout: 15,
+    port: 2222,
+    user: "deploy",
+  });
+  assert.ok(
+    (JSON.parse(second.engine.byName("vps1-docker").inputs.sshOpts as string) as string[]).includes(
+      `KnownHostsCommand=/bin/echo %H ${hostKey}`,
+    ),
+  );
+});
+
+test("an update (not a preview) refuses to run against an SSH host without a pinned key", async () => {
+  const { root, sitesDir } = writeProject("test", settings(), [website("shop")]);
+  await assert.rejects(runUnderMocks(root, "test", sitesDir, "sites", false), {
+    message:
+      "Pulumi.test.yaml: agi-platform:settings.hosts.0.docker.hostKey: is required to deploy over SSH: pin the host's public key: the first two fields of /etc/ssh/ssh_host_ed25519_key.pub on the host, its fingerprint (ssh-keygen -lf) compared out of band",
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * Putting a site's Caddy fragment on its edge: one `@pulumi/command` resource per site that runs
+ * `edge-route.sh` (kept next to this file, installed on the host by the Platform) over SSH with the
+ * pinned host key, or locally on the `local` stack. The fragment travels on standard input.
+ */
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { FragmentOptions } from "./caddy";
+
+/** How commands reach a host. */
+export type HostTarget =
+  | { readonly kind: "local" }
+  | { readonly kind: "ssh"; readonly connection: command.types.input.remote.ConnectionArgs };
+
+/** Where an edge keeps its fragments and how it is told to reload. */
+export interface EdgeTarget {
+  readonly host: HostTarget;
+  /** The host directory bind-mounted as the edge's sites.d. */
+  readonly sitesDir: string;
+  /** Command (argv) that reloads the edge and exits non-zero if Caddy refuses the configuration. */
+  readonly reload: readonly string[];
+  /** Host path of the installed route script. */
+  readonly script: string;
+}
+
+/** What a site component needs to route its domains through its host's edge. */
+export interface SiteEdge {
+  readonly target: EdgeTarget;
+  /** Resources a route waits for: the edge container and the installed script. */
+  readonly ready: pulumi.Resource[];
+  /** How this stack renders fragments. */
+  readonly fragment: FragmentOptions;
+}
+
+/** The route script's text, as kept in the repository. */
+export const ROUTE_SCRIPT = fs.readFileSync(path.join(__dirname, "edge-route.sh"), "utf8");
+const SAFE_ARG = /^[A-Za-z0-9_./:@=-]+$/;
+
+function commandLine(args: readonly string[]): string {
+  for (const a of args) {
+    if (!SAFE_ARG.test(a)) throw new Error(`route: unsafe argument ${JSON.stringify(a)}`);
+  }
+  return args.join(" ");
+}
+
+/** The command line that runs the installed route script. */
+export function routeCommandLine(
+  action: "apply" | "remove",
+  site: string,
+  edge: EdgeTarget,
+): string {
+  return commandLine(["sh", edge.script, action, site, edge.sitesDir, ...edge.reload]);
+}
+
+/** The command line that installs the route script (read from standard input) atomically. */
+export function installScriptCommandLine(script: string): string {
+  const dir = path.posix.dirname(script);
+  commandLine([dir, script]);
+  return `mkdir -p ${dir} && cat > ${script}.new && chmod 755 ${script}.new && mv -f ${script}.new ${script}`;
+}
+
+/** Runs a command line on a host, as a child of `opts.parent`. */
+export function hostCommand(
+  name: string,
+  host: HostTarget,
+  args: { create: string; update?: string; delete?: string; stdin?: pulumi.Input<string> },
+  opts: pulumi.CustomResourceOptions,
+): command.local.Command | command.remote.Command {
+  if (host.kind === "local") return new command.local.Command(name, { ...args }, opts);
+  return new command.remote.Command(name, { connection: host.connection, ...args }, opts);
+}
+
+/**
+ * The route of one site: apply on create and on every change of the fragment text (an unchanged
+ * fragment is no change, so no reload), remove on delete. Replaced delete-before-create, so a
+ * replacement never removes the fragment its successor just wrote.
+ */
+export function createRoute(
+  name: string,
+  site: string,
+  fragment: string,
+  edge: EdgeTarget,
+  opts: pulumi.CustomResourceOptions,
+): command.local.Command | command.remote.Command {
+  const apply = routeCommandLine("apply", site, edge);
+  return hostCommand(
+    `${name}-route`,
+    edge.host,
+    {
+      create: apply,
+      update: apply,
+      delete: routeCommandLine("remove", site, edge),
+      stdin: fragment,
+    },
+    { ...opts, deleteBeforeReplace: true },
+  );
+}
