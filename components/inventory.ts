@@ -102,7 +102,7 @@ export function buildInventory(
     if (site.domains.length) entry.url = `https://${site.domains[0]}`;
     if (site.repo) entry.repo = site.repo;
     if (hasRoute(site))
-      entry.route = { fragment: fragmentFileName(site.name), upstream: upstreamOf(site)! };
+      entry.route = { fragment: fragmentFileName(site.name), upstream: upstreamOf(site) };
 
     if (site.kind === "service") {
       entry.containers.push({

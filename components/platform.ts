@@ -67,23 +67,6 @@ export function hostTarget(host: HostSettings): HostTarget {
   };
 }
 
-/** The reload command of an edge: Caddy inside the edge container, through its local admin API. */
-export function edgeReloadCommand(adminAddress: string): string[] {
-  return [
-    "docker",
-    "exec",
-    EDGE_CONTAINER,
-    "caddy",
-    "reload",
-    "--config",
-    `${EDGE_CONFIG_DIR}/Caddyfile`,
-    "--adapter",
-    "caddyfile",
-    "--address",
-    adminAddress,
-  ];
-}
-
 /** The Docker engine address (and SSH options) of a host. */
 export function dockerConnection(host: HostSettings): docker.ProviderArgs {
   const d = host.docker;
@@ -136,7 +119,9 @@ export class Platform extends pulumi.ComponentResource {
     this.edgeTarget = {
       host: hostTarget(host),
       sitesDir: `${edgeHostDir(host)}/sites.d`,
-      reload: edgeReloadCommand(edge.adminAddress),
+      caddyfile: `${EDGE_CONFIG_DIR}/Caddyfile`,
+      adminAddress: edge.adminAddress,
+      exec: ["docker", "exec", EDGE_CONTAINER],
       script: `${host.root}/bin/edge-route.sh`,
     };
     const install = installScriptCommandLine(this.edgeTarget.script);

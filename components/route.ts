@@ -19,8 +19,12 @@ export interface EdgeTarget {
   readonly host: HostTarget;
   /** The host directory bind-mounted as the edge's sites.d. */
   readonly sitesDir: string;
-  /** Command (argv) that reloads the edge and exits non-zero if Caddy refuses the configuration. */
-  readonly reload: readonly string[];
+  /** The main Caddyfile, as Caddy sees it. */
+  readonly caddyfile: string;
+  /** Caddy's admin address, as Caddy sees it. */
+  readonly adminAddress: string;
+  /** Prefix that runs a command where Caddy runs (e.g. docker exec into the edge). */
+  readonly exec: readonly string[];
   /** Host path of the installed route script. */
   readonly script: string;
 }
@@ -51,7 +55,16 @@ export function routeCommandLine(
   site: string,
   edge: EdgeTarget,
 ): string {
-  return commandLine(["sh", edge.script, action, site, edge.sitesDir, ...edge.reload]);
+  return commandLine([
+    "sh",
+    edge.script,
+    action,
+    site,
+    edge.sitesDir,
+    edge.caddyfile,
+    edge.adminAddress,
+    ...edge.exec,
+  ]);
 }
 
 /** The command line that installs the route script (read from standard input) atomically. */

@@ -134,7 +134,9 @@ const edgeSchema = z.strictObject({
   /** Caddy's admin API; default localhost:2019 (inside the edge container only: never published). */
   adminAddress: z
     .string()
-    .regex(/^(localhost|127\.0\.0\.1):[0-9]{1,5}$/, { error: 'must be "localhost:<port>" or "127.0.0.1:<port>"' })
+    .regex(/^(localhost|127\.0\.0\.1):[0-9]{1,5}$/, {
+      error: 'must be "localhost:<port>" or "127.0.0.1:<port>"',
+    })
     .default("localhost:2019"),
   /** Directory of the per-site access logs, as the edge sees it; default /data/logs (its data volume). */
   logDir: absPath.default("/data/logs"),

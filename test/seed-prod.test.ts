@@ -293,7 +293,7 @@ test("secrets: DATABASE_URL and secretEnv travel as secrets; plain env stays rea
 });
 
 test("no secret value appears in any recorded input, in the inventory or in the Caddy files", () => {
-  const recorded = engine.resources.map(({ clearInputs, ...rest }) => rest);
+  const recorded = engine.resources.map((r) => ({ ...r, clearInputs: undefined }));
   const everything = JSON.stringify([recorded, inventory.value, caddy.value]);
   for (const key of secretKeys) assert.ok(!everything.includes(placeholderFor(key)), key);
   assert.ok(!everything.includes("mock-password-"));
@@ -440,8 +440,7 @@ test("routes: one command per routed site, over SSH, fragment on stdin, after th
   const route = res("stepperslife-route");
   assert.equal(route.type, "command:remote:Command");
   assert.equal(route.parent, res("stepperslife").urn);
-  const reload =
-    "docker exec agi-edge caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile --address localhost:2019";
+  const reload = "/etc/caddy/Caddyfile localhost:2019 docker exec agi-edge";
   assert.equal(
     route.inputs.create,
     `sh /srv/agi/bin/edge-route.sh apply stepperslife /srv/agi/edge/sites.d ${reload}`,

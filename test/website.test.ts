@@ -254,9 +254,9 @@ test("local stack: routes run locally; the pinned host key reaches the SSH conne
   ]);
   const route = engine.byName("shop-route");
   assert.equal(route.type, "command:local:Command");
-  assert.match(
-    route.inputs.create as string,
-    /^sh \/srv\/agi\/bin\/edge-route\.sh apply shop \/srv\/agi\/edge\/sites\.d docker exec agi-edge caddy reload /,
+  assert.equal(
+    route.inputs.create,
+    "sh /srv/agi/bin/edge-route.sh apply shop /srv/agi/edge/sites.d /etc/caddy/Caddyfile localhost:2019 docker exec agi-edge",
   );
 
   const hostKey =

@@ -1,0 +1,392 @@
+/**
+ * The edge against a real Caddy (Debian's caddy 2.6.2, the version the platform pins):
+ *  - every fragment `synth` writes for prod and local passes `caddy validate` inside the main Caddyfile;
+ *  - a live Caddy with local certificates on loopback high ports serves every seed site from its own
+ *    upstream (stub servers stand in for the containers; only the upstream address differs from what
+ *    synth renders), redirects HTTP to HTTPS and aliases to the primary, sends HSTS, and shows the
+ *    maintenance page of a paused site;
+ *  - edge-route.sh against that live Caddy: a good change is served; a syntax error and a port clash
+ *    (which validates, then fails to reload) are refused with exit 1 and the previous state restored,
+ *    while a request loop against every other site sees no failure; a delete removes the route.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { renderMainCaddyfile, renderSiteFragment, hasRoute } from "../components/caddy";
+import type { Site } from "../components/site";
+import { loadSiteEntries, readStackFile, validateAll } from "../components/validate";
+import { StackSettingsSchema, type StackSettings } from "../stacks/settings";
+import {
+  caddyAvailable,
+  caddyValidate,
+  freePort,
+  request,
+  startCaddy,
+  stubUpstream,
+  type RunningCaddy,
+} from "./caddy-server";
+import { ROOT, tempDir } from "./helpers";
+
+const skip = !caddyAvailable() && !process.env.CI ? "caddy not installed" : false;
+const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
+const SCRIPT = path.join(ROOT, "components", "edge-route.sh");
+
+function synthTo(stack: string): string {
+  const out = tempDir(`synth-${stack}`);
+  const r = spawnSync(
+    TSX,
+    [path.join(ROOT, "scripts", "synth.ts"), "--stack", stack, "--out", out],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  return path.join(out, "caddy");
+}
+
+for (const stack of ["prod", "local"]) {
+  test(
+    `every fragment synth writes for ${stack} passes caddy validate in the main Caddyfile`,
+    { skip },
+    () => {
+      const dir = synthTo(stack);
+      const fragments = fs.readdirSync(path.join(dir, "sites.d")).sort();
+      assert.equal(fragments.length, 9, "nine routed seed sites");
+      const home = tempDir("caddy-home");
+      // The whole set, as the edge loads it...
+      const all = caddyValidate(path.join(dir, "Caddyfile"), home);
+      assert.equal(all.code, 0, all.output);
+      // ...and each fragment alone, so a failure names its site.
+      for (const f of fragments) {
+        const one = tempDir("caddy-one");
+        fs.mkdirSync(path.join(one, "sites.d"));
+        fs.copyFileSync(path.join(dir, "Caddyfile"), path.join(one, "Caddyfile"));
+        fs.copyFileSync(path.join(dir, "sites.d", f), path.join(one, "sites.d", f));
+        const r = caddyValidate(path.join(one, "Caddyfile"), home);
+        assert.equal(r.code, 0, `${f}: ${r.output}`);
+      }
+      // A broken fragment does not pass: the check can fail.
+      fs.writeFileSync(
+        path.join(dir, "sites.d", "broken.caddy"),
+        "broken.example.com {\n\treverse_proxy {\n",
+      );
+      assert.notEqual(caddyValidate(path.join(dir, "Caddyfile"), home).code, 0);
+    },
+  );
+}
+
+// ---- the live edge ---------------------------------------------------------------------------
+
+let caddy: RunningCaddy;
+let edgeDir: string;
+let settings: StackSettings;
+let sites: Site[];
+let httpPort: number;
+let httpsPort: number;
+let adminAddress: string;
+const stubs = new Map<string, { port: number; close(): Promise<void> }>();
+
+const routed = () => sites.filter(hasRoute);
+const fragmentPath = (site: string) => path.join(edgeDir, "sites.d", `${site}.caddy`);
+const render = (site: Site, upstreamOf = site.name) =>
+  renderSiteFragment(site, {
+    logDir: path.join(edgeDir, "logs"),
+    upstream: `127.0.0.1:${stubs.get(upstreamOf)!.port}`,
+  });
+
+before(async () => {
+  if (skip) return;
+  const read = readStackFile(path.join(ROOT, "Pulumi.local.yaml"));
+  assert.deepEqual(read.problems, []);
+  const loaded = loadSiteEntries(path.join(ROOT, "sites"), "sites");
+  const checked = validateAll(loaded.entries, [
+    { file: "Pulumi.local.yaml", settings: read.settings! },
+  ]);
+  assert.deepEqual(checked.problems, []);
+  sites = checked.sites.map((s) => s.site);
+  // The local stack's edge, on ports free on this machine.
+  [httpPort, httpsPort] = [await freePort(), await freePort()];
+  adminAddress = `localhost:${await freePort()}`;
+  settings = StackSettingsSchema.parse({
+    ...read.settings!,
+    edge: { ...read.settings!.edge, httpPort, httpsPort, adminAddress },
+  });
+  edgeDir = tempDir("edge");
+  fs.mkdirSync(path.join(edgeDir, "sites.d"));
+  fs.writeFileSync(path.join(edgeDir, "Caddyfile"), renderMainCaddyfile(settings));
+  for (const s of [...routed().map((x) => x.name), "spare"]) stubs.set(s, await stubUpstream(s));
+  for (const s of routed()) fs.writeFileSync(fragmentPath(s.name), render(s));
+  caddy = await startCaddy(path.join(edgeDir, "Caddyfile"), tempDir("caddy-home"), adminAddress);
+});
+
+after(async () => {
+  await caddy?.stop();
+  for (const s of stubs.values()) await s.close();
+});
+
+test(
+  "every seed site: HTTPS from its own upstream, HSTS, HTTP -> HTTPS, alias -> primary",
+  { skip },
+  async () => {
+    assert.equal(routed().length, 9);
+    for (const site of routed()) {
+      const [primary, ...aliases] = site.domains;
+      const ok = await request("https", httpsPort, primary, "/", caddy.ca);
+      assert.equal(ok.status, 200, `${site.name}: ${ok.body}`);
+      assert.equal(ok.body, `upstream ${site.name} saw ${primary}`);
+      assert.equal(ok.headers["strict-transport-security"], "max-age=31536000", site.name);
+      assert.equal(ok.headers["x-content-type-options"], "nosniff");
+      assert.equal(ok.headers.server, undefined, "the Server header is removed");
+      const plain = await request("http", httpPort, primary, "/some/path?q=1");
+      assert.equal(plain.status, 308, site.name);
+      // Caddy 2.6 redirects to the default HTTPS port; off 443 (the local stack) a browser must add it.
+      assert.equal(plain.headers.location, `https://${primary}/some/path?q=1`);
+      for (const alias of aliases) {
+        const moved = await request("https", httpsPort, alias, "/x?y=2", caddy.ca);
+        assert.equal(moved.status, 301, `${alias}: ${moved.body}`);
+        assert.equal(moved.headers.location, `https://${primary}/x?y=2`);
+      }
+    }
+    // Each site writes its own access log.
+    const logs = fs.readdirSync(path.join(edgeDir, "logs")).sort();
+    assert.ok(
+      logs.includes("stepperslife.access.log") && logs.includes("n8n.access.log"),
+      String(logs),
+    );
+  },
+);
+
+test("a paused site shows the maintenance page with 503", { skip }, async () => {
+  const site = sites.find((s) => s.name === "stepperslife")!;
+  const paused = { ...site, status: "paused" } as Site;
+  const r = run("apply", "stepperslife", render(paused));
+  assert.equal(r.status, 0, r.stderr);
+  const answer = await request("https", httpsPort, "stepperslife.com", "/", caddy.ca);
+  assert.equal(answer.status, 503);
+  assert.equal(answer.headers["content-type"], "text/html; charset=utf-8");
+  assert.match(answer.body, /stepperslife\.com is down for maintenance/);
+  assert.equal(run("apply", "stepperslife", render(site)).status, 0);
+  assert.equal((await request("https", httpsPort, "stepperslife.com", "/", caddy.ca)).status, 200);
+});
+
+function run(action: "apply" | "remove", site: string, fragment = "") {
+  // Caddy runs here: no exec prefix, the same paths for the script and for Caddy.
+  return spawnSync(
+    "sh",
+    [
+      SCRIPT,
+      action,
+      site,
+      path.join(edgeDir, "sites.d"),
+      path.join(edgeDir, "Caddyfile"),
+      adminAddress,
+    ],
+    {
+      input: fragment,
+      encoding: "utf8",
+      timeout: 60_000,
+    },
+  );
+}
+
+/** Requests every site but `except` in a loop until stopped; counts answers that are not 200. */
+function requestLoop(except: string) {
+  let running = true;
+  let requests = 0;
+  const failures: string[] = [];
+  const targets = routed().filter((s) => s.name !== except);
+  const done = (async () => {
+    while (running) {
+      for (const s of targets) {
+        try {
+          const r = await request("https", httpsPort, s.domains[0], "/", caddy.ca);
+          if (r.status !== 200) failures.push(`${s.name}: ${r.status}`);
+        } catch (err) {
+          failures.push(`${s.name}: ${(err as Error).message}`);
+        }
+        requests++;
+      }
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return { requests, failures };
+    },
+  };
+}
+
+test("apply: a good change is served; re-applying it is a no-op", { skip }, async () => {
+  const n8n = sites.find((s) => s.name === "n8n")!;
+  const loop = requestLoop("n8n");
+  await new Promise((r) => setTimeout(r, 500));
+  const r = run("apply", "n8n", render(n8n, "spare"));
+  await new Promise((r2) => setTimeout(r2, 500));
+  const counted = await loop.stop();
+  console.log(
+    `good change: ${counted.requests} requests to the other sites, ${counted.failures.length} failed`,
+  );
+  assert.deepEqual(counted.failures, []);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "edge-route: n8n: applied");
+  const answer = await request("https", httpsPort, "n8n.agistaffers.com", "/", caddy.ca);
+  assert.equal(answer.body, "upstream spare saw n8n.agistaffers.com");
+  const again = run("apply", "n8n", render(n8n, "spare"));
+  assert.equal(again.status, 0);
+  assert.equal(again.stdout.trim(), "edge-route: n8n: unchanged");
+});
+
+test(
+  "apply: a syntax error is refused, the previous fragment restored, other sites unaffected",
+  { skip },
+  async () => {
+    const before = fs.readFileSync(fragmentPath("n8n"), "utf8");
+    const loop = requestLoop("n8n");
+    await new Promise((r) => setTimeout(r, 500));
+    const r = run("apply", "n8n", "n8n.agistaffers.com {\n\treverse_proxy {\n");
+    await new Promise((r2) => setTimeout(r2, 500));
+    const { requests, failures } = await loop.stop();
+    console.log(
+      `syntax error attempt: ${requests} requests to the other sites, ${failures.length} failed`,
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^edge-route: n8n: the configuration does not adapt: .*Error/s);
+    assert.match(r.stderr, /nothing was reloaded/);
+    assert.equal(
+      fs.readFileSync(fragmentPath("n8n"), "utf8"),
+      before,
+      "previous fragment restored",
+    );
+    assert.deepEqual(failures, []);
+    assert.ok(requests > 0);
+    const answer = await request("https", httpsPort, "n8n.agistaffers.com", "/", caddy.ca);
+    assert.equal(
+      answer.body,
+      "upstream spare saw n8n.agistaffers.com",
+      "still serving the previous route",
+    );
+    assert.deepEqual(leftovers(), []);
+  },
+);
+
+test(
+  "apply: a port clash validates but fails to reload; refused, removed, no failed request",
+  { skip },
+  async () => {
+    // Something else holds a port; a new site asks Caddy to listen on it.
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+    const busy = (blocker.address() as net.AddressInfo).port;
+    const fragment = `http://clash.localhost:${busy} {\n\tbind 127.0.0.1\n\trespond "clash"\n}\n`;
+    const probe = tempDir("clash");
+    fs.mkdirSync(path.join(probe, "sites.d"));
+    fs.copyFileSync(path.join(edgeDir, "Caddyfile"), path.join(probe, "Caddyfile"));
+    fs.writeFileSync(path.join(probe, "sites.d", "clash.caddy"), fragment);
+    assert.equal(
+      caddyValidate(path.join(probe, "Caddyfile"), tempDir("caddy-home")).code,
+      0,
+      "caddy validate accepts it",
+    );
+
+    const loop = requestLoop("clash");
+    await new Promise((r) => setTimeout(r, 500));
+    const r = run("apply", "clash", fragment);
+    await new Promise((r2) => setTimeout(r2, 500));
+    const { requests, failures } = await loop.stop();
+    blocker.close();
+    console.log(
+      `port clash attempt: ${requests} requests to the other sites, ${failures.length} failed`,
+    );
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^edge-route: clash: cannot listen on 127\\.0\\.0\\.1:${busy}: .*address already in use`,
+        "s",
+      ),
+    );
+    assert.match(r.stderr, /nothing was reloaded/);
+    assert.equal(fs.existsSync(fragmentPath("clash")), false, "the new fragment is gone");
+    assert.deepEqual(failures, []);
+    assert.ok(requests > 0);
+    assert.deepEqual(leftovers(), []);
+  },
+);
+
+test(
+  "apply: a fragment Caddy adapts but refuses to load is rolled back and reloaded",
+  { skip },
+  async () => {
+    const before = fs.readFileSync(fragmentPath("portainer"), "utf8");
+    const fragment =
+      "portainer.agistaffers.com {\n\ttls /nonexistent/cert.pem /nonexistent/key.pem\n\trespond ok\n}\n";
+    const r = run("apply", "portainer", fragment);
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /^edge-route: portainer: reload refused the new fragment: .*nonexistent/s,
+    );
+    assert.match(r.stderr, /the previous configuration is back in force/);
+    assert.equal(fs.readFileSync(fragmentPath("portainer"), "utf8"), before);
+    const answer = await request("https", httpsPort, "portainer.agistaffers.com", "/", caddy.ca);
+    assert.equal(answer.body, "upstream portainer saw portainer.agistaffers.com");
+    assert.deepEqual(leftovers(), []);
+  },
+);
+
+test("remove: the route goes away; removing again is a no-op", { skip }, async () => {
+  assert.equal(
+    (await request("https", httpsPort, "searxng.agistaffers.com", "/", caddy.ca)).status,
+    200,
+  );
+  const r = run("remove", "searxng");
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "edge-route: searxng: removed");
+  assert.equal(fs.existsSync(fragmentPath("searxng")), false);
+  // No site answers for the name any more: no certificate, so the TLS handshake fails.
+  await assert.rejects(request("https", httpsPort, "searxng.agistaffers.com", "/", caddy.ca));
+  assert.equal(run("remove", "searxng").stdout.trim(), "edge-route: searxng: already absent");
+  // The others still answer.
+  assert.equal(
+    (await request("https", httpsPort, "flowise.agistaffers.com", "/", caddy.ca)).status,
+    200,
+  );
+});
+
+test("the route script refuses bad arguments and empty fragments", { skip }, () => {
+  assert.equal(run("apply", "../etc", "x").status, 2);
+  const empty = run("apply", "n8n", "");
+  assert.equal(empty.status, 2);
+  assert.match(empty.stderr, /empty fragment refused/);
+  assert.equal(
+    spawnSync("sh", [SCRIPT, "frob", "n8n", edgeDir, "Caddyfile", "localhost:1"]).status,
+    2,
+  );
+  assert.equal(spawnSync("sh", [SCRIPT, "apply", "n8n", edgeDir]).status, 2);
+});
+
+/** Temporary and backup files the script must not leave behind. */
+function leftovers(): string[] {
+  return fs
+    .readdirSync(path.join(edgeDir, "sites.d"))
+    .filter((f) => f.startsWith(".") && f !== ".lock");
+}
+
+test(
+  "shellcheck passes on the scripts",
+  {
+    skip:
+      !fs.existsSync("/usr/bin/shellcheck") && !process.env.CI ? "shellcheck not installed" : false,
+  },
+  () => {
+    const r = spawnSync("shellcheck", [SCRIPT, path.join(ROOT, ".ci", "run")], {
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  },
+);
