@@ -82,7 +82,12 @@ export function hostCommand(
   opts: pulumi.CustomResourceOptions,
 ): command.local.Command | command.remote.Command {
   if (host.kind === "local") return new command.local.Command(name, { ...args }, opts);
-  return new command.remote.Command(name, { connection: host.connection, ...args }, opts);
+  // No previous output in the environment: sshd refuses unknown variables unless AcceptEnv lists them.
+  return new command.remote.Command(
+    name,
+    { connection: host.connection, addPreviousOutputInEnv: false, ...args },
+    opts,
+  );
 }
 
 /**
