@@ -117,6 +117,7 @@ export class Platform extends pulumi.ComponentResource {
     }
 
     this.edgeTarget = {
+      hostName: host.name,
       host: hostTarget(host),
       sitesDir: `${edgeHostDir(host)}/sites.d`,
       caddyfile: `${EDGE_CONFIG_DIR}/Caddyfile`,
@@ -180,7 +181,7 @@ export class Platform extends pulumi.ComponentResource {
         networksAdvanced: [{ name: this.networkName, aliases: ["edge"] }],
         healthcheck: {
           // The admin API listens on localhost inside the container only.
-          tests: ["CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:2019/config/"],
+          tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://${edge.adminAddress}/config/`],
           interval: "10s",
           timeout: "5s",
           startPeriod: "10s",

@@ -5,6 +5,7 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { FragmentOptions } from "./caddy";
@@ -16,6 +17,8 @@ export type HostTarget =
 
 /** Where an edge keeps its fragments and how it is told to reload. */
 export interface EdgeTarget {
+  /** The host's name in the stack settings. */
+  readonly hostName: string;
   readonly host: HostTarget;
   /** The host directory bind-mounted as the edge's sites.d. */
   readonly sitesDir: string;
@@ -49,22 +52,20 @@ function commandLine(args: readonly string[]): string {
   return args.join(" ");
 }
 
-/** The command line that runs the installed route script. */
+/** The command line that runs the installed route script; `remove` names the fragment it may remove. */
 export function routeCommandLine(
   action: "apply" | "remove",
   site: string,
   edge: EdgeTarget,
+  fragment?: string,
 ): string {
-  return commandLine([
-    "sh",
-    edge.script,
-    action,
-    site,
-    edge.sitesDir,
-    edge.caddyfile,
-    edge.adminAddress,
-    ...edge.exec,
-  ]);
+  const guard = action === "remove" ? [sha256(fragment ?? "")] : [];
+  const fixed = [edge.script, action, site, edge.sitesDir, edge.caddyfile, edge.adminAddress];
+  return commandLine(["sh", ...fixed, ...guard, ...edge.exec]);
+}
+
+export function sha256(text: string): string {
+  return crypto.createHash("sha256").update(text).digest("hex");
 }
 
 /** The command line that installs the route script (read from standard input) atomically. */
@@ -91,9 +92,11 @@ export function hostCommand(
 }
 
 /**
- * The route of one site: apply on create and on every change of the fragment text (an unchanged
- * fragment is no change, so no reload), remove on delete. Replaced delete-before-create, so a
- * replacement never removes the fragment its successor just wrote.
+ * The route of one site on one host: apply on create and on every change of the fragment text (an
+ * unchanged fragment is no change, so no reload), remove on delete. The host is part of the name, so
+ * a site moving to another host gets a new route there and loses the old one. The remove only takes a
+ * fragment that is still the one this resource applied, so a successor (a site that changed kind, or
+ * a replacement) is never undone by its predecessor's delete.
  */
 export function createRoute(
   name: string,
@@ -104,14 +107,14 @@ export function createRoute(
 ): command.local.Command | command.remote.Command {
   const apply = routeCommandLine("apply", site, edge);
   return hostCommand(
-    `${name}-route`,
+    `${name}-route-${edge.hostName}`,
     edge.host,
     {
       create: apply,
       update: apply,
-      delete: routeCommandLine("remove", site, edge),
+      delete: routeCommandLine("remove", site, edge, fragment),
       stdin: fragment,
     },
-    { ...opts, deleteBeforeReplace: true },
+    opts,
   );
 }

@@ -11,11 +11,12 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { renderMainCaddyfile, renderSiteFragment, hasRoute } from "../components/caddy";
+import { sha256 } from "../components/route";
 import type { Site } from "../components/site";
 import { loadSiteEntries, readStackFile, validateAll } from "../components/validate";
 import { StackSettingsSchema, type StackSettings } from "../stacks/settings";
@@ -173,24 +174,22 @@ test("a paused site shows the maintenance page with 503", { skip }, async () => 
   assert.equal((await request("https", httpsPort, "stepperslife.com", "/", caddy.ca)).status, 200);
 });
 
-function run(action: "apply" | "remove", site: string, fragment = "") {
-  // Caddy runs here: no exec prefix, the same paths for the script and for Caddy.
-  return spawnSync(
-    "sh",
-    [
-      SCRIPT,
-      action,
-      site,
-      path.join(edgeDir, "sites.d"),
-      path.join(edgeDir, "Caddyfile"),
-      adminAddress,
-    ],
-    {
-      input: fragment,
-      encoding: "utf8",
-      timeout: 60_000,
-    },
-  );
+/** Runs the route script here (Caddy runs here: no EXEC prefix, the same paths for both). */
+function run(action: "apply" | "remove", site: string, fragment = "", exec: string[] = []) {
+  const guard = action === "remove" ? [sha256(fragment)] : [];
+  const args = [
+    SCRIPT,
+    action,
+    site,
+    path.join(edgeDir, "sites.d"),
+    path.join(edgeDir, "Caddyfile"),
+    adminAddress,
+  ];
+  return spawnSync("sh", [...args, ...guard, ...exec], {
+    input: action === "apply" ? fragment : "",
+    encoding: "utf8",
+    timeout: 60_000,
+  });
 }
 
 /** Requests every site but `except` in a loop until stopped; counts answers that are not 200. */
@@ -319,6 +318,27 @@ test(
 );
 
 test(
+  "apply: a new free listener passes the probe, also with busybox's timeout (Caddy exits 0)",
+  { skip },
+  async () => {
+    // busybox's timeout (the edge image is Alpine) sends SIGTERM and returns Caddy's own exit: 0.
+    const busybox = path.join(tempDir("busybox"), "exec");
+    fs.writeFileSync(
+      busybox,
+      '#!/bin/sh\nif [ "$1" = timeout ]; then shift 2; "$@" & pid=$!; sleep 2; kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit $?; fi\nexec "$@"\n',
+      { mode: 0o755 },
+    );
+    const port = await freePort();
+    const fragment = `http://extra.localhost:${port} {\n\tbind 127.0.0.1\n\trespond "extra"\n}\n`;
+    const r = run("apply", "extra", fragment, [busybox]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((await request("http", port, "extra.localhost")).body, "extra");
+    assert.equal(run("remove", "extra", fragment).status, 0);
+    assert.deepEqual(leftovers(), []);
+  },
+);
+
+test(
   "apply: a fragment Caddy adapts but refuses to load is rolled back and reloaded",
   { skip },
   async () => {
@@ -339,24 +359,92 @@ test(
   },
 );
 
-test("remove: the route goes away; removing again is a no-op", { skip }, async () => {
-  assert.equal(
-    (await request("https", httpsPort, "searxng.agistaffers.com", "/", caddy.ca)).status,
-    200,
+test(
+  "remove: only the fragment this resource applied; then the route goes away",
+  { skip },
+  async () => {
+    assert.equal(
+      (await request("https", httpsPort, "searxng.agistaffers.com", "/", caddy.ca)).status,
+      200,
+    );
+    const applied = fs.readFileSync(fragmentPath("searxng"), "utf8");
+    // A predecessor (the site changed kind or host) holds an older text: it leaves the newer one alone.
+    const stale = run("remove", "searxng", `${applied}# older\n`);
+    assert.equal(stale.status, 0, stale.stderr);
+    assert.equal(
+      stale.stdout.trim(),
+      "edge-route: searxng: the fragment on the edge is newer than this resource's; left in place",
+    );
+    assert.equal(fs.readFileSync(fragmentPath("searxng"), "utf8"), applied);
+    const r = run("remove", "searxng", applied);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "edge-route: searxng: removed");
+    assert.equal(fs.existsSync(fragmentPath("searxng")), false);
+    // No site answers for the name any more: no certificate, so the TLS handshake fails.
+    await assert.rejects(request("https", httpsPort, "searxng.agistaffers.com", "/", caddy.ca));
+    assert.equal(
+      run("remove", "searxng", applied).stdout.trim(),
+      "edge-route: searxng: already absent",
+    );
+    // The others still answer.
+    assert.equal(
+      (await request("https", httpsPort, "flowise.agistaffers.com", "/", caddy.ca)).status,
+      200,
+    );
+  },
+);
+
+test("a run interrupted after the swap puts the previous fragment back", { skip }, async () => {
+  const before = fs.readFileSync(fragmentPath("langfuse"), "utf8");
+  const langfuse = sites.find((s) => s.name === "langfuse")!;
+  // Where Caddy runs, the reload is slow: the run is stopped while it waits.
+  const slow = path.join(tempDir("slow"), "slow-exec");
+  fs.writeFileSync(slow, '#!/bin/sh\ncase "$2" in reload) sleep 3 ;; esac\nexec "$@"\n', {
+    mode: 0o755,
+  });
+  const args = [
+    SCRIPT,
+    "apply",
+    "langfuse",
+    path.join(edgeDir, "sites.d"),
+    path.join(edgeDir, "Caddyfile"),
+    adminAddress,
+    slow,
+  ];
+  const child = spawn("sh", args, { stdio: ["pipe", "pipe", "pipe"] });
+  child.stdin.end(render(langfuse, "spare"));
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.notEqual(
+    fs.readFileSync(fragmentPath("langfuse"), "utf8"),
+    before,
+    "the new fragment was in place",
   );
-  const r = run("remove", "searxng");
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim(), "edge-route: searxng: removed");
-  assert.equal(fs.existsSync(fragmentPath("searxng")), false);
-  // No site answers for the name any more: no certificate, so the TLS handshake fails.
-  await assert.rejects(request("https", httpsPort, "searxng.agistaffers.com", "/", caddy.ca));
-  assert.equal(run("remove", "searxng").stdout.trim(), "edge-route: searxng: already absent");
-  // The others still answer.
-  assert.equal(
-    (await request("https", httpsPort, "flowise.agistaffers.com", "/", caddy.ca)).status,
-    200,
-  );
+  child.kill("SIGTERM");
+  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  assert.notEqual(code, 0);
+  assert.equal(fs.readFileSync(fragmentPath("langfuse"), "utf8"), before, "previous fragment back");
+  assert.deepEqual(leftovers(), []);
+  const answer = await request("https", httpsPort, "langfuse.agistaffers.com", "/", caddy.ca);
+  assert.equal(answer.body, "upstream langfuse saw langfuse.agistaffers.com");
 });
+
+test(
+  "a run that died half-way is rolled back by the next one, which then reloads",
+  { skip },
+  () => {
+    const langfuse = sites.find((s) => s.name === "langfuse")!;
+    const current = fs.readFileSync(fragmentPath("langfuse"), "utf8");
+    const next = render(langfuse, "spare");
+    // What a killed run leaves: its backup beside the new text, never reloaded.
+    fs.writeFileSync(path.join(edgeDir, "sites.d", ".langfuse.caddy.prev"), current);
+    fs.writeFileSync(fragmentPath("langfuse"), next);
+    const r = run("apply", "langfuse", next);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "edge-route: langfuse: applied", "not taken for unchanged");
+    assert.deepEqual(leftovers(), []);
+    assert.equal(run("apply", "langfuse", current).status, 0);
+  },
+);
 
 test("the route script refuses bad arguments and empty fragments", { skip }, () => {
   assert.equal(run("apply", "../etc", "x").status, 2);

@@ -6,6 +6,7 @@
  */
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { resolveOutput, type MockEngine, type RecordedResource } from "../scripts/mock-engine";
@@ -177,7 +178,7 @@ test("stepperslife (shared database): children, role, database and grants", () =
   assert.deepEqual(children("agi:web:Website", "stepperslife"), [
     "cloudflare:DnsRecord stepperslife-dns-apex",
     "cloudflare:DnsRecord stepperslife-dns-www",
-    "command:remote:Command stepperslife-route",
+    "command:remote:Command stepperslife-route-vps1",
     "docker:Container stepperslife-app",
     "docker:RemoteImage stepperslife-app-image",
     "postgresql:Database stepperslife-database",
@@ -346,7 +347,7 @@ test("DNS: one proxied A record per domain in its zone; SSL strict per managed z
 test("routed services: DNS only; no container, no image", () => {
   assert.deepEqual(children("agi:web:Service", "n8n"), [
     "cloudflare:DnsRecord n8n-dns-n8n",
-    "command:remote:Command n8n-route",
+    "command:remote:Command n8n-route-vps1",
   ]);
   assert.deepEqual(children("agi:web:Service", "ollama"), []);
   assert.deepEqual(children("agi:web:Service", "supabase-db"), []);
@@ -423,21 +424,21 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
 
 test("routes: one command per routed site, over SSH, fragment on stdin, after the edge and the app", () => {
   const routes = engine.resources
-    .filter((r) => r.name.endsWith("-route"))
+    .filter((r) => r.name.endsWith("-route-vps1"))
     .map((r) => r.name)
     .sort();
   assert.deepEqual(routes, [
-    "admin-dashboard-route",
-    "flowise-route",
-    "langfuse-route",
-    "n8n-route",
-    "neo4j-route",
-    "open-webui-route",
-    "portainer-route",
-    "searxng-route",
-    "stepperslife-route",
+    "admin-dashboard-route-vps1",
+    "flowise-route-vps1",
+    "langfuse-route-vps1",
+    "n8n-route-vps1",
+    "neo4j-route-vps1",
+    "open-webui-route-vps1",
+    "portainer-route-vps1",
+    "searxng-route-vps1",
+    "stepperslife-route-vps1",
   ]);
-  const route = res("stepperslife-route");
+  const route = res("stepperslife-route-vps1");
   assert.equal(route.type, "command:remote:Command");
   assert.equal(route.parent, res("stepperslife").urn);
   const reload = "/etc/caddy/Caddyfile localhost:2019 docker exec agi-edge";
@@ -446,13 +447,13 @@ test("routes: one command per routed site, over SSH, fragment on stdin, after th
     `sh /srv/agi/bin/edge-route.sh apply stepperslife /srv/agi/edge/sites.d ${reload}`,
   );
   assert.equal(route.inputs.update, route.inputs.create);
+  const sha = createHash("sha256").update(caddy.value["sites.d/stepperslife.caddy"]).digest("hex");
   assert.equal(
     route.inputs.delete,
-    `sh /srv/agi/bin/edge-route.sh remove stepperslife /srv/agi/edge/sites.d ${reload}`,
+    `sh /srv/agi/bin/edge-route.sh remove stepperslife /srv/agi/edge/sites.d /etc/caddy/Caddyfile localhost:2019 ${sha} docker exec agi-edge`,
   );
   assert.equal(route.inputs.stdin, caddy.value["sites.d/stepperslife.caddy"]);
   assert.equal(route.inputs.triggers, undefined, "a text change is an update, never a replacement");
-  assert.equal(route.options.deleteBeforeReplace, true);
   for (const dep of ["vps1-edge", "vps1-edge-route-script", "stepperslife-app"]) {
     assert.ok(route.options.dependsOn.includes(res(dep).urn), dep);
   }

@@ -56,7 +56,7 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     "shop-db-image",
     "shop-db-superuser-password",
     "shop-internal",
-    "shop-route",
+    "shop-route-box",
   ]);
   const shopUrn = engine.byName("shop").urn;
   for (const n of names(engine, "shop").filter((x) => x !== "shop")) {
@@ -152,7 +152,7 @@ test("paused: data, passwords and records kept; no container runs; maintenance p
     "shop-dns-shop",
     "shop-dns-www-shop",
     "shop-internal",
-    "shop-route",
+    "shop-route-vps1",
   ]);
   assert.equal(engine.byName("shop-db-data").options.retainOnDelete, true);
   assert.match(
@@ -194,7 +194,7 @@ test("docker read access: a socket proxy on the internal network, DOCKER_HOST fo
     "ops-docker-proxy",
     "ops-docker-proxy-image",
     "ops-internal",
-    "ops-route",
+    "ops-route-vps1",
   ]);
   const app = engine.byName("ops-app");
   assert.ok((app.inputs.envs as string[]).includes("DOCKER_HOST=tcp://ops-docker:2375"));
@@ -252,7 +252,7 @@ test("local stack: routes run locally; the pinned host key reaches the SSH conne
   const { engine } = await run(LOCAL, [
     website("shop", { dns: { provider: "external" }, domains: ["shop.localhost"] }),
   ]);
-  const route = engine.byName("shop-route");
+  const route = engine.byName("shop-route-box");
   assert.equal(route.type, "command:local:Command");
   assert.equal(
     route.inputs.create,
@@ -265,7 +265,7 @@ test("local stack: routes run locally; the pinned host key reaches the SSH conne
   const host = (pinned.hosts as Record<string, unknown>[])[0];
   host.docker = { connection: "ssh", user: "deploy", address: "203.0.113.10", port: 2222, hostKey };
   const second = await run(pinned, [website("shop")]);
-  assert.deepEqual(second.engine.byName("shop-route").clearInputs.connection, {
+  assert.deepEqual(second.engine.byName("shop-route-vps1").clearInputs.connection, {
     dialErrorLimit: 10,
     host: "203.0.113.10",
     hostKey,
