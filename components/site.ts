@@ -3,10 +3,15 @@
  * Pure data; no Pulumi here. Defaults live in the named constants below, next to the schema.
  */
 import { z } from "zod";
-import { DURATION_PATTERN, MEMORY_PATTERN, fnv1a, toMiB } from "./units";
+import { DURATION_PATTERN, MEMORY_PATTERN, fnv1a, toMiB, toSeconds } from "./units";
 
 export const SITE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
-export const DATABASE_NAME_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
+/** 58 at most: the app role is "<name>_app" and PostgreSQL names stop at 63 bytes. */
+export const DATABASE_NAME_PATTERN = /^[a-z][a-z0-9_]{0,57}$/;
+/** Names PostgreSQL itself uses. */
+export const RESERVED_DATABASES = ["postgres", "template0", "template1"] as const;
+/** Seconds a deploy waits for a new container to report healthy. */
+export const HEALTHY_WITHIN_SECONDS = 180;
 export const DOMAIN_PATTERN =
   /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export const ENV_NAME_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
@@ -65,7 +70,10 @@ export const imageRefSchema = z.string().superRefine((ref, ctx) => {
 
 export const memorySchema = z
   .string()
-  .regex(MEMORY_PATTERN, { error: 'must be a whole number of Mi or Gi, such as "512Mi" or "1Gi"' });
+  .regex(MEMORY_PATTERN, { error: 'must be a whole number of Mi or Gi, such as "512Mi" or "1Gi"' })
+  .refine((q) => !MEMORY_PATTERN.test(q) || toMiB(q) >= 6, {
+    error: "must be at least 6Mi (Docker's minimum)",
+  });
 
 const duration = z
   .string()
@@ -86,31 +94,56 @@ const cpus = z
   .min(0.05, { error: "must be at least 0.05 CPUs" })
   .max(64, { error: "must be at most 64 CPUs" });
 
-const healthcheckSchema = z.strictObject({
-  /** HTTP path probed inside the container; default "/". */
-  path: z
-    .string()
-    .regex(/^\/[^\s'"\\`$]*$/, { error: 'must be an absolute URL path such as "/api/health"' })
-    .default(DEFAULT_HEALTHCHECK.path),
-  /** Time between probes; default 10s. */
-  interval: duration.default(DEFAULT_HEALTHCHECK.interval),
-  /** Time one probe may take; default 5s. */
-  timeout: duration.default(DEFAULT_HEALTHCHECK.timeout),
-  /** Grace period after start during which failures do not count; default 20s. */
-  startPeriod: duration.default(DEFAULT_HEALTHCHECK.startPeriod),
-  /** Failures in a row before the container is unhealthy; default 3. */
-  retries: z
-    .number()
-    .int({ error: "must be a whole number from 1 to 10" })
-    .min(1, { error: "must be a whole number from 1 to 10" })
-    .max(10, { error: "must be a whole number from 1 to 10" })
-    .default(DEFAULT_HEALTHCHECK.retries),
-  /**
-   * Probe command in Docker's exec form, for images without Node.js;
-   * default: a Node.js fetch of http://127.0.0.1:<port><path>.
-   */
-  command: z.array(z.string()).min(2).optional(),
-});
+const healthcheckSchema = z
+  .strictObject({
+    /** HTTP path probed inside the container; default "/". */
+    path: z
+      .string()
+      .regex(/^\/[^\s'"\\`$]*$/, { error: 'must be an absolute URL path such as "/api/health"' })
+      .default(DEFAULT_HEALTHCHECK.path),
+    /** Time between probes; default 10s. */
+    interval: duration.default(DEFAULT_HEALTHCHECK.interval),
+    /** Time one probe may take; default 5s. */
+    timeout: duration.default(DEFAULT_HEALTHCHECK.timeout),
+    /** Grace period after start during which failures do not count; default 20s. */
+    startPeriod: duration.default(DEFAULT_HEALTHCHECK.startPeriod),
+    /** Failures in a row before the container is unhealthy; default 3. */
+    retries: z
+      .number()
+      .int({ error: "must be a whole number from 1 to 10" })
+      .min(1, { error: "must be a whole number from 1 to 10" })
+      .max(10, { error: "must be a whole number from 1 to 10" })
+      .default(DEFAULT_HEALTHCHECK.retries),
+    /**
+     * Probe command in Docker's exec form, for images without Node.js;
+     * default: a Node.js fetch of http://127.0.0.1:<port><path>.
+     */
+    command: z
+      .array(z.string())
+      .min(2, { error: 'must be ["CMD", program, args...] or ["CMD-SHELL", "shell command"]' })
+      .refine((c) => c[0] === "CMD" || c[0] === "CMD-SHELL", {
+        error: 'must start with "CMD" or "CMD-SHELL" (Docker ignores any other probe)',
+      })
+      .optional(),
+  })
+  .superRefine(checkHealthTiming);
+
+/** The first probe runs one interval after the start period; it must come before the deploy stops waiting. */
+function checkHealthTiming(
+  h: { interval?: unknown; startPeriod?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  if (typeof h.interval !== "string" || typeof h.startPeriod !== "string") return;
+  if (!DURATION_PATTERN.test(h.interval) || !DURATION_PATTERN.test(h.startPeriod)) return;
+  const first = toSeconds(h.startPeriod) + toSeconds(h.interval);
+  if (first > HEALTHY_WITHIN_SECONDS - 30) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["startPeriod"],
+      message: `with interval ${h.interval}, the first counted probe comes after ${first}s; a deploy waits ${HEALTHY_WITHIN_SECONDS}s for healthy, so keep startPeriod + interval within ${HEALTHY_WITHIN_SECONDS - 30}s`,
+    });
+  }
+}
 
 const appResourcesSchema = z.strictObject({
   /** Hard memory limit; default 512Mi. */
@@ -212,7 +245,13 @@ const databaseSchema = z.discriminatedUnion(
       /** Database name; default: the site name with "-" replaced by "_". */
       name: z
         .string()
-        .regex(DATABASE_NAME_PATTERN, { error: "must match ^[a-z][a-z0-9_]{0,62}$" })
+        .regex(DATABASE_NAME_PATTERN, {
+          error:
+            "must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63)",
+        })
+        .refine((n) => !(RESERVED_DATABASES as readonly string[]).includes(n), {
+          error: `is reserved by PostgreSQL (${RESERVED_DATABASES.join(", ")})`,
+        })
         .optional(),
       resources: z
         .strictObject({
@@ -228,7 +267,13 @@ const databaseSchema = z.discriminatedUnion(
       /** Database name in the host's shared cluster; default: the site name with "-" replaced by "_". */
       name: z
         .string()
-        .regex(DATABASE_NAME_PATTERN, { error: "must match ^[a-z][a-z0-9_]{0,62}$" })
+        .regex(DATABASE_NAME_PATTERN, {
+          error:
+            "must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63)",
+        })
+        .refine((n) => !(RESERVED_DATABASES as readonly string[]).includes(n), {
+          error: `is reserved by PostgreSQL (${RESERVED_DATABASES.join(", ")})`,
+        })
         .optional(),
     }),
     z.strictObject({ mode: z.literal("none") }),

@@ -16,6 +16,16 @@ export function formatMiB(mib: number): string {
 /** Go-style durations as Docker healthchecks take them: "10s", "1m30s", "500ms". */
 export const DURATION_PATTERN = /^(?:[0-9]+(?:ms|s|m|h))+$/;
 
+/** "1m30s" -> 90, "500ms" -> 0.5 (seconds). Throws on anything else; callers validate first. */
+export function toSeconds(duration: string): number {
+  if (!DURATION_PATTERN.test(duration))
+    throw new Error(`not a duration: ${JSON.stringify(duration)}`);
+  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+  let total = 0;
+  for (const m of duration.matchAll(/([0-9]+)(ms|s|m|h)/g)) total += Number(m[1]) * unit[m[2]];
+  return total;
+}
+
 /** Stable 32-bit FNV-1a hash, used to spread per-site schedules deterministically. */
 export function fnv1a(text: string): number {
   let h = 0x811c9dc5;

@@ -7,7 +7,7 @@ import { CONTAINER_DEFAULTS, containerLabels } from "./containers";
 import { createDnsRecords } from "./dns";
 import { appRoleInitScript, postgresCommand } from "./postgres";
 import { createRoute, type SiteEdge } from "./route";
-import { databaseName, type WebsiteSite } from "./site";
+import { HEALTHY_WITHIN_SECONDS, databaseName, type WebsiteSite } from "./site";
 import { toMiB } from "./units";
 
 /** Port PostgreSQL listens on inside its container. */
@@ -18,8 +18,8 @@ export const SOCKET_PROXY_PORT = 2375;
 export const SOCKET_PROXY_MEMORY_MIB = 32;
 /** Seconds PostgreSQL gets to shut down cleanly. */
 export const DB_STOP_GRACE_SECONDS = 60;
-/** Seconds `pulumi up` waits for a new container to report healthy. */
-export const WAIT_TIMEOUT_SECONDS = 180;
+/** Seconds `pulumi up` waits for a new container to report healthy (the site schema checks against it). */
+export const WAIT_TIMEOUT_SECONDS = HEALTHY_WITHIN_SECONDS;
 const SECRET_DIR = "/run/agi";
 
 export interface WebsiteArgs {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { postgresCommand, postgresSettings } from "../components/postgres";
 import { renderMainCaddyfile, renderSiteFragment } from "../components/caddy";
 import { SiteSchema } from "../components/site";
-import { formatMiB, toMiB } from "../components/units";
+import { formatMiB, toMiB, toSeconds } from "../components/units";
 import { StackSettingsSchema } from "../stacks/settings";
 import { buildInventory, inventoryTable } from "../components/inventory";
 import { service, settings, website } from "./helpers";
@@ -69,6 +69,8 @@ test("memory units", () => {
   assert.deepEqual(["512Mi", "2Gi", "1Mi"].map(toMiB), [512, 2048, 1]);
   assert.deepEqual([512, 2048, 1536, 0].map(formatMiB), ["512Mi", "2Gi", "1536Mi", "0Mi"]);
   assert.throws(() => toMiB("512MB"), /not a memory quantity/);
+  assert.deepEqual(["10s", "1m30s", "500ms", "1h"].map(toSeconds), [10, 90, 0.5, 3600]);
+  assert.throws(() => toSeconds("10 seconds"), /not a duration/);
 });
 
 const parse = (v: Record<string, unknown>) => SiteSchema.parse(v);

@@ -247,7 +247,46 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
   {
     title: "bad database name",
     value: website("shop", { database: { mode: "shared", name: "Shop-DB" } }),
-    expected: ['sites/shop.ts: database.name: must match ^[a-z][a-z0-9_]{0,62}$, got "Shop-DB"'],
+    expected: [
+      'sites/shop.ts: database.name: must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63), got "Shop-DB"',
+    ],
+  },
+  {
+    title: "database name too long for its app role",
+    value: website("shop", { database: { mode: "shared", name: `s${"x".repeat(58)}` } }),
+    expected: [
+      `sites/shop.ts: database.name: must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63), got "s${"x".repeat(58)}"`,
+    ],
+  },
+  {
+    title: "database name PostgreSQL keeps for itself",
+    value: website("shop", { database: { mode: "shared", name: "postgres" } }),
+    expected: [
+      'sites/shop.ts: database.name: is reserved by PostgreSQL (postgres, template0, template1), got "postgres"',
+    ],
+  },
+  {
+    title: "healthcheck command without a probe type",
+    value: website("shop", {
+      app: app({ healthcheck: { command: ["curl", "-f", "http://127.0.0.1:3000/"] } }),
+    }),
+    expected: [
+      'sites/shop.ts: app.healthcheck.command: must start with "CMD" or "CMD-SHELL" (Docker ignores any other probe)',
+    ],
+  },
+  {
+    title: "healthcheck slower than a deploy waits",
+    value: website("shop", { app: app({ healthcheck: { interval: "1m", startPeriod: "2m" } }) }),
+    expected: [
+      'sites/shop.ts: app.healthcheck.startPeriod: with interval 1m, the first counted probe comes after 180s; a deploy waits 180s for healthy, so keep startPeriod + interval within 150s, got "2m"',
+    ],
+  },
+  {
+    title: "memory below Docker's minimum",
+    value: website("shop", { database: { mode: "dedicated", resources: { memory: "4Mi" } } }),
+    expected: [
+      'sites/shop.ts: database.resources.memory: must be at least 6Mi (Docker\'s minimum), got "4Mi"',
+    ],
   },
   {
     title: "database resources in shared mode",
