@@ -5,7 +5,13 @@ import * as random from "@pulumi/random";
 import { hasRoute, renderSiteFragment } from "./caddy";
 import { CONTAINER_DEFAULTS, containerLabels } from "./containers";
 import { createDnsRecords } from "./dns";
-import { appRoleInitScript, postgresCommand } from "./postgres";
+import {
+  ENTRYPOINT_PATH,
+  SECRET_DIR,
+  appRoleInitScript,
+  entrypointScript,
+  postgresCommand,
+} from "./postgres";
 import { createRoute, type SiteEdge } from "./route";
 import { HEALTHY_WITHIN_SECONDS, databaseName, type WebsiteSite } from "./site";
 import { toMiB } from "./units";
@@ -20,7 +26,6 @@ export const SOCKET_PROXY_MEMORY_MIB = 32;
 export const DB_STOP_GRACE_SECONDS = 60;
 /** Seconds `pulumi up` waits for a new container to report healthy (the site schema checks against it). */
 export const WAIT_TIMEOUT_SECONDS = HEALTHY_WITHIN_SECONDS;
-const SECRET_DIR = "/run/agi";
 
 export interface WebsiteArgs {
   /** The validated site file. */
@@ -102,6 +107,8 @@ export class Website extends pulumi.ComponentResource {
             ...CONTAINER_DEFAULTS,
             name: dbHost,
             image: image.imageId,
+            // The image's entrypoint, wrapped: passwords follow the secret files on every start.
+            entrypoints: [ENTRYPOINT_PATH],
             command: postgresCommand(memory),
             envs: [
               `POSTGRES_DB=${db}`,
@@ -124,23 +131,16 @@ export class Website extends pulumi.ComponentResource {
                 content: appRoleInitScript(),
                 executable: true,
               },
+              { file: ENTRYPOINT_PATH, content: entrypointScript(), executable: true },
             ],
             mounts: [{ type: "volume", source: volume.name, target: "/var/lib/postgresql/data" }],
             networksAdvanced: [{ name: internal.name, aliases: [dbHost] }],
             healthcheck: {
-              // -h 127.0.0.1: the entrypoint's temporary init server listens on the socket only,
-              // so this passes once the real server accepts TCP connections.
+              // -h 127.0.0.1: the image's temporary init server listens on the socket only, so this
+              // passes once the real server accepts TCP connections; the mark follows the password sync.
               tests: [
-                "CMD",
-                "pg_isready",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                String(POSTGRES_PORT),
-                "-U",
-                "postgres",
-                "-d",
-                db,
+                "CMD-SHELL",
+                `pg_isready -h 127.0.0.1 -p ${POSTGRES_PORT} -U postgres -d ${db} && test -f ${SECRET_DIR}/ready`,
               ],
               interval: "5s",
               timeout: "5s",

@@ -15,7 +15,7 @@ export function postgresAvailable(): boolean {
   return fs.existsSync(path.join(PG_BIN, "postgres"));
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once("error", reject);
@@ -36,8 +36,13 @@ export interface PgServer {
   stop(): Promise<void>;
 }
 
-/** Starts a server with extra `-c name=value` settings. */
-export async function startPostgres(settings: [string, string][] = []): Promise<PgServer> {
+/** An initialised data directory owned by `postgres`, with a private socket directory. */
+export function initDataDir(): {
+  dir: string;
+  data: string;
+  socketDir: string;
+  asPostgres: { uid?: number; gid?: number };
+} {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agi-pg-"));
   fs.chmodSync(dir, 0o777);
   const data = path.join(dir, "data");
@@ -53,12 +58,30 @@ export async function startPostgres(settings: [string, string][] = []): Promise<
       stdio: "pipe",
     },
   );
-  // Password logins over TCP, trust only on the private socket: the app role must use its password.
-  fs.appendFileSync(path.join(data, "pg_hba.conf"), "");
+  // Trust only on the private socket; over TCP every role, the superuser too, needs its password.
   fs.writeFileSync(
     path.join(data, "pg_hba.conf"),
-    "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+    "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
   );
+  return { dir, data, socketDir, asPostgres };
+}
+
+/** Waits until a server accepts TCP connections on `port`. */
+export async function waitReady(
+  port: number,
+  alive: () => boolean,
+  log: () => string,
+): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (spawnSync("pg_isready", ["-h", "127.0.0.1", "-p", String(port)]).status !== 0) {
+    if (!alive() || Date.now() > deadline) throw new Error(`PostgreSQL did not start:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts a server with extra `-c name=value` settings. */
+export async function startPostgres(settings: [string, string][] = []): Promise<PgServer> {
+  const { dir, data, socketDir, asPostgres } = initDataDir();
   const port = await freePort();
   const args = [
     "-D",
@@ -80,34 +103,21 @@ export async function startPostgres(settings: [string, string][] = []): Promise<
   let log = "";
   child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
   const env = { ...process.env, PGHOST: socketDir, PGPORT: String(port), PGUSER: "postgres" };
-  const deadline = Date.now() + 30_000;
-  while (spawnSync("pg_isready", ["-h", "127.0.0.1", "-p", String(port)]).status !== 0) {
-    if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`PostgreSQL did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitReady(
+    port,
+    () => child.exitCode === null,
+    () => log,
+  );
   return {
     port,
     socketDir,
     env,
     sql(db, query, user = "postgres", password) {
+      // Without a password: the trusted private socket; with one: TCP, where passwords are checked.
+      const host = password === undefined ? socketDir : "127.0.0.1";
       const r = spawnSync(
         "psql",
-        [
-          "-X",
-          "-A",
-          "-t",
-          "-v",
-          "ON_ERROR_STOP=1",
-          "-h",
-          "127.0.0.1",
-          "-U",
-          user,
-          "-d",
-          db,
-          "-c",
-          query,
-        ],
+        ["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", user, "-d", db, "-c", query],
         {
           env: { ...env, PGPASSWORD: password ?? "" },
           encoding: "utf8",
@@ -124,7 +134,7 @@ export async function startPostgres(settings: [string, string][] = []): Promise<
   };
 }
 
-function ids(user: string): { uid: number; gid: number } {
+export function ids(user: string): { uid: number; gid: number } {
   return {
     uid: Number(execFileSync("id", ["-u", user], { encoding: "utf8" })),
     gid: Number(execFileSync("id", ["-g", user], { encoding: "utf8" })),

@@ -5,12 +5,25 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { appRoleInitScript, postgresSettings } from "../components/postgres";
-import { postgresAvailable, startPostgres, type PgServer } from "./pg-server";
+import {
+  appRoleInitScript,
+  entrypointScript,
+  postgresCommand,
+  postgresSettings,
+  syncPasswordsScript,
+} from "../components/postgres";
+import {
+  PG_BIN,
+  freePort as freePortFor,
+  initDataDir,
+  postgresAvailable,
+  startPostgres,
+  type PgServer,
+} from "./pg-server";
 
 const skip =
   !postgresAvailable() && !process.env.CI ? "PostgreSQL 15 binaries not installed" : false;
@@ -89,3 +102,144 @@ test("the database is closed to other roles", { skip }, () => {
     /permission denied for database "shop"/,
   );
 });
+
+test(
+  "every start sets both passwords from the secret files (a kept volume, new passwords)",
+  { skip },
+  () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agi-sync-"));
+    const su = path.join(dir, "superuser-password");
+    const app = path.join(dir, "app-password");
+    fs.writeFileSync(su, "test-only-new-superuser-password");
+    fs.writeFileSync(app, "test-only-new-app-password");
+    const r = spawnSync("sh", ["-c", syncPasswordsScript()], {
+      env: {
+        ...pg.env,
+        POSTGRES_USER: "postgres",
+        POSTGRES_DB: "shop",
+        APP_DB_USER: "shop_app",
+        POSTGRES_PASSWORD_FILE: su,
+        APP_DB_PASSWORD_FILE: app,
+      },
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout + r.stderr, "", "nothing printed, no password");
+    assert.equal(
+      pg.sql("shop", "SELECT current_user", "shop_app", "test-only-new-app-password"),
+      "shop_app",
+    );
+    assert.throws(
+      () => pg.sql("shop", "SELECT 1", "shop_app", APP_PASSWORD),
+      /password authentication failed/,
+    );
+    assert.equal(
+      pg.sql("shop", "SELECT current_user", "postgres", "test-only-new-superuser-password"),
+      "postgres",
+    );
+    // Put the app's password back for the other tests.
+    fs.writeFileSync(app, APP_PASSWORD);
+    assert.equal(
+      spawnSync("sh", ["-c", syncPasswordsScript()], {
+        env: {
+          ...pg.env,
+          POSTGRES_USER: "postgres",
+          POSTGRES_DB: "shop",
+          APP_DB_USER: "shop_app",
+          POSTGRES_PASSWORD_FILE: su,
+          APP_DB_PASSWORD_FILE: app,
+        },
+      }).status,
+      0,
+    );
+  },
+);
+
+test(
+  "the entrypoint: starts the server, syncs passwords, marks ready, stops on SIGTERM",
+  { skip },
+  async () => {
+    const { dir, data, socketDir, asPostgres } = initDataDir();
+    const port = await freePortFor();
+    // The image's entrypoint stands in as a script that runs the real server as postgres.
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin);
+    const ids = `--reuid=${asPostgres.uid ?? process.getuid?.()} --regid=${asPostgres.gid ?? process.getgid?.()} --clear-groups`;
+    fs.writeFileSync(
+      path.join(bin, "docker-entrypoint.sh"),
+      `#!/bin/sh\nshift\nexec setpriv ${ids} ${PG_BIN}/postgres -D ${data} -p ${port} -k ${socketDir} "$@" -c listen_addresses=127.0.0.1\n`,
+      { mode: 0o755 },
+    );
+    // The data of an earlier life of the site: the app role with an old password.
+    const boot = spawnSync(
+      "sh",
+      [
+        "-c",
+        `${PG_BIN}/postgres --single -D ${data} postgres <<'SQL'\nCREATE ROLE shop_app LOGIN PASSWORD 'old-password';\nSQL`,
+      ],
+      { ...asPostgres, encoding: "utf8" },
+    );
+    assert.equal(boot.status, 0, boot.stderr);
+    fs.writeFileSync(path.join(dir, "su"), "test-only-su");
+    fs.writeFileSync(path.join(dir, "app"), "test-only-app");
+    fs.chmodSync(dir, 0o755);
+    const ready = path.join(dir, "ready");
+    const script = path.join(dir, "agi-postgres.sh");
+    fs.writeFileSync(script, entrypointScript(), { mode: 0o755 });
+    const child = spawn("sh", [script, ...postgresCommand("128Mi")], {
+      env: {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH ?? ""}`,
+        PGHOST: socketDir,
+        PGPORT: String(port),
+        POSTGRES_USER: "postgres",
+        POSTGRES_DB: "postgres",
+        APP_DB_USER: "shop_app",
+        POSTGRES_PASSWORD_FILE: path.join(dir, "su"),
+        APP_DB_PASSWORD_FILE: path.join(dir, "app"),
+        AGI_READY_FILE: ready,
+      },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let log = "";
+    child.stderr.on("data", (d: Buffer) => (log += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!fs.existsSync(ready)) {
+      assert.ok(child.exitCode === null && Date.now() < deadline, `not ready:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const login = spawnSync(
+      "psql",
+      [
+        "-X",
+        "-A",
+        "-t",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-U",
+        "shop_app",
+        "-d",
+        "postgres",
+        "-c",
+        "SHOW shared_buffers",
+      ],
+      {
+        env: { ...process.env, PGPASSWORD: "test-only-app" },
+        encoding: "utf8",
+      },
+    );
+    assert.equal(login.status, 0, login.stderr);
+    assert.equal(login.stdout.trim(), "16MB", "the server got the settings for 128Mi");
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+    assert.equal(code, 0, log);
+    assert.notEqual(
+      spawnSync("pg_isready", ["-h", "127.0.0.1", "-p", String(port)]).status,
+      0,
+      "the server stopped",
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+  },
+);

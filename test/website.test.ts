@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { resolveOutput, type MockEngine } from "../scripts/mock-engine";
 import { runUnderMocks } from "../scripts/synth";
-import { postgresCommand } from "../components/postgres";
+import { entrypointScript, postgresCommand } from "../components/postgres";
 import { service, settings, website, writeProject } from "./helpers";
 
 const LOCAL = settings({
@@ -75,17 +75,22 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
   assert.deepEqual(db.inputs.command, postgresCommand("512Mi"));
   assert.ok(db.inputs.command.includes("shared_buffers=64MB"));
   assert.deepEqual((db.inputs.healthcheck as { tests: string[] }).tests, [
-    "CMD",
-    "pg_isready",
-    "-h",
-    "127.0.0.1",
-    "-p",
-    "5432",
-    "-U",
-    "postgres",
-    "-d",
-    "shop",
+    "CMD-SHELL",
+    "pg_isready -h 127.0.0.1 -p 5432 -U postgres -d shop && test -f /run/agi/ready",
   ]);
+  assert.deepEqual(db.inputs.entrypoints, ["/usr/local/bin/agi-postgres.sh"]);
+  const uploads = db.inputs.uploads as { file: string; content: string; executable?: boolean }[];
+  assert.deepEqual(
+    uploads.map((u) => u.file),
+    [
+      "/run/agi/superuser-password",
+      "/run/agi/app-password",
+      "/docker-entrypoint-initdb.d/10-agi-app-role.sh",
+      "/usr/local/bin/agi-postgres.sh",
+    ],
+  );
+  assert.equal(uploads[3].content, entrypointScript());
+  assert.equal(uploads[3].executable, true);
   assert.equal(db.inputs.wait, true);
   assert.equal(db.inputs.memory, 512);
   assert.equal(db.options.deleteBeforeReplace, true, "one data volume: never two servers at once");
