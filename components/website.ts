@@ -13,6 +13,7 @@ import {
   postgresCommand,
 } from "./postgres";
 import { createRoute, type SiteEdge } from "./route";
+import { socketProxyConfig } from "./socket-proxy";
 import { HEALTHY_WITHIN_SECONDS, databaseName, type WebsiteSite } from "./site";
 import { toMiB } from "./units";
 
@@ -222,17 +223,17 @@ export class Website extends pulumi.ComponentResource {
           ...CONTAINER_DEFAULTS,
           name: proxyHost,
           image: proxyImage.imageId,
-          // Read-only Docker API: listing and inspecting only; POST=0 refuses every write.
-          envs: [
-            "CONTAINERS=1",
-            "IMAGES=1",
-            "INFO=1",
-            "NETWORKS=1",
-            "VOLUMES=1",
-            "EVENTS=1",
-            "PING=1",
-            "VERSION=1",
-            "POST=0",
+          // HAProxy with a list of readable endpoints (see socket-proxy.ts); it needs the socket's
+          // owner to read it, so it runs as root, read-only mount and no new privileges.
+          user: "root",
+          uploads: [
+            {
+              file: "/usr/local/etc/haproxy/haproxy.cfg",
+              content: socketProxyConfig({
+                socket: "/var/run/docker.sock",
+                port: SOCKET_PROXY_PORT,
+              }),
+            },
           ],
           mounts: [
             {

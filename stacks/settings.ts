@@ -22,8 +22,8 @@ export const DEFAULT_IMAGES = {
   postgres: "postgres:15.14-bookworm",
   /** The edge; the Caddy version the tests run against (Debian's caddy 2.6.2). */
   caddy: "caddy:2.6.2-alpine",
-  /** Read-only Docker API proxy for sites with dockerReadAccess. */
-  socketProxy: "tecnativa/docker-socket-proxy:0.3.0",
+  /** HAProxy for the read-only Docker API proxy (dockerReadAccess); the version the tests run. */
+  socketProxy: "haproxy:2.6.12-alpine",
 } as const;
 
 export const DEFAULT_NETWORK = "agi-network";

@@ -14,6 +14,7 @@ import { placeholderFor, runUnderMocks } from "../scripts/synth";
 import type { ProgramOutputs } from "../components/program";
 import type { Inventory } from "../components/inventory";
 import { ROOT } from "./helpers";
+import { socketProxyConfig } from "../components/socket-proxy";
 
 let engine: MockEngine;
 let program: ProgramOutputs;
@@ -168,7 +169,10 @@ test("no container but the socket proxy mounts the Docker socket, and it mounts 
       type: "bind",
     },
   ]);
-  assert.ok((proxy.inputs.envs as string[]).includes("POST=0"), "writes refused");
+  const cfg = (proxy.inputs.uploads as { file: string; content: string }[])[0];
+  assert.equal(cfg.file, "/usr/local/etc/haproxy/haproxy.cfg");
+  assert.equal(cfg.content, socketProxyConfig({ socket: "/var/run/docker.sock", port: 2375 }));
+  assert.equal(res("admin-dashboard-docker-proxy-image").inputs.name, "haproxy:2.6.12-alpine");
   assert.deepEqual(proxy.inputs.networksAdvanced, [
     { aliases: ["admin-dashboard-docker"], name: "admin-dashboard-internal" },
   ]);
