@@ -5,22 +5,14 @@ import * as http from "node:http";
 import * as https from "node:https";
 import * as net from "node:net";
 import * as path from "node:path";
+import { freePort } from "./helpers";
+
+export { freePort };
 
 export const CADDY = process.env.CADDY_BIN ?? "/usr/bin/caddy";
 
 export function caddyAvailable(): boolean {
   return fs.existsSync(CADDY);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Environment that keeps Caddy's data (its local CA) and config inside `home`. */

@@ -29,7 +29,7 @@ import {
   stubUpstream,
   type RunningCaddy,
 } from "./caddy-server";
-import { ROOT, tempDir } from "./helpers";
+import { ROOT, freePorts, tempDir } from "./helpers";
 
 const skip = !caddyAvailable() && !process.env.CI ? "caddy not installed" : false;
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
@@ -110,8 +110,11 @@ before(async () => {
   assert.deepEqual(checked.problems, []);
   sites = checked.sites.map((s) => s.site);
   // The local stack's edge, on ports free on this machine.
-  [httpPort, httpsPort] = [await freePort(), await freePort()];
-  adminAddress = `localhost:${await freePort()}`;
+  // Stubs first: a port the OS hands out for them could otherwise be one just picked for Caddy.
+  for (const s of [...routed().map((x) => x.name), "spare"]) stubs.set(s, await stubUpstream(s));
+  let adminPort: number;
+  [httpPort, httpsPort, adminPort] = await freePorts(3);
+  adminAddress = `localhost:${adminPort}`;
   settings = StackSettingsSchema.parse({
     ...read.settings!,
     edge: { ...read.settings!.edge, httpPort, httpsPort, adminAddress },
@@ -119,7 +122,6 @@ before(async () => {
   edgeDir = tempDir("edge");
   fs.mkdirSync(path.join(edgeDir, "sites.d"));
   fs.writeFileSync(path.join(edgeDir, "Caddyfile"), renderMainCaddyfile(settings));
-  for (const s of [...routed().map((x) => x.name), "spare"]) stubs.set(s, await stubUpstream(s));
   for (const s of routed()) fs.writeFileSync(fragmentPath(s.name), render(s));
   caddy = await startCaddy(path.join(edgeDir, "Caddyfile"), tempDir("caddy-home"), adminAddress);
 });

@@ -16,14 +16,8 @@ import {
   postgresSettings,
   syncPasswordsScript,
 } from "../components/postgres";
-import {
-  PG_BIN,
-  freePort as freePortFor,
-  initDataDir,
-  postgresAvailable,
-  startPostgres,
-  type PgServer,
-} from "./pg-server";
+import { PG_BIN, initDataDir, postgresAvailable, startPostgres, type PgServer } from "./pg-server";
+import { freePort } from "./helpers";
 
 const skip =
   !postgresAvailable() && !process.env.CI ? "PostgreSQL 15 binaries not installed" : false;
@@ -112,17 +106,19 @@ test(
     const app = path.join(dir, "app-password");
     fs.writeFileSync(su, "test-only-new-superuser-password");
     fs.writeFileSync(app, "test-only-new-app-password");
-    const r = spawnSync("sh", ["-c", syncPasswordsScript()], {
-      env: {
-        ...pg.env,
-        POSTGRES_USER: "postgres",
-        POSTGRES_DB: "shop",
-        APP_DB_USER: "shop_app",
-        POSTGRES_PASSWORD_FILE: su,
-        APP_DB_PASSWORD_FILE: app,
-      },
-      encoding: "utf8",
-    });
+    const sync = () =>
+      spawnSync("sh", ["-c", syncPasswordsScript()], {
+        env: {
+          ...pg.env,
+          POSTGRES_USER: "postgres",
+          POSTGRES_DB: "shop",
+          APP_DB_USER: "shop_app",
+          POSTGRES_PASSWORD_FILE: su,
+          APP_DB_PASSWORD_FILE: app,
+        },
+        encoding: "utf8",
+      });
+    const r = sync();
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout + r.stderr, "", "nothing printed, no password");
     assert.equal(
@@ -139,19 +135,7 @@ test(
     );
     // Put the app's password back for the other tests.
     fs.writeFileSync(app, APP_PASSWORD);
-    assert.equal(
-      spawnSync("sh", ["-c", syncPasswordsScript()], {
-        env: {
-          ...pg.env,
-          POSTGRES_USER: "postgres",
-          POSTGRES_DB: "shop",
-          APP_DB_USER: "shop_app",
-          POSTGRES_PASSWORD_FILE: su,
-          APP_DB_PASSWORD_FILE: app,
-        },
-      }).status,
-      0,
-    );
+    assert.equal(sync().status, 0);
   },
 );
 
@@ -160,7 +144,7 @@ test(
   { skip },
   async () => {
     const { dir, data, socketDir, asPostgres } = initDataDir();
-    const port = await freePortFor();
+    const port = await freePort();
     // The image's entrypoint stands in as a script that runs the real server as postgres.
     const bin = path.join(dir, "bin");
     fs.mkdirSync(bin);
