@@ -466,17 +466,3 @@ function leftovers(): string[] {
     .readdirSync(path.join(edgeDir, "sites.d"))
     .filter((f) => f.startsWith(".") && f !== ".lock");
 }
-
-test(
-  "shellcheck passes on the scripts",
-  {
-    skip:
-      !fs.existsSync("/usr/bin/shellcheck") && !process.env.CI ? "shellcheck not installed" : false,
-  },
-  () => {
-    const r = spawnSync("shellcheck", [SCRIPT, path.join(ROOT, ".ci", "run")], {
-      encoding: "utf8",
-    });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-  },
-);

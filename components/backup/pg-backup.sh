@@ -1,0 +1,177 @@
+#!/bin/sh
+# One verified backup of a site's database: runs in the backup container (the database's own image, so
+# pg_dump matches the server) and in the tests, against a real PostgreSQL 15.
+#
+# Environment:
+#   SITE, BACKUP_DIR                     the site and its backup directory (daily/, weekly/, monthly/)
+#   PGHOST, PGPORT, PGUSER, PGDATABASE   where the database is
+#   PGPASSWORD_FILE                      file holding the password (never on a command line)
+#   RETENTION_DAILY/_WEEKLY/_MONTHLY     dumps kept per tier (default 7, 4, 12)
+#   BACKUP_GLOBALS=yes                   also dump roles (superuser only; no password hashes)
+#   BACKUP_NOW                           the time to stamp, UTC (tests); default now
+#
+# Steps: row counts of every table and a custom-format dump from one snapshot; the whole dump read
+# back (pg_restore -f /dev/null: --list alone misses a truncated file); a manifest (counts, size,
+# duration, sha256, database, server version); both moved atomically into daily/; then promotion and
+# pruning (retention.sh), only after that. Any failure: exit 1, a clear log line, status.json updated,
+# no partial file left, earlier dumps untouched.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${SITE:?SITE is required}" "${BACKUP_DIR:?BACKUP_DIR is required}" "${PGDATABASE:?PGDATABASE is required}"
+daily=${RETENTION_DAILY:-7}
+weekly=${RETENTION_WEEKLY:-4}
+monthly=${RETENTION_MONTHLY:-12}
+now=${BACKUP_NOW:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+stamp=$(date -u -d "$now" +%Y%m%dT%H%M%SZ)
+name="$SITE-$stamp"
+work="$BACKUP_DIR/.tmp/$name"
+state="$BACKUP_DIR/.state"
+started=$(date +%s)
+step=starting
+psql_pid=
+
+mkdir -p "$BACKUP_DIR/daily" "$BACKUP_DIR/weekly" "$BACKUP_DIR/monthly" "$state" "$BACKUP_DIR/.tmp"
+exec 8>"$BACKUP_DIR/.lock"
+if ! flock -n 8; then
+  echo "backup $SITE: another backup of this site is running; not starting a second one" >&2
+  exit 1
+fi
+
+json_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t' '  ')"; }
+read_state() { if [ -f "$state/$1" ]; then cat "$state/$1"; else printf '%s' "$2"; fi; }
+
+write_status() { # write_status ERROR_OR_EMPTY
+  error=null
+  [ -z "$1" ] || error=$(json_string "$1")
+  tmp="$BACKUP_DIR/.status.json.$$"
+  {
+    printf '{\n  "site": %s,\n  "database": %s,\n' "$(json_string "$SITE")" "$(json_string "$PGDATABASE")"
+    printf '  "lastAttempt": %s,\n' "$(json_string "$now")"
+    printf '  "lastSuccess": %s,\n' "$(read_state last_success null)"
+    printf '  "lastDump": %s,\n' "$(read_state last_dump null)"
+    printf '  "lastSizeBytes": %s,\n' "$(read_state last_size null)"
+    printf '  "lastDurationSeconds": %s,\n' "$(read_state last_duration null)"
+    printf '  "lastError": %s\n}\n' "$error"
+  } >"$tmp"
+  mv -f "$tmp" "$BACKUP_DIR/status.json"
+}
+
+on_exit() {
+  status=$?
+  if [ -n "$psql_pid" ]; then kill "$psql_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+  if [ "$status" -ne 0 ]; then
+    reason=$(cat "$BACKUP_DIR/.tmp/$name.error" 2>/dev/null || true)
+    rm -f "$BACKUP_DIR/.tmp/$name.error"
+    [ -n "$reason" ] || reason="failed while $step (exit $status)"
+    write_status "$reason"
+    echo "backup $SITE: FAILED: $reason; earlier dumps are untouched" >&2
+  fi
+  exit "$status"
+}
+trap on_exit EXIT
+trap 'exit 130' HUP INT TERM
+
+fail() {
+  printf '%s' "$1" >"$BACKUP_DIR/.tmp/$name.error"
+  exit 1
+}
+
+rm -rf "$work"
+mkdir -p "$work"
+if [ -n "${PGPASSWORD_FILE:-}" ]; then
+  # A private password file for libpq, so the password is never in argv or the environment.
+  umask 077
+  printf '*:*:*:*:%s\n' "$(cat "$PGPASSWORD_FILE")" >"$work/pgpass"
+  umask 022
+  export PGPASSFILE="$work/pgpass"
+fi
+
+# One session holds a repeatable-read snapshot: the counts and the dump see the same data.
+step="opening a snapshot"
+mkfifo "$work/psql.in"
+psql -X -A -t -q -v ON_ERROR_STOP=1 <"$work/psql.in" >"$work/psql.out" 2>"$work/psql.err" &
+psql_pid=$!
+exec 9>"$work/psql.in"
+wait_for() { # wait_for MARKER
+  tries=0
+  until grep -qx "$1" "$work/psql.out" 2>/dev/null; do
+    if ! kill -0 "$psql_pid" 2>/dev/null; then fail "$step: $(tail -n 3 "$work/psql.err" | tr '\n' ' ')"; fi
+    tries=$((tries + 1))
+    [ "$tries" -lt 3000 ] || fail "$step: no answer from the server in 300 s"
+    sleep 0.1
+  done
+}
+cat >&9 <<'SQL'
+BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+SELECT 'snapshot=' || pg_export_snapshot();
+SELECT 'version=' || current_setting('server_version');
+\echo __ready__
+SQL
+wait_for __ready__
+snapshot=$(sed -n 's/^snapshot=//p' "$work/psql.out")
+version=$(sed -n 's/^version=//p' "$work/psql.out")
+
+step="counting rows"
+cat >&9 <<'SQL'
+SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+ORDER BY n.nspname, c.relname \gexec
+\echo __counted__
+SQL
+wait_for __counted__
+
+step="dumping"
+partial="$work/$name.dump.partial"
+if ! pg_dump --snapshot="$snapshot" -Fc -f "$partial" 2>"$work/dump.err"; then
+  fail "pg_dump failed: $(tail -n 3 "$work/dump.err" | tr '\n' ' ')"
+fi
+printf 'COMMIT;\n\\q\n' >&9
+exec 9>&-
+wait "$psql_pid" || true
+psql_pid=
+
+if [ "${BACKUP_GLOBALS:-no}" = yes ]; then
+  step="dumping roles"
+  pg_dumpall --globals-only --no-role-passwords -f "$work/$name.globals.sql" 2>"$work/globals.err" ||
+    fail "pg_dumpall --globals-only failed: $(tail -n 3 "$work/globals.err" | tr '\n' ' ')"
+fi
+
+step="verifying"
+"$here/verify-dump.sh" "$partial" >"$work/verify.out" 2>&1 || fail "verification failed: $(tail -n 3 "$work/verify.out" | tr '\n' ' ')"
+
+step="writing the manifest"
+size=$(wc -c <"$partial" | tr -d ' ')
+sum=$(sha256sum "$partial" | cut -d' ' -f1)
+duration=$(($(date +%s) - started))
+{
+  printf '{\n  "site": %s,\n  "database": %s,\n  "createdAt": %s,\n' "$(json_string "$SITE")" "$(json_string "$PGDATABASE")" "$(json_string "$now")"
+  printf '  "serverVersion": %s,\n  "format": "custom",\n  "sizeBytes": %s,\n  "sha256": "%s",\n  "durationSeconds": %s,\n' \
+    "$(json_string "$version")" "$size" "$sum" "$duration"
+  printf '  "globals": %s,\n  "rowCounts": {' "$([ -f "$work/$name.globals.sql" ] && echo true || echo false)"
+  sep=""
+  grep '|' "$work/psql.out" | grep -v '^snapshot=\|^version=' | while IFS='|' read -r table count; do
+    printf '%s\n    %s: %s' "$sep" "$(json_string "$table")" "$count"
+    sep=","
+  done
+  printf '\n  }\n}\n'
+} >"$work/$name.manifest.json"
+
+step="storing"
+# Same filesystem: each move is atomic. The manifest goes last: a dump counts only with it.
+mv -f "$partial" "$BACKUP_DIR/daily/$name.dump"
+if [ -f "$work/$name.globals.sql" ]; then mv -f "$work/$name.globals.sql" "$BACKUP_DIR/daily/$name.globals.sql"; fi
+mv -f "$work/$name.manifest.json" "$BACKUP_DIR/daily/$name.manifest.json"
+
+step="applying retention"
+"$here/retention.sh" "$BACKUP_DIR" "$name" "$daily" "$weekly" "$monthly" 2>"$work/retention.err" ||
+  fail "retention failed: $(tr '\n' ' ' <"$work/retention.err")"
+
+json_string "$now" >"$state/last_success"
+json_string "daily/$name.dump" >"$state/last_dump"
+printf '%s' "$size" >"$state/last_size"
+printf '%s' "$duration" >"$state/last_duration"
+write_status ""
+echo "backup $SITE: ok: daily/$name.dump, $size bytes, ${duration}s, verified"

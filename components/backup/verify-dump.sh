@@ -1,0 +1,26 @@
+#!/bin/sh
+# Proves a custom-format dump readable from its first byte to its last: the table of contents, then
+# every data block decompressed (pg_restore to /dev/null). `pg_restore --list` alone reads only the
+# table of contents and passes a truncated file.
+#
+#   verify-dump.sh FILE [SHA256]     with SHA256, the file must also match the manifest's checksum
+set -eu
+[ "$#" -ge 1 ] || {
+  echo "usage: verify-dump.sh FILE [SHA256]" >&2
+  exit 2
+}
+file=$1
+if [ ! -s "$file" ]; then
+  echo "verify: $file is missing or empty" >&2
+  exit 1
+fi
+if [ "$#" -ge 2 ]; then
+  actual=$(sha256sum "$file" | cut -d' ' -f1)
+  if [ "$actual" != "$2" ]; then
+    echo "verify: $file does not match its manifest's sha256" >&2
+    exit 1
+  fi
+fi
+pg_restore --list "$file" >/dev/null
+pg_restore --file=/dev/null "$file"
+echo "verify: $file is readable end to end"

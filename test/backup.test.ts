@@ -1,0 +1,294 @@
+/**
+ * The backup job (components/backup/*.sh) against a real PostgreSQL 15: the same scripts the backup
+ * container runs. Round trip with generated data, manifests, status records, failure handling,
+ * verification of damaged dumps, and retention over 400 simulated days.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { postgresAvailable, startPostgres, type PgServer } from "./pg-server";
+import { ROOT, freePort, tempDir } from "./helpers";
+
+const skip =
+  !postgresAvailable() && !process.env.CI ? "PostgreSQL 15 binaries not installed" : false;
+const BACKUP = path.join(ROOT, "components", "backup", "pg-backup.sh");
+const VERIFY = path.join(ROOT, "components", "backup", "verify-dump.sh");
+const RETENTION = path.join(ROOT, "components", "backup", "retention.sh");
+const SU_PASSWORD = "test-only-superuser-password";
+let pg: PgServer;
+let secrets: string;
+
+const TABLES = ["public.customers", "public.events", "public.orders", "shop.inventory"];
+
+before(async () => {
+  if (skip) return;
+  pg = await startPostgres();
+  pg.sql("postgres", `ALTER ROLE postgres PASSWORD '${SU_PASSWORD}'`);
+  secrets = tempDir("secrets");
+  fs.writeFileSync(path.join(secrets, "pw"), SU_PASSWORD, { mode: 0o600 });
+  pg.sql("postgres", "CREATE DATABASE shop");
+  pg.sql("postgres", "CREATE ROLE shop_app LOGIN PASSWORD 'test-only-app'");
+  // Several column types, a second schema, large objects, a non-superuser role with grants.
+  pg.sql(
+    "shop",
+    `CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, vip boolean, tags text[], created timestamptz);
+     INSERT INTO customers (name, email, vip, tags, created)
+       SELECT 'customer ' || i, 'c' || i || '@example.com', i % 7 = 0, ARRAY['t' || (i % 5), 'x'], '2026-01-01'::timestamptz + i * interval '1 hour'
+       FROM generate_series(1, 3000) i;
+     CREATE TABLE orders (id bigserial PRIMARY KEY, customer int REFERENCES customers, total numeric(12,2), meta jsonb, id2 uuid, blob bytea);
+     INSERT INTO orders (customer, total, meta, id2, blob)
+       SELECT 1 + i % 3000, (i * 1.37)::numeric(12,2), jsonb_build_object('n', i, 'note', repeat('y', i % 40)),
+              md5(i::text)::uuid, decode(md5(i::text), 'hex')
+       FROM generate_series(1, 20000) i;
+     CREATE TABLE events (at timestamptz, kind text, payload jsonb);
+     INSERT INTO events SELECT now() - i * interval '1 minute', 'k' || (i % 3), '{"a": [1, 2, 3]}' FROM generate_series(1, 500) i;
+     CREATE SCHEMA shop;
+     CREATE TABLE shop.inventory (sku text PRIMARY KEY, qty int, doc oid);
+     INSERT INTO shop.inventory SELECT 'sku-' || i, i, lo_from_bytea(0, convert_to(repeat('large object ' || i, 200), 'UTF8')) FROM generate_series(1, 25) i;
+     GRANT USAGE ON SCHEMA shop TO shop_app;
+     GRANT SELECT, INSERT ON orders, customers TO shop_app;
+     GRANT SELECT ON shop.inventory TO shop_app;`,
+  );
+});
+
+after(async () => {
+  if (pg) await pg.stop();
+});
+
+function backup(dir: string, now: string, extra: Record<string, string> = {}) {
+  return spawnSync("sh", [BACKUP], {
+    env: {
+      ...process.env,
+      SITE: "shop",
+      BACKUP_DIR: dir,
+      PGHOST: "127.0.0.1",
+      PGPORT: String(pg.port),
+      PGUSER: "postgres",
+      PGDATABASE: "shop",
+      PGPASSWORD_FILE: path.join(secrets, "pw"),
+      BACKUP_NOW: now,
+      BACKUP_GLOBALS: "yes",
+      ...extra,
+    },
+    encoding: "utf8",
+  });
+}
+
+/** A content checksum of every table and of the large objects, as PostgreSQL sees them. */
+function checksums(db: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of TABLES) {
+    out[t] = pg.sql(
+      db,
+      `SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM ${t} x`,
+    );
+  }
+  out.largeObjects = pg.sql(
+    db,
+    "SELECT count(*) || ':' || md5(coalesce(string_agg(md5(lo_get(oid)), ',' ORDER BY md5(lo_get(oid))), '')) FROM pg_largeobject_metadata",
+  );
+  return out;
+}
+
+test("round trip: the dump restores to identical content, grants included", { skip }, () => {
+  const dir = tempDir("backups");
+  const r = backup(dir, "2026-03-04T02:17:00Z");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /^backup shop: ok: daily\/shop-20260304T021700Z\.dump, \d+ bytes, \d+s, verified\n$/,
+  );
+  assert.ok(!(r.stdout + r.stderr).includes(SU_PASSWORD), "no password printed");
+  const base = path.join(dir, "daily", "shop-20260304T021700Z");
+  const manifest = JSON.parse(fs.readFileSync(`${base}.manifest.json`, "utf8"));
+  assert.deepEqual(manifest.rowCounts, {
+    "public.customers": 3000,
+    "public.events": 500,
+    "public.orders": 20000,
+    "shop.inventory": 25,
+  });
+  assert.equal(
+    manifest.sha256,
+    createHash("sha256")
+      .update(fs.readFileSync(`${base}.dump`))
+      .digest("hex"),
+  );
+  assert.equal(manifest.sizeBytes, fs.statSync(`${base}.dump`).size);
+  assert.match(manifest.serverVersion, /^15\./);
+  assert.equal(manifest.globals, true);
+  assert.doesNotMatch(
+    fs.readFileSync(`${base}.globals.sql`, "utf8"),
+    /SCRAM-SHA-256\$/,
+    "no password hashes",
+  );
+  const status = JSON.parse(fs.readFileSync(path.join(dir, "status.json"), "utf8"));
+  assert.equal(status.lastError, null);
+  assert.equal(status.lastSuccess, "2026-03-04T02:17:00Z");
+  assert.equal(status.lastDump, "daily/shop-20260304T021700Z.dump");
+
+  pg.sql("postgres", "CREATE DATABASE restored");
+  const restore = spawnSync(
+    "pg_restore",
+    [
+      "--exit-on-error",
+      "-h",
+      pg.socketDir,
+      "-p",
+      String(pg.port),
+      "-U",
+      "postgres",
+      "-d",
+      "restored",
+      `${base}.dump`,
+    ],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(restore.status, 0, restore.stderr);
+  assert.deepEqual(checksums("restored"), checksums("shop"));
+  assert.equal(
+    pg.sql("restored", "SELECT has_table_privilege('shop_app', 'shop.inventory', 'SELECT')"),
+    "t",
+  );
+  assert.equal(
+    pg.sql("restored", "SELECT has_table_privilege('shop_app', 'public.orders', 'DELETE')"),
+    "f",
+  );
+  // The check can fail: a changed row changes the checksum.
+  pg.sql("restored", "UPDATE orders SET total = total + 1 WHERE id = 1");
+  assert.notDeepEqual(checksums("restored"), checksums("shop"));
+});
+
+test(
+  "database down: the failure is recorded, no partial file, earlier dumps untouched",
+  { skip },
+  async () => {
+    const dir = tempDir("backups");
+    assert.equal(backup(dir, "2026-03-04T02:17:00Z").status, 0);
+    const listing = () =>
+      fs
+        .readdirSync(dir, { recursive: true })
+        .map(String)
+        .filter((f) => !f.startsWith("."))
+        .sort();
+    const before = listing();
+    const dump = path.join(dir, "daily", "shop-20260304T021700Z.dump");
+    const sum = createHash("sha256").update(fs.readFileSync(dump)).digest("hex");
+    const r = backup(dir, "2026-03-05T02:17:00Z", { PGPORT: String(await freePort()) });
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /^backup shop: FAILED: opening a snapshot: .*(Connection refused|could not connect).*; earlier dumps are untouched\n$/s,
+    );
+    assert.deepEqual(
+      listing().filter((f) => f !== "status.json"),
+      before.filter((f) => f !== "status.json"),
+    );
+    assert.equal(createHash("sha256").update(fs.readFileSync(dump)).digest("hex"), sum);
+    assert.deepEqual(fs.readdirSync(path.join(dir, ".tmp")), [], "no partial file");
+    const status = JSON.parse(fs.readFileSync(path.join(dir, "status.json"), "utf8"));
+    assert.equal(status.lastAttempt, "2026-03-05T02:17:00Z");
+    assert.equal(status.lastSuccess, "2026-03-04T02:17:00Z", "the last good one is still named");
+    assert.match(status.lastError, /opening a snapshot/);
+  },
+);
+
+test(
+  "verification catches a truncated and a corrupted dump; --list alone does not",
+  { skip },
+  () => {
+    const dir = tempDir("backups");
+    assert.equal(backup(dir, "2026-03-04T02:17:00Z").status, 0);
+    const good = path.join(dir, "daily", "shop-20260304T021700Z.dump");
+    assert.equal(spawnSync("sh", [VERIFY, good]).status, 0);
+    const bytes = fs.readFileSync(good);
+    const truncated = path.join(dir, "truncated.dump");
+    fs.writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    assert.equal(
+      spawnSync("pg_restore", ["--list", truncated]).status,
+      0,
+      "--list passes the truncated file",
+    );
+    assert.notEqual(spawnSync("sh", [VERIFY, truncated]).status, 0);
+    const corrupted = path.join(dir, "corrupted.dump");
+    const copy = Buffer.from(bytes);
+    for (let i = Math.floor(copy.length / 2); i < Math.floor(copy.length / 2) + 64; i++)
+      copy[i] ^= 0xff;
+    fs.writeFileSync(corrupted, copy);
+    assert.notEqual(spawnSync("sh", [VERIFY, corrupted]).status, 0);
+    const manifest = JSON.parse(fs.readFileSync(good.replace(/\.dump$/, ".manifest.json"), "utf8"));
+    assert.equal(spawnSync("sh", [VERIFY, good, manifest.sha256]).status, 0);
+    assert.notEqual(spawnSync("sh", [VERIFY, good, "0".repeat(64)]).status, 0);
+  },
+);
+
+/** ISO week key ("2026-W09") of a UTC date. */
+function isoWeek(d: Date): string {
+  const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  const day = t.getUTCDay() || 7;
+  t.setUTCDate(t.getUTCDate() + 4 - day);
+  const year = t.getUTCFullYear();
+  const week = Math.ceil(((t.getTime() - Date.UTC(year, 0, 1)) / 86400000 + 1) / 7);
+  return `${year}-W${String(week).padStart(2, "0")}`;
+}
+
+test(
+  "retention over 400 simulated days keeps exactly 7 daily, 4 weekly, 12 monthly",
+  { skip },
+  () => {
+    const dir = tempDir("retention");
+    fs.mkdirSync(path.join(dir, "daily"));
+    const start = Date.UTC(2025, 10, 20, 2, 17);
+    const names: string[] = [];
+    for (let day = 0; day < 400; day++) {
+      const d = new Date(start + day * 86400000);
+      const name = `shop-${d
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d+Z$/, "Z")}`;
+      names.push(name);
+      fs.writeFileSync(path.join(dir, "daily", `${name}.dump`), name);
+      fs.writeFileSync(path.join(dir, "daily", `${name}.manifest.json`), "{}");
+      const r = spawnSync("sh", [RETENTION, dir, name, "7", "4", "12"], { encoding: "utf8" });
+      assert.equal(r.status, 0, `day ${day}: ${r.stderr}`);
+    }
+    // Independently: the first dump of each ISO week and of each month, newest 4 and 12.
+    const dateOf = (n: string) =>
+      new Date(n.replace(/^shop-(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"));
+    const firstOf = (key: (n: string) => string) => {
+      const seen = new Map<string, string>();
+      for (const n of names) if (!seen.has(key(n))) seen.set(key(n), n);
+      return [...seen.values()];
+    };
+    const expected = {
+      daily: names.slice(-7),
+      weekly: firstOf((n) => isoWeek(dateOf(n))).slice(-4),
+      monthly: firstOf((n) => n.slice(5, 11)).slice(-12),
+    };
+    for (const tier of ["daily", "weekly", "monthly"] as const) {
+      const kept = fs
+        .readdirSync(path.join(dir, tier))
+        .filter((f) => f.endsWith(".dump"))
+        .map((f) => f.replace(/\.dump$/, ""))
+        .sort();
+      assert.deepEqual(kept, expected[tier], tier);
+      for (const n of kept)
+        assert.ok(
+          fs.existsSync(path.join(dir, tier, `${n}.manifest.json`)),
+          `${tier}/${n} manifest`,
+        );
+    }
+    // Promoted dumps are hard links: no extra space.
+    const w = expected.weekly.at(-1)!;
+    if (expected.daily.includes(w)) {
+      assert.equal(
+        fs.statSync(path.join(dir, "weekly", `${w}.dump`)).ino,
+        fs.statSync(path.join(dir, "daily", `${w}.dump`)).ino,
+      );
+    }
+  },
+);
