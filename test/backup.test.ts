@@ -292,3 +292,110 @@ test(
     }
   },
 );
+
+const RESTORE = path.join(ROOT, "components", "backup", "pg-restore.sh");
+
+function restore(args: string[]) {
+  return spawnSync("sh", [RESTORE, ...args], {
+    env: {
+      ...process.env,
+      PGHOST: "127.0.0.1",
+      PGPORT: String(pg.port),
+      PGUSER: "postgres",
+      PGPASSWORD_FILE: path.join(secrets, "pw"),
+    },
+    encoding: "utf8",
+  });
+}
+
+test(
+  "restore drill and --latest: the newest verified dump, never a failed run's leftovers",
+  { skip },
+  async () => {
+    const dir = tempDir("backups");
+    assert.equal(backup(dir, "2026-03-04T02:17:00Z").status, 0);
+    assert.equal(backup(dir, "2026-03-05T02:17:00Z").status, 0);
+    assert.equal(
+      backup(dir, "2026-03-06T02:17:00Z", { PGPORT: String(await freePort()) }).status,
+      1,
+    );
+    // What a run killed before its manifest would leave: a dump that was never verified.
+    fs.writeFileSync(path.join(dir, "daily", "shop-20260307T021700Z.dump"), "not a dump");
+    const r = restore([dir, "--latest", "--into-scratch"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      "restore drill: ok: shop-20260305T021700Z.dump restores, 4 tables match the manifest's row counts\n",
+    );
+    assert.equal(
+      pg.sql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'restore_drill_%'"),
+      "0",
+      "scratch dropped",
+    );
+  },
+);
+
+test("restore into a database: contents replaced, counts checked", { skip }, () => {
+  const dir = tempDir("backups");
+  assert.equal(backup(dir, "2026-03-04T02:17:00Z").status, 0);
+  pg.sql("postgres", "CREATE DATABASE target");
+  const first = restore([dir, "--backup", "daily/shop-20260304T021700Z.dump", "--into", "target"]);
+  assert.equal(first.status, 0, first.stderr);
+  pg.sql(
+    "target",
+    "DELETE FROM events; INSERT INTO customers (name) VALUES ('written after the dump')",
+  );
+  const again = restore([dir, "--latest", "--into", "target"]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(
+    again.stdout,
+    "restore: ok: shop-20260304T021700Z.dump restored into target, 4 tables match the manifest's row counts\n",
+  );
+  assert.deepEqual(checksums("target"), checksums("shop"));
+});
+
+test(
+  "restore refuses a missing, an unverified, a damaged dump, and counts that differ",
+  { skip },
+  () => {
+    const dir = tempDir("backups");
+    assert.equal(backup(dir, "2026-03-04T02:17:00Z").status, 0);
+    const base = path.join(dir, "daily", "shop-20260304T021700Z");
+    const missing = restore([dir, "--backup", "daily/nope.dump", "--into-scratch"]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^restore: no such dump: .*daily\/nope\.dump\n$/);
+    fs.copyFileSync(`${base}.dump`, path.join(dir, "loose.dump"));
+    const unverified = restore([dir, "--backup", "loose.dump", "--into-scratch"]);
+    assert.equal(unverified.status, 1);
+    assert.match(unverified.stderr, /has no manifest: it was never verified; refusing it/);
+    assert.equal(restore([path.join(tempDir("empty"))]).status, 2, "usage");
+    assert.match(
+      restore([tempDir("empty"), "--latest", "--into-scratch"]).stderr,
+      /^restore: no verified dump in /,
+    );
+    // Counts that differ from the manifest are caught after the restore.
+    const manifest = fs.readFileSync(`${base}.manifest.json`, "utf8");
+    fs.writeFileSync(
+      `${base}.manifest.json`,
+      manifest.replace('"public.events": 500', '"public.events": 501'),
+    );
+    const differ = restore([dir, "--latest", "--into-scratch"]);
+    assert.equal(differ.status, 1);
+    assert.equal(
+      differ.stderr,
+      "restore: row counts differ from the manifest: public.events (500 of 501)\n",
+    );
+    fs.writeFileSync(`${base}.manifest.json`, manifest);
+    // A damaged dump is refused before anything is touched.
+    const bytes = fs.readFileSync(`${base}.dump`);
+    fs.writeFileSync(`${base}.dump`, bytes.subarray(0, bytes.length - 100));
+    const damaged = restore([dir, "--latest", "--into", "shop"]);
+    assert.equal(damaged.status, 1);
+    assert.match(damaged.stderr, /fails verification, refusing it/);
+    assert.equal(
+      pg.sql("shop", "SELECT count(*) FROM orders"),
+      "20000",
+      "the target was not touched",
+    );
+  },
+);

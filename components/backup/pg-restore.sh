@@ -1,0 +1,131 @@
+#!/bin/sh
+# Restores a site's database from a verified dump and checks the result against the dump's manifest.
+#
+#   pg-restore.sh BACKUP_DIR (--latest | --backup FILE) (--into-scratch | --into DATABASE)
+#
+# Environment: PGHOST, PGPORT, PGUSER and PGPASSWORD_FILE (never a password on a command line).
+# --latest takes the newest dump that has a manifest, in any tier (a failed run leaves none behind).
+# The dump is checked against the manifest's sha256 and read end to end before anything is touched.
+# --into DATABASE replaces that database's contents in one transaction (stop the app first);
+# --into-scratch restores into a throwaway database, compares, and drops it: the restore drill.
+# Afterwards every table's row count must equal the manifest's, or the script exits 1.
+set -eu
+
+usage() {
+  echo "usage: pg-restore.sh BACKUP_DIR (--latest | --backup FILE) (--into-scratch | --into DATABASE)" >&2
+  exit 2
+}
+[ "$#" -ge 3 ] || usage
+dir=$1
+shift
+pick=
+file=
+target=
+while [ "$#" -gt 0 ]; do
+  case $1 in
+  --latest) pick=latest ;;
+  --backup)
+    [ "$#" -ge 2 ] || usage
+    pick="backup"
+    file=$2
+    shift
+    ;;
+  --into-scratch) target=scratch ;;
+  --into)
+    [ "$#" -ge 2 ] || usage
+    target=$2
+    shift
+    ;;
+  *) usage ;;
+  esac
+  shift
+done
+if [ -z "$pick" ] || [ -z "$target" ]; then usage; fi
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+scratch=
+cleanup() {
+  if [ -n "$scratch" ]; then
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$scratch\"" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' HUP INT TERM
+
+if [ -n "${PGPASSWORD_FILE:-}" ]; then
+  umask 077
+  printf '*:*:*:*:%s\n' "$(cat "$PGPASSWORD_FILE")" >"$work/pgpass"
+  umask 022
+  export PGPASSFILE="$work/pgpass"
+fi
+
+if [ "$pick" = latest ]; then
+  # Names sort by time; only dumps with a manifest count.
+  newest=$(for m in "$dir"/daily/*.manifest.json "$dir"/weekly/*.manifest.json "$dir"/monthly/*.manifest.json; do
+    [ -f "$m" ] && [ -f "${m%.manifest.json}.dump" ] && basename "${m%.manifest.json}"
+  done | sort | tail -n 1)
+  if [ -z "$newest" ]; then
+    echo "restore: no verified dump in $dir" >&2
+    exit 1
+  fi
+  for tier in daily weekly monthly; do
+    if [ -f "$dir/$tier/$newest.dump" ]; then
+      file="$dir/$tier/$newest.dump"
+      break
+    fi
+  done
+else
+  case $file in /*) ;; *) file="$dir/$file" ;; esac
+fi
+manifest="${file%.dump}.manifest.json"
+if [ ! -f "$file" ]; then
+  echo "restore: no such dump: $file" >&2
+  exit 1
+fi
+if [ ! -f "$manifest" ]; then
+  echo "restore: $file has no manifest: it was never verified; refusing it" >&2
+  exit 1
+fi
+sha=$(sed -n 's/^ *"sha256": "\([0-9a-f]*\)".*/\1/p' "$manifest")
+if ! "$here/verify-dump.sh" "$file" "$sha" >"$work/verify.out" 2>&1; then
+  echo "restore: $file fails verification, refusing it: $(tail -n 2 "$work/verify.out" | tr '\n' ' ')" >&2
+  exit 1
+fi
+
+if [ "$target" = scratch ]; then
+  scratch="restore_drill_$(date -u +%Y%m%d%H%M%S)_$$"
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$scratch\"" >/dev/null
+  database=$scratch
+  pg_restore --exit-on-error --no-owner --no-privileges -d "$database" "$file" 2>"$work/restore.err" || {
+    echo "restore: pg_restore failed: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
+    exit 1
+  }
+else
+  database=$target
+  pg_restore --exit-on-error --single-transaction --clean --if-exists -d "$database" "$file" 2>"$work/restore.err" || {
+    echo "restore: pg_restore failed, $database left as it was: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
+    exit 1
+  }
+fi
+
+# Every table the manifest counted must hold exactly that many rows.
+sed -n '/"rowCounts": {/,/}/p' "$manifest" | sed -n 's/^ *"\(.*\)": \([0-9]*\),\{0,1\}$/\1 \2/p' >"$work/expected"
+tables=0
+mismatches=
+while read -r table expected; do
+  tables=$((tables + 1))
+  schema=${table%%.*}
+  relation=${table#*.}
+  actual=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" -c "SELECT count(*) FROM \"$schema\".\"$relation\"" 2>/dev/null || echo missing)
+  [ "$actual" = "$expected" ] || mismatches="$mismatches $table ($actual of $expected)"
+done <"$work/expected"
+if [ -n "$mismatches" ]; then
+  echo "restore: row counts differ from the manifest:$mismatches" >&2
+  exit 1
+fi
+if [ "$target" = scratch ]; then
+  echo "restore drill: ok: $(basename "$file") restores, $tables tables match the manifest's row counts"
+else
+  echo "restore: ok: $(basename "$file") restored into $database, $tables tables match the manifest's row counts"
+fi
