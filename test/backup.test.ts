@@ -399,3 +399,57 @@ test(
     );
   },
 );
+
+test(
+  "disk full: the failure is recorded, no partial file, earlier dumps untouched",
+  { skip },
+  (t) => {
+    const dir = tempDir("backups");
+    assert.equal(backup(dir, "2026-03-04T02:17:00Z").status, 0);
+    // A filesystem with room for what is there and a little more, not for a second dump.
+    const full = tempDir("full");
+    // Hard links (weekly/, monthly/) share their space: count each file once.
+    const files = new Map<number, number>();
+    for (const f of fs.readdirSync(dir, { recursive: true })) {
+      const st = fs.statSync(path.join(dir, String(f)));
+      if (st.isFile()) files.set(st.ino, st.size);
+    }
+    const used = [...files.values()].reduce((a, b) => a + b, 0);
+    const mount = spawnSync("mount", [
+      "-t",
+      "tmpfs",
+      "-o",
+      `size=${Math.ceil(used / 1024) + 256}k`,
+      "tmpfs",
+      full,
+    ]);
+    if (mount.status !== 0) {
+      if (process.env.CI) assert.fail(`cannot mount a tmpfs: ${String(mount.stderr)}`);
+      t.skip("cannot mount a tmpfs here (needs root)");
+      return;
+    }
+    try {
+      assert.equal(spawnSync("cp", ["-a", `${dir}/.`, full]).status, 0);
+      const dump = path.join(full, "daily", "shop-20260304T021700Z.dump");
+      const sum = createHash("sha256").update(fs.readFileSync(dump)).digest("hex");
+      const r = backup(full, "2026-03-05T02:17:00Z");
+      assert.equal(r.status, 1, r.stdout);
+      assert.match(
+        r.stderr,
+        /^backup shop: FAILED: pg_dump failed: .*No space left on device.*; earlier dumps are untouched\n$/s,
+      );
+      assert.deepEqual(fs.readdirSync(path.join(full, ".tmp")), [], "no partial file");
+      assert.deepEqual(fs.readdirSync(path.join(full, "daily")).sort(), [
+        "shop-20260304T021700Z.dump",
+        "shop-20260304T021700Z.globals.sql",
+        "shop-20260304T021700Z.manifest.json",
+      ]);
+      assert.equal(createHash("sha256").update(fs.readFileSync(dump)).digest("hex"), sum);
+      const status = JSON.parse(fs.readFileSync(path.join(full, "status.json"), "utf8"));
+      assert.match(status.lastError, /No space left on device/);
+      assert.equal(status.lastSuccess, "2026-03-04T02:17:00Z");
+    } finally {
+      spawnSync("umount", [full]);
+    }
+  },
+);

@@ -30,6 +30,7 @@ state="$BACKUP_DIR/.state"
 started=$(date +%s)
 step=starting
 psql_pid=
+reason=
 
 mkdir -p "$BACKUP_DIR/daily" "$BACKUP_DIR/weekly" "$BACKUP_DIR/monthly" "$state" "$BACKUP_DIR/.tmp"
 exec 8>"$BACKUP_DIR/.lock"
@@ -62,8 +63,6 @@ on_exit() {
   if [ -n "$psql_pid" ]; then kill "$psql_pid" 2>/dev/null || true; fi
   rm -rf "$work"
   if [ "$status" -ne 0 ]; then
-    reason=$(cat "$BACKUP_DIR/.tmp/$name.error" 2>/dev/null || true)
-    rm -f "$BACKUP_DIR/.tmp/$name.error"
     [ -n "$reason" ] || reason="failed while $step (exit $status)"
     write_status "$reason"
     echo "backup $SITE: FAILED: $reason; earlier dumps are untouched" >&2
@@ -73,10 +72,12 @@ on_exit() {
 trap on_exit EXIT
 trap 'exit 130' HUP INT TERM
 
+# The reason stays in memory (see `reason=` above): on a full disk no file could hold it.
 fail() {
-  printf '%s' "$1" >"$BACKUP_DIR/.tmp/$name.error"
+  reason=$1
   exit 1
 }
+last_lines() { printf '%s\n' "$1" | tail -n 3 | tr '\n' ' '; }
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -125,8 +126,8 @@ wait_for __counted__
 
 step="dumping"
 partial="$work/$name.dump.partial"
-if ! pg_dump --snapshot="$snapshot" -Fc -f "$partial" 2>"$work/dump.err"; then
-  fail "pg_dump failed: $(tail -n 3 "$work/dump.err" | tr '\n' ' ')"
+if ! out=$(pg_dump --snapshot="$snapshot" -Fc -f "$partial" 2>&1); then
+  fail "pg_dump failed: $(last_lines "$out")"
 fi
 printf 'COMMIT;\n\\q\n' >&9
 exec 9>&-
@@ -135,12 +136,12 @@ psql_pid=
 
 if [ "${BACKUP_GLOBALS:-no}" = yes ]; then
   step="dumping roles"
-  pg_dumpall --globals-only --no-role-passwords -f "$work/$name.globals.sql" 2>"$work/globals.err" ||
-    fail "pg_dumpall --globals-only failed: $(tail -n 3 "$work/globals.err" | tr '\n' ' ')"
+  out=$(pg_dumpall --globals-only --no-role-passwords -f "$work/$name.globals.sql" 2>&1) ||
+    fail "pg_dumpall --globals-only failed: $(last_lines "$out")"
 fi
 
 step="verifying"
-"$here/verify-dump.sh" "$partial" >"$work/verify.out" 2>&1 || fail "verification failed: $(tail -n 3 "$work/verify.out" | tr '\n' ' ')"
+out=$("$here/verify-dump.sh" "$partial" 2>&1) || fail "verification failed: $(last_lines "$out")"
 
 step="writing the manifest"
 size=$(wc -c <"$partial" | tr -d ' ')
@@ -166,8 +167,8 @@ if [ -f "$work/$name.globals.sql" ]; then mv -f "$work/$name.globals.sql" "$BACK
 mv -f "$work/$name.manifest.json" "$BACKUP_DIR/daily/$name.manifest.json"
 
 step="applying retention"
-"$here/retention.sh" "$BACKUP_DIR" "$name" "$daily" "$weekly" "$monthly" 2>"$work/retention.err" ||
-  fail "retention failed: $(tr '\n' ' ' <"$work/retention.err")"
+out=$("$here/retention.sh" "$BACKUP_DIR" "$name" "$daily" "$weekly" "$monthly" 2>&1) ||
+  fail "retention failed: $(last_lines "$out")"
 
 json_string "$now" >"$state/last_success"
 json_string "daily/$name.dump" >"$state/last_dump"
