@@ -1,7 +1,7 @@
 /** What each site commits on its host: the sums the capacity check and the inventory both use. */
 import type { Site } from "./site";
 import type { StackSettings } from "../stacks/settings";
-import { DEFAULT_SOCKET_PROXY_MEMORY } from "../stacks/settings";
+import { DEFAULT_BACKUP_MEMORY, DEFAULT_SOCKET_PROXY_MEMORY } from "../stacks/settings";
 import { toMiB } from "./units";
 
 export interface Footprint {
@@ -27,6 +27,9 @@ export function siteFootprint(site: Site): Footprint {
       memoryMiB: toMiB(site.database.resources.memory),
       cpus: site.database.resources.cpus,
     });
+  }
+  if (site.database.mode !== "none") {
+    parts.push({ role: "backup", memoryMiB: toMiB(DEFAULT_BACKUP_MEMORY) });
   }
   if (site.app.dockerReadAccess) {
     parts.push({ role: "docker-proxy", memoryMiB: toMiB(DEFAULT_SOCKET_PROXY_MEMORY) });

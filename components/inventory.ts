@@ -6,14 +6,14 @@
 import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
 import { fragmentFileName, hasRoute, upstreamOf } from "./caddy";
 import { plannedRecords, type PlannedRecord } from "./dns";
-import { EDGE_CONTAINER } from "./platform";
+import { EDGE_CONTAINER, backupHostDir } from "./platform";
 import { defaultBackupSchedule, databaseName, type Site } from "./site";
 import { formatMiB, toMiB } from "./units";
 import { POSTGRES_PORT, SOCKET_PROXY_PORT } from "./website";
 import type { StackSettings } from "../stacks/settings";
 
 export interface InventoryContainer {
-  role: "app" | "db" | "docker-proxy" | "upstream";
+  role: "app" | "db" | "backup" | "docker-proxy" | "upstream";
   /** Container name; for the app, the name Docker gave it (it changes on every replacement). */
   name: string;
   /** Network alias the edge or the app uses to reach it. */
@@ -149,6 +149,9 @@ export function buildInventory(
           port: shared?.port ?? POSTGRES_PORT,
         };
       }
+      if (running && db) {
+        entry.containers.push({ role: "backup", name: `${site.name}-backup`, managed: true });
+      }
       if (running && site.app.dockerReadAccess) {
         entry.containers.push({
           role: "docker-proxy",
@@ -162,7 +165,7 @@ export function buildInventory(
         entry.backup = {
           schedule: site.backup.schedule ?? defaultBackupSchedule(site.name),
           retention: { ...site.backup.retention },
-          path: `${host.root}/backups/${site.name}`,
+          path: backupHostDir(host, site.name),
         };
       }
       const f = siteFootprint(site);

@@ -34,6 +34,11 @@ export interface PlatformArgs {
   readonly sharedDatabasePassword?: pulumi.Input<string>;
 }
 
+/** The host directory of one site's backups. */
+export function backupHostDir(host: HostSettings, site: string): string {
+  return `${host.root}/backups/${site}`;
+}
+
 /** The host directory whose `sites.d` holds the site fragments. */
 export function edgeHostDir(host: HostSettings): string {
   return `${host.root}/edge`;

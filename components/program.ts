@@ -7,7 +7,7 @@ import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { fragmentFileName, fragmentOptions, hasRoute, renderMainCaddyfile } from "./caddy";
 import { buildInventory, type Inventory } from "./inventory";
-import { Platform } from "./platform";
+import { Platform, backupHostDir } from "./platform";
 import { RoutedService } from "./routed-service";
 import type { Site } from "./site";
 import {
@@ -177,6 +177,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
             : undefined,
           secretEnv,
           edge,
+          backupDir: backupHostDir(host, site.name),
         },
         { providers },
       );

@@ -17,6 +17,32 @@ export const DOMAIN_PATTERN =
 export const ENV_NAME_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
 export const CONFIG_KEY_PATTERN = /^[a-zA-Z][a-zA-Z0-9_.-]*$/;
 export const CRON_PATTERN = /^(\S+\s+){4}\S+$/;
+const CRON_FIELD = /^(\*|[0-9]+(-[0-9]+)?)(\/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(\/[0-9]+)?)*$/;
+const CRON_BOUNDS: [string, number, number][] = [
+  ["minute", 0, 59],
+  ["hour", 0, 23],
+  ["day of month", 1, 31],
+  ["month", 1, 12],
+  ["day of week", 0, 7],
+];
+
+/** What the backup scheduler cannot run in a cron schedule, or undefined: numbers, *, a-b, /n, lists. */
+export function cronProblem(schedule: string): string | undefined {
+  const fields = schedule.trim().split(/\s+/);
+  if (fields.length !== 5) return 'must be a five-field cron schedule such as "17 2 * * *"';
+  for (const [i, field] of fields.entries()) {
+    const [what, lo, hi] = CRON_BOUNDS[i];
+    if (!CRON_FIELD.test(field)) {
+      return `${what} field ${JSON.stringify(field)}: use numbers, *, a-b, */n and commas (no names)`;
+    }
+    for (const n of field.match(/[0-9]+/g) ?? []) {
+      const isStep = field.includes(`/${n}`);
+      if (!isStep && (Number(n) < lo || Number(n) > hi))
+        return `${what} field ${JSON.stringify(field)}: ${n} is outside ${lo}-${hi}`;
+    }
+  }
+  return undefined;
+}
 /** Env names that look like credentials: their values must come from secret stack config (`secretEnv`). */
 export const SECRET_ENV_NAME =
   /(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AUTH_KEY|_DSN$|^DSN$)/;
@@ -292,7 +318,10 @@ const backupSchema = z.strictObject({
   /** Five-field cron schedule; default: daily at a minute between 02:00 and 03:59 derived from the name. */
   schedule: z
     .string()
-    .regex(CRON_PATTERN, { error: 'must be a five-field cron schedule such as "17 2 * * *"' })
+    .superRefine((v, ctx) => {
+      const problem = cronProblem(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
     .optional(),
   /** Dumps kept per tier; default 7 daily, 4 weekly, 12 monthly. */
   retention: z

@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
@@ -12,10 +14,16 @@ import {
   entrypointScript,
   postgresCommand,
 } from "./postgres";
-import { createRoute, type SiteEdge } from "./route";
+import { createRoute, hostCommand, type SiteEdge } from "./route";
 import { socketProxyConfig } from "./socket-proxy";
-import { HEALTHY_WITHIN_SECONDS, databaseName, type WebsiteSite } from "./site";
+import {
+  HEALTHY_WITHIN_SECONDS,
+  databaseName,
+  defaultBackupSchedule,
+  type WebsiteSite,
+} from "./site";
 import { toMiB } from "./units";
+import { DEFAULT_BACKUP_MEMORY } from "../stacks/settings";
 
 /** Port PostgreSQL listens on inside its container. */
 export const POSTGRES_PORT = 5432;
@@ -43,6 +51,8 @@ export interface WebsiteArgs {
   readonly sharedDatabase?: { readonly container: string; readonly port: number };
   /** The host's edge: the site's route goes there. */
   readonly edge: SiteEdge;
+  /** Host directory of this site's backups. */
+  readonly backupDir: string;
   /** Values of `app.secretEnv`, resolved from secret stack config; default none. */
   readonly secretEnv?: Readonly<Record<string, pulumi.Input<string>>>;
 }
@@ -83,6 +93,8 @@ export class Website extends pulumi.ComponentResource {
       : undefined;
 
     let databaseUrl: pulumi.Output<string> | undefined;
+    // What the backup container connects to, when the site has a database and runs.
+    let backupSource: BackupSource | undefined;
     const appDependsOn: pulumi.Resource[] = [];
 
     if (site.database.mode === "dedicated" && db && appRole && internal) {
@@ -163,6 +175,16 @@ export class Website extends pulumi.ComponentResource {
           { parent: this, deleteBeforeReplace: true },
         );
         appDependsOn.push(dbContainer);
+        backupSource = {
+          host: dbHost,
+          port: POSTGRES_PORT,
+          user: "postgres",
+          password: superPassword,
+          network: internal.name,
+          image,
+          globals: true,
+          after: [dbContainer],
+        };
       }
     } else if (site.database.mode === "shared" && db && appRole) {
       if (!args.sharedDatabase) {
@@ -205,6 +227,17 @@ export class Website extends pulumi.ComponentResource {
         privileges: ["CREATE", "USAGE"],
       });
       appDependsOn.push(revoke, connect, schema);
+      if (active) {
+        backupSource = {
+          host: args.sharedDatabase.container,
+          port: args.sharedDatabase.port,
+          user: appRole,
+          password: appPassword,
+          network: args.network,
+          globals: false, // roles live in the shared cluster; the app role may not read them
+          after: [revoke, connect, schema],
+        };
+      }
       const { container, port } = args.sharedDatabase;
       databaseUrl = pulumi.interpolate`postgresql://${role.name}:${appPassword}@${container}:${port}/${database.name}`;
     }
@@ -319,6 +352,10 @@ export class Website extends pulumi.ComponentResource {
       appContainer = container;
     }
 
+    if (backupSource && db) {
+      createBackup(name, site, db, backupSource, args, this);
+    }
+
     if (args.zoneId !== undefined) createDnsRecords(name, site, args.publicIp, args.zoneId, child);
 
     const fragment = renderSiteFragment(site, args.edge.fragment);
@@ -373,4 +410,108 @@ export function httpProbe(port: number, path: string): string[] {
     "-e",
     `fetch(${JSON.stringify(url)}).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
   ];
+}
+
+interface BackupSource {
+  host: string;
+  port: number;
+  user: string;
+  password: pulumi.Output<string>;
+  network: pulumi.Input<string>;
+  /** The database's own image resource (dedicated); else the stack's PostgreSQL image is pulled. */
+  image?: docker.RemoteImage;
+  /** Whether to dump roles too (needs a superuser). */
+  globals: boolean;
+  after: pulumi.Resource[];
+}
+
+/** The backup job's scripts, as kept in the repository, and where the container gets them. */
+export const BACKUP_SCRIPTS = [
+  "scheduler.sh",
+  "pg-backup.sh",
+  "verify-dump.sh",
+  "retention.sh",
+  "pg-restore.sh",
+];
+export const BACKUP_SCRIPT_DIR = "/opt/agi";
+/** Memory limit of the backup container (MiB): pg_dump and pg_restore of one database. */
+export const BACKUP_MEMORY_MIB = toMiB(DEFAULT_BACKUP_MEMORY);
+
+/**
+ * The site's backup container: the database's own image (pg_dump matches the server), the scheduler
+ * as its entrypoint, the host's backup directory for the site mounted at /backups, the password as a
+ * file. `docker exec <site>-backup /opt/agi/pg-backup.sh` runs a backup on demand.
+ */
+function createBackup(
+  name: string,
+  site: WebsiteSite,
+  db: string,
+  source: BackupSource,
+  args: WebsiteArgs,
+  parent: pulumi.Resource,
+): docker.Container {
+  const child = { parent };
+  const dir = hostCommand(
+    `${name}-backup-dir`,
+    args.edge.target.host,
+    { create: `mkdir -p ${args.backupDir} && chmod 700 ${args.backupDir}` },
+    child,
+  );
+  const image =
+    source.image ??
+    new docker.RemoteImage(
+      `${name}-backup-image`,
+      { name: args.images.postgres, keepLocally: true },
+      child,
+    );
+  const scripts = BACKUP_SCRIPTS.map((file) => ({
+    file: `${BACKUP_SCRIPT_DIR}/${file}`,
+    content: fs.readFileSync(path.join(__dirname, "backup", file), "utf8"),
+    executable: true,
+  }));
+  const retention = site.backup.retention;
+  return new docker.Container(
+    `${name}-backup`,
+    {
+      ...CONTAINER_DEFAULTS,
+      name: `${site.name}-backup`,
+      image: image.imageId,
+      entrypoints: ["/bin/sh", `${BACKUP_SCRIPT_DIR}/scheduler.sh`],
+      envs: [
+        `SITE=${site.name}`,
+        "BACKUP_DIR=/backups",
+        `BACKUP_SCHEDULE=${site.backup.schedule ?? defaultBackupSchedule(site.name)}`,
+        `BACKUP_GLOBALS=${source.globals ? "yes" : "no"}`,
+        `RETENTION_DAILY=${retention.daily}`,
+        `RETENTION_WEEKLY=${retention.weekly}`,
+        `RETENTION_MONTHLY=${retention.monthly}`,
+        `PGHOST=${source.host}`,
+        `PGPORT=${source.port}`,
+        `PGUSER=${source.user}`,
+        `PGDATABASE=${db}`,
+        `PGPASSWORD_FILE=${SECRET_DIR}/backup-password`,
+      ],
+      uploads: [
+        ...scripts,
+        { file: `${SECRET_DIR}/backup-password`, content: source.password, permissions: "0400" },
+      ],
+      mounts: [{ type: "bind", source: args.backupDir, target: "/backups" }],
+      networksAdvanced: [{ name: source.network }],
+      healthcheck: {
+        // The scheduler touches its heartbeat every minute.
+        tests: ["CMD-SHELL", 'test -n "$(find /tmp/agi-scheduler.alive -mmin -3 2>/dev/null)"'],
+        interval: "30s",
+        timeout: "5s",
+        startPeriod: "10s",
+        retries: 3,
+      },
+      wait: true,
+      waitTimeout: WAIT_TIMEOUT_SECONDS,
+      memory: BACKUP_MEMORY_MIB,
+      stopTimeout: 30,
+      securityOpts: ["no-new-privileges:true"],
+      labels: containerLabels(site.name, "backup"),
+    },
+    { parent, dependsOn: [dir, ...source.after] },
+  );
 }

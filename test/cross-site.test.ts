@@ -121,18 +121,12 @@ test("a routed service may not publish the shared database", () => {
 });
 
 test("memory over the host budget names the files that commit it", () => {
-  // 4Gi budget: edge 256Mi + 3 x (512Mi app + 256Mi db) = 2560Mi fits; a 4th site with a 1Gi app does not.
-  const sites = ["aaa", "bbb", "ccc"].map((n) => website(n));
-  sites.push(
-    website("ddd", {
-      app: { image: "ghcr.io/acme/ddd:1", port: 3000, resources: { memory: "1Gi" } },
-    }),
-  );
-  const big = website("eee", {
-    app: { image: "ghcr.io/acme/eee:1", port: 3000, resources: { memory: "1Gi" } },
-  });
-  assert.deepEqual(check([...sites, big]), [
-    'sites/eee.ts: app.resources.memory: host "vps1" would commit 5Gi of memory limits, over its 4Gi (edge 256Mi, sites/aaa.ts 768Mi, sites/bbb.ts 768Mi, sites/ccc.ts 768Mi, sites/ddd.ts 1280Mi, sites/eee.ts 1280Mi); lower a limit or raise agi-platform:settings.hosts.0.capacity.memory in Pulumi.test.yaml',
+  // 4Gi budget: edge 256Mi + 2 x (512Mi app + 256Mi db + 128Mi backup) + one 1Gi app site (1408Mi)
+  // = 3456Mi fits; a second 1Gi app site does not.
+  const big = (n: string) =>
+    website(n, { app: { image: `ghcr.io/acme/${n}:1`, port: 3000, resources: { memory: "1Gi" } } });
+  assert.deepEqual(check([website("aaa"), website("bbb"), big("ddd"), big("eee")]), [
+    'sites/eee.ts: app.resources.memory: host "vps1" would commit 4864Mi of memory limits, over its 4Gi (edge 256Mi, sites/aaa.ts 896Mi, sites/bbb.ts 896Mi, sites/ddd.ts 1408Mi, sites/eee.ts 1408Mi); lower a limit or raise agi-platform:settings.hosts.0.capacity.memory in Pulumi.test.yaml',
   ]);
 });
 

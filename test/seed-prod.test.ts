@@ -182,9 +182,12 @@ test("stepperslife (shared database): children, role, database and grants", () =
   assert.deepEqual(children("agi:web:Website", "stepperslife"), [
     "cloudflare:DnsRecord stepperslife-dns-apex",
     "cloudflare:DnsRecord stepperslife-dns-www",
+    "command:remote:Command stepperslife-backup-dir",
     "command:remote:Command stepperslife-route-vps1",
     "docker:Container stepperslife-app",
+    "docker:Container stepperslife-backup",
     "docker:RemoteImage stepperslife-app-image",
+    "docker:RemoteImage stepperslife-backup-image",
     "postgresql:Database stepperslife-database",
     "postgresql:Grant stepperslife-db-grant-connect",
     "postgresql:Grant stepperslife-db-grant-schema",
@@ -384,6 +387,7 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       image: "ghcr.io/agistaffers/stepperslife:1.0.0",
       containers: [
         { role: "app", name: "<docker name>", alias: "stepperslife", port: 3000, managed: true },
+        { role: "backup", name: "stepperslife-backup", managed: true },
       ],
       database: { name: "stepperslife", mode: "shared", host: "supabase-db", port: 5432 },
       backup: {
@@ -402,7 +406,7 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       },
       resources: {
         app: { memory: "512Mi", memoryReservation: "256Mi", cpus: 0.5 },
-        committedMemory: "512Mi",
+        committedMemory: "640Mi",
       },
     },
   );
@@ -417,7 +421,7 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
     port: 5432,
   });
   assert.deepEqual(inv.hosts.vps1.capacity, {
-    memory: { committed: "1312Mi", available: "736Mi", budget: "2Gi" },
+    memory: { committed: "1568Mi", available: "480Mi", budget: "2Gi" },
     cpus: { committed: 1, budget: 2 },
   });
   assert.deepEqual(inv.hosts.vps1.ports, ["0.0.0.0:80/tcp", "0.0.0.0:443/tcp", "0.0.0.0:443/udp"]);

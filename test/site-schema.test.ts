@@ -303,6 +303,20 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     ],
   },
   {
+    title: "backup schedule with a day name",
+    value: website("shop", { backup: { schedule: "0 3 * * MON" } }),
+    expected: [
+      'sites/shop.ts: backup.schedule: day of week field "MON": use numbers, *, a-b, */n and commas (no names), got "0 3 * * MON"',
+    ],
+  },
+  {
+    title: "backup schedule out of range",
+    value: website("shop", { backup: { schedule: "61 2 * * *" } }),
+    expected: [
+      'sites/shop.ts: backup.schedule: minute field "61": 61 is outside 0-59, got "61 2 * * *"',
+    ],
+  },
+  {
     title: "negative retention",
     value: website("shop", { backup: { retention: { daily: -1 } } }),
     expected: [

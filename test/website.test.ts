@@ -7,8 +7,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { resolveOutput, type MockEngine } from "../scripts/mock-engine";
 import { runUnderMocks } from "../scripts/synth";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
 import { entrypointScript, postgresCommand } from "../components/postgres";
-import { service, settings, website, writeProject } from "./helpers";
+import { ROOT, service, settings, website, writeProject } from "./helpers";
 
 const LOCAL = settings({
   hosts: [
@@ -50,6 +52,8 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     "shop",
     "shop-app",
     "shop-app-image",
+    "shop-backup",
+    "shop-backup-dir",
     "shop-db",
     "shop-db-app-password",
     "shop-db-data",
@@ -115,12 +119,83 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     host: "shop-db",
     port: 5432,
   });
-  assert.equal(inventory.sites.shop.resources?.committedMemory, "1Gi");
+  assert.equal(inventory.sites.shop.resources?.committedMemory, "1152Mi");
   assert.deepEqual(inventory.sites.shop.dns, {
     provider: "external",
     managed: false,
     records: [{ name: "shop.localhost", type: "A", content: "127.0.0.1", proxied: false }],
   });
+});
+
+test("dedicated database: the backup container runs the database's own image with the scheduler", async () => {
+  const shop = website("shop", { backup: { schedule: "5 3 * * *", retention: { daily: 3 } } });
+  const { engine, inventory } = await run(settings(), [shop]);
+  const backup = engine.byName("shop-backup");
+  const db = engine.byName("shop-db");
+  assert.equal(backup.inputs.image, db.inputs.image, "pg_dump matches the server");
+  assert.equal(backup.inputs.name, "shop-backup");
+  assert.deepEqual(backup.inputs.entrypoints, ["/bin/sh", "/opt/agi/scheduler.sh"]);
+  assert.deepEqual(backup.inputs.envs, [
+    "SITE=shop",
+    "BACKUP_DIR=/backups",
+    "BACKUP_SCHEDULE=5 3 * * *",
+    "BACKUP_GLOBALS=yes",
+    "RETENTION_DAILY=3",
+    "RETENTION_WEEKLY=4",
+    "RETENTION_MONTHLY=12",
+    "PGHOST=shop-db",
+    "PGPORT=5432",
+    "PGUSER=postgres",
+    "PGDATABASE=shop",
+    "PGPASSWORD_FILE=/run/agi/backup-password",
+  ]);
+  const uploads = backup.inputs.uploads as { file: string; content: string }[];
+  assert.deepEqual(
+    uploads.map((u) => u.file),
+    ["scheduler.sh", "pg-backup.sh", "verify-dump.sh", "retention.sh", "pg-restore.sh"]
+      .map((f) => `/opt/agi/${f}`)
+      .concat("/run/agi/backup-password"),
+  );
+  for (const u of uploads.slice(0, 5)) {
+    assert.equal(
+      u.content,
+      readFileSync(path.join(ROOT, "components", "backup", path.basename(u.file)), "utf8"),
+    );
+  }
+  assert.deepEqual(backup.secretPaths, ["uploads[5].content"]);
+  assert.equal(
+    backup.clearInputs.uploads && (backup.clearInputs.uploads as { content: string }[])[5].content,
+    engine.byName("shop-db").clearInputs.uploads &&
+      (engine.byName("shop-db").clearInputs.uploads as { content: string }[])[0].content,
+    "the superuser's password",
+  );
+  assert.deepEqual(backup.inputs.mounts, [
+    { source: "/srv/agi/backups/shop", target: "/backups", type: "bind" },
+  ]);
+  assert.deepEqual(backup.inputs.networksAdvanced, [{ name: "shop-internal" }]);
+  assert.equal(backup.inputs.memory, 128);
+  assert.equal(backup.inputs.restart, "unless-stopped");
+  assert.ok(backup.options.dependsOn.includes(db.urn));
+  assert.ok(backup.options.dependsOn.includes(engine.byName("shop-backup-dir").urn));
+  assert.equal(
+    engine.byName("shop-backup-dir").inputs.create,
+    "mkdir -p /srv/agi/backups/shop && chmod 700 /srv/agi/backups/shop",
+  );
+  assert.deepEqual(inventory.sites.shop.backup, {
+    schedule: "5 3 * * *",
+    retention: { daily: 3, weekly: 4, monthly: 12 },
+    path: "/srv/agi/backups/shop",
+  });
+});
+
+test("shared database: the backup container dumps as the app role, over agi-network, no roles", async () => {
+  const { engine } = await run(settings(), [website("shop", { database: { mode: "shared" } })]);
+  const backup = engine.byName("shop-backup");
+  const envs = backup.inputs.envs as string[];
+  for (const e of ["PGHOST=shared-pg", "PGUSER=shop_app", "BACKUP_GLOBALS=no"])
+    assert.ok(envs.includes(e), e);
+  assert.deepEqual(backup.inputs.networksAdvanced, [{ name: "agi-network" }]);
+  assert.equal(engine.byName("shop-backup-image").inputs.name, "postgres:15.14-bookworm");
 });
 
 test("local platform: created network, socket engine, loopback high ports, no DNS resources", async () => {

@@ -1,0 +1,114 @@
+#!/bin/sh
+# The backup container's scheduler: runs pg-backup.sh whenever BACKUP_SCHEDULE (five-field cron,
+# UTC) matches the current minute. The database image has no cron daemon and none can be installed
+# into a pinned image at run time, so this is a small one: it supports the usual field syntax
+# (*, N, a-b, */n, a-b/n and comma lists), with day-of-week 0-7 (0 and 7 are Sunday) and cron's
+# rule that when both day-of-month and day-of-week are restricted, either may match.
+#
+#   scheduler.sh                       run forever (the container's entrypoint)
+#   scheduler.sh --matches CRON "MIN HOUR DOM MON DOW"   exit 0 if CRON matches that time
+#
+# Every minute it touches $SCHEDULER_HEARTBEAT (the healthcheck reads it). A run that is still going
+# when the next one is due is not doubled: pg-backup.sh takes a lock.
+set -euf # -f: no globbing, "*" is a cron field
+
+# field_matches FIELD VALUE MIN MAX
+field_matches() {
+  value=$2
+  old_ifs=$IFS
+  IFS=,
+  for part in $1; do
+    IFS=$old_ifs
+    step=1
+    range=$part
+    case $part in */*)
+      step=${part#*/}
+      range=${part%/*}
+      ;;
+    esac
+    case $range in
+    \*)
+      lo=$3
+      hi=$4
+      ;;
+    *-*)
+      lo=${range%-*}
+      hi=${range#*-}
+      ;;
+    *)
+      lo=$range
+      hi=$range
+      [ "$step" = 1 ] || hi=$4
+      ;;
+    esac
+    case "$lo$hi$step" in *[!0-9]* | '') return 2 ;; esac
+    if [ "$value" -ge "$lo" ] && [ "$value" -le "$hi" ] && [ $(((value - lo) % step)) -eq 0 ]; then
+      return 0
+    fi
+  done
+  IFS=$old_ifs
+  return 1
+}
+
+# cron_matches "CRON" "MIN HOUR DOM MON DOW"
+cron_matches() {
+  # shellcheck disable=SC2086 # split the fields on purpose
+  set -- $1 $2
+  [ "$#" -eq 10 ] || return 2
+  field_matches "$1" "$6" 0 59 || return $?
+  field_matches "$2" "$7" 0 23 || return $?
+  field_matches "$4" "$9" 1 12 || return $?
+  dow=${10}
+  dom_ok=1
+  dow_ok=1
+  field_matches "$3" "$8" 1 31 && dom_ok=0
+  if field_matches "$5" "$dow" 0 7; then dow_ok=0; elif [ "$dow" -eq 0 ] && field_matches "$5" 7 0 7; then dow_ok=0; fi
+  if [ "$3" != "*" ] && [ "$5" != "*" ]; then
+    [ "$dom_ok" -eq 0 ] || [ "$dow_ok" -eq 0 ]
+  else
+    [ "$dom_ok" -eq 0 ] && [ "$dow_ok" -eq 0 ]
+  fi
+}
+
+# cron_valid "CRON": 0 if every field parses, 2 if not (checked field by field, whatever the time).
+cron_valid() {
+  # shellcheck disable=SC2086 # split the fields on purpose
+  set -- $1
+  [ "$#" -eq 5 ] || return 2
+  for field in "$@"; do
+    status=0
+    field_matches "$field" 0 0 99 || status=$?
+    [ "$status" -ne 2 ] || return 2
+  done
+  return 0
+}
+
+strip() { printf '%s' "$1" | sed 's/^0*\([0-9]\)/\1/'; }
+
+if [ "${1:-}" = --matches ]; then
+  cron_valid "$2" || exit 2
+  cron_matches "$2" "$3"
+  exit $?
+fi
+
+: "${BACKUP_SCHEDULE:?BACKUP_SCHEDULE is required}"
+job=${BACKUP_JOB:-$(cd "$(dirname "$0")" && pwd)/pg-backup.sh}
+heartbeat=${SCHEDULER_HEARTBEAT:-/tmp/agi-scheduler.alive}
+if ! cron_valid "$BACKUP_SCHEDULE"; then
+  echo "scheduler: BACKUP_SCHEDULE is not a cron schedule this scheduler understands: $BACKUP_SCHEDULE" >&2
+  exit 2
+fi
+echo "scheduler: backups of ${SITE:-this site} at \"$BACKUP_SCHEDULE\" (UTC)"
+trap 'exit 0' TERM INT
+while :; do
+  touch "$heartbeat"
+  # shellcheck disable=SC2046 # five numbers
+  set -- $(date -u '+%M %H %d %m %w')
+  now="$(strip "$1") $(strip "$2") $(strip "$3") $(strip "$4") $5"
+  if cron_matches "$BACKUP_SCHEDULE" "$now"; then
+    sh "$job" || true # the job logs and records its own failure
+  fi
+  # Sleep to the start of the next minute; in the background so a stop signal is not held up.
+  sleep $((60 - $(strip "$(date -u +%S)"))) &
+  wait $! || true
+done
