@@ -35,6 +35,8 @@ export function cronProblem(schedule: string): string | undefined {
     if (!CRON_FIELD.test(field)) {
       return `${what} field ${JSON.stringify(field)}: use numbers, *, a-b, */n and commas (no names)`;
     }
+    if (/\/0+(,|$)/.test(field))
+      return `${what} field ${JSON.stringify(field)}: a step of 0 never repeats`;
     for (const n of field.match(/[0-9]+/g) ?? []) {
       const isStep = field.includes(`/${n}`);
       if (!isStep && (Number(n) < lo || Number(n) > hi))
@@ -307,12 +309,12 @@ const databaseSchema = z.discriminatedUnion(
   { error: 'must have mode "dedicated", "shared" or "none"' },
 );
 
-const retentionCount = (max: number) =>
+const retentionCount = (min: number, max: number) =>
   z
     .number()
-    .int({ error: `must be a whole number from 0 to ${max}` })
-    .min(0, { error: `must be a whole number from 0 to ${max}` })
-    .max(max, { error: `must be a whole number from 0 to ${max}` });
+    .int({ error: `must be a whole number from ${min} to ${max}` })
+    .min(min, { error: `must be a whole number from ${min} to ${max}` })
+    .max(max, { error: `must be a whole number from ${min} to ${max}` });
 
 const backupSchema = z.strictObject({
   /** Five-field cron schedule; default: daily at a minute between 02:00 and 03:59 derived from the name. */
@@ -326,9 +328,10 @@ const backupSchema = z.strictObject({
   /** Dumps kept per tier; default 7 daily, 4 weekly, 12 monthly. */
   retention: z
     .strictObject({
-      daily: retentionCount(60).default(DEFAULT_RETENTION.daily),
-      weekly: retentionCount(52).default(DEFAULT_RETENTION.weekly),
-      monthly: retentionCount(120).default(DEFAULT_RETENTION.monthly),
+      // At least 1: the newest dump is always kept.
+      daily: retentionCount(1, 60).default(DEFAULT_RETENTION.daily),
+      weekly: retentionCount(0, 52).default(DEFAULT_RETENTION.weekly),
+      monthly: retentionCount(0, 120).default(DEFAULT_RETENTION.monthly),
     })
     .default({ ...DEFAULT_RETENTION }),
 });

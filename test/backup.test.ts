@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { postgresAvailable, startPostgres, type PgServer } from "./pg-server";
@@ -451,5 +451,72 @@ test(
     } finally {
       spawnSync("umount", [full]);
     }
+  },
+);
+
+test(
+  "odd table names and other sessions' temp tables: backed up, restored and checked",
+  { skip },
+  async () => {
+    pg.sql("postgres", "CREATE DATABASE odd");
+    pg.sql(
+      "odd",
+      `CREATE TABLE "my table" (x int); INSERT INTO "my table" SELECT generate_series(1, 7);
+                 CREATE TABLE "we""ird" (y text); INSERT INTO "we""ird" VALUES ('a'), ('b');`,
+    );
+    // Another session holds a temp table with rows for the whole backup.
+    const holder = spawn(
+      "psql",
+      [
+        "-X",
+        "-h",
+        pg.socketDir,
+        "-p",
+        String(pg.port),
+        "-U",
+        "postgres",
+        "-d",
+        "odd",
+        // Two commands, two transactions: the temp table is committed while the session sleeps.
+        "-c",
+        "CREATE TEMP TABLE held AS SELECT 1 AS n",
+        "-c",
+        "SELECT pg_sleep(6)",
+      ],
+      { stdio: "ignore" },
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const dir = tempDir("backups");
+    try {
+      const r = backup(dir, "2026-03-04T02:17:00Z", { PGDATABASE: "odd", BACKUP_GLOBALS: "no" });
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      holder.kill();
+    }
+    const manifest = JSON.parse(
+      fs.readFileSync(path.join(dir, "daily", "shop-20260304T021700Z.manifest.json"), "utf8"),
+    );
+    assert.deepEqual(manifest.rowCounts, { "public.my table": 7, 'public.we"ird': 2 });
+    const drill = restore([dir, "--latest", "--into-scratch"]);
+    assert.equal(drill.status, 0, drill.stderr);
+    assert.match(drill.stdout, /2 tables match/);
+  },
+);
+
+test(
+  "retention never prunes the dump it was run for, even when the clock went back",
+  { skip },
+  () => {
+    const dir = tempDir("retention");
+    fs.mkdirSync(path.join(dir, "daily"));
+    for (const n of ["shop-20260310T021700Z", "shop-20260301T021700Z"]) {
+      fs.writeFileSync(path.join(dir, "daily", `${n}.dump`), n);
+      fs.writeFileSync(path.join(dir, "daily", `${n}.manifest.json`), "{}");
+      assert.equal(spawnSync("sh", [RETENTION, dir, n, "1", "1", "1"]).status, 0);
+    }
+    assert.ok(
+      fs.existsSync(path.join(dir, "daily", "shop-20260301T021700Z.dump")),
+      "the new dump is kept",
+    );
   },
 );

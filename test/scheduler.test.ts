@@ -29,6 +29,10 @@ test("cron matching: minute, hour, steps, ranges, lists, Sunday as 0 or 7, day-o
     ["0 3 1 * 1", "0 3 9 3 1", 0], // both restricted: either matches
     ["0 3 1 * 1", "0 3 10 3 2", 1],
     ["0 3 * 6 *", "0 3 1 7 2", 1],
+    ["0 08 * * *", "0 8 1 1 1", 0], // leading zeros are decimal, not octal
+    ["0 3 */2 * 1", "0 3 3 3 5", 1], // "*/2" does not restrict the day: AND, as in standard cron
+    ["0 3 */2 * 1", "0 3 3 3 1", 0],
+    ["*/0 * * * *", "0 0 1 1 1", 2], // a step of 0 is refused
   ];
   for (const [cron, at, want] of table) assert.equal(matches(cron, at), want, `${cron} @ ${at}`);
 });
@@ -44,7 +48,7 @@ test("what the schema accepts, the scheduler understands, and the reverse", () =
     assert.equal(cronProblem(cron), undefined, cron);
     assert.notEqual(matches(cron, "0 0 1 1 1"), 2, cron);
   }
-  for (const cron of ["0 3 * * MON", "@daily", "x 2 * * *"]) {
+  for (const cron of ["0 3 * * MON", "@daily", "x 2 * * *", "*/0 * * * *"]) {
     assert.notEqual(cronProblem(cron), undefined, cron);
     assert.equal(matches(cron, "0 0 1 1 1"), 2, cron);
   }

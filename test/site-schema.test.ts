@@ -320,7 +320,7 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     title: "negative retention",
     value: website("shop", { backup: { retention: { daily: -1 } } }),
     expected: [
-      "sites/shop.ts: backup.retention.daily: must be a whole number from 0 to 60, got -1",
+      "sites/shop.ts: backup.retention.daily: must be a whole number from 1 to 60, got -1",
     ],
   },
   {

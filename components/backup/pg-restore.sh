@@ -109,19 +109,22 @@ else
   }
 fi
 
-# Every table the manifest counted must hold exactly that many rows.
-sed -n '/"rowCounts": {/,/}/p' "$manifest" | sed -n 's/^ *"\(.*\)": \([0-9]*\),\{0,1\}$/\1 \2/p' >"$work/expected"
-tables=0
-mismatches=
-while read -r table expected; do
-  tables=$((tables + 1))
-  schema=${table%%.*}
-  relation=${table#*.}
-  actual=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" -c "SELECT count(*) FROM \"$schema\".\"$relation\"" 2>/dev/null || echo missing)
-  [ "$actual" = "$expected" ] || mismatches="$mismatches $table ($actual of $expected)"
-done <"$work/expected"
+# Every table the manifest counted must hold exactly that many rows. The comparison runs in SQL, so
+# table names with spaces or quotes are quoted by format('%I'), not by this shell.
+tables=$(sed -n '/"rowCounts": {/,/^  }/p' "$manifest" | grep -c '": [0-9]*,\{0,1\}$' || true)
+if ! mismatches=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" 2>&1 <<SQL
+\set manifest \`cat "$manifest"\`
+SELECT format(
+  'SELECT %L || '' ('' || c || '' of '' || %s || '')'' FROM (SELECT count(*) AS c FROM %I.%I) x WHERE c <> %s',
+  key, value, split_part(key, '.', 1), substr(key, length(split_part(key, '.', 1)) + 2), value)
+FROM json_each_text((:'manifest')::json -> 'rowCounts') \gexec
+SQL
+); then
+  echo "restore: checking row counts failed: $(printf '%s' "$mismatches" | tail -n 2 | tr '\n' ' ')" >&2
+  exit 1
+fi
 if [ -n "$mismatches" ]; then
-  echo "restore: row counts differ from the manifest:$mismatches" >&2
+  echo "restore: row counts differ from the manifest: $(printf '%s' "$mismatches" | tr '\n' ',' | sed 's/,$//; s/,/, /g')" >&2
   exit 1
 fi
 if [ "$target" = scratch ]; then

@@ -61,6 +61,8 @@ prune() { # prune TIER KEEP
   excess=$((total - $2))
   [ "$excess" -gt 0 ] || return 0
   dumps "$dir/$1" | head -n "$excess" | while read -r old; do
+    # The dump this run made is never pruned (a clock set back would sort it oldest).
+    [ "$old" != "$name" ] || continue
     rm -f "$dir/$1/$old.manifest.json" "$dir/$1/$old.dump" "$dir/$1/$old.globals.sql"
   done
 }

@@ -42,6 +42,11 @@ field_matches() {
       ;;
     esac
     case "$lo$hi$step" in *[!0-9]* | '') return 2 ;; esac
+    # No leading zeros for the shell's arithmetic ("08" is not octal here), and no step 0.
+    lo=$(strip "$lo")
+    hi=$(strip "$hi")
+    step=$(strip "$step")
+    [ "$step" -gt 0 ] || return 2
     if [ "$value" -ge "$lo" ] && [ "$value" -le "$hi" ] && [ $(((value - lo) % step)) -eq 0 ]; then
       return 0
     fi
@@ -63,7 +68,13 @@ cron_matches() {
   dow_ok=1
   field_matches "$3" "$8" 1 31 && dom_ok=0
   if field_matches "$5" "$dow" 0 7; then dow_ok=0; elif [ "$dow" -eq 0 ] && field_matches "$5" 7 0 7; then dow_ok=0; fi
-  if [ "$3" != "*" ] && [ "$5" != "*" ]; then
+  # As in standard cron: a day field starting with "*" (also "*/2") does not restrict the day; when
+  # both day fields restrict it, either may match.
+  dom_star=no
+  dow_star=no
+  case $3 in \**) dom_star=yes ;; esac
+  case $5 in \**) dow_star=yes ;; esac
+  if [ "$dom_star" = no ] && [ "$dow_star" = no ]; then
     [ "$dom_ok" -eq 0 ] || [ "$dow_ok" -eq 0 ]
   else
     [ "$dom_ok" -eq 0 ] && [ "$dow_ok" -eq 0 ]
@@ -99,14 +110,32 @@ if ! cron_valid "$BACKUP_SCHEDULE"; then
   exit 2
 fi
 echo "scheduler: backups of ${SITE:-this site} at \"$BACKUP_SCHEDULE\" (UTC)"
-trap 'exit 0' TERM INT
-while :; do
+# The heartbeat keeps beating during a long backup; a stop is passed on to a running backup, which
+# cleans up after itself, before the scheduler exits.
+(while :; do
   touch "$heartbeat"
+  sleep 30
+done) </dev/null >/dev/null 2>&1 &
+heartbeat_pid=$!
+job_pid=
+stop() {
+  kill "$heartbeat_pid" 2>/dev/null || true
+  if [ -n "$job_pid" ]; then
+    kill -TERM "$job_pid" 2>/dev/null || true
+    wait "$job_pid" 2>/dev/null || true
+  fi
+  exit 0
+}
+trap stop TERM INT
+while :; do
   # shellcheck disable=SC2046 # five numbers
   set -- $(date -u '+%M %H %d %m %w')
   now="$(strip "$1") $(strip "$2") $(strip "$3") $(strip "$4") $5"
   if cron_matches "$BACKUP_SCHEDULE" "$now"; then
-    sh "$job" || true # the job logs and records its own failure
+    sh "$job" &
+    job_pid=$!
+    wait "$job_pid" || true # the job logs and records its own failure
+    job_pid=
   fi
   # Sleep to the start of the next minute; in the background so a stop signal is not held up.
   sleep $((60 - $(strip "$(date -u +%S)"))) &
