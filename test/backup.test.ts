@@ -132,18 +132,7 @@ test("round trip: the dump restores to identical content, grants included", { sk
   pg.sql("postgres", "CREATE DATABASE restored");
   const restore = spawnSync(
     "pg_restore",
-    [
-      "--exit-on-error",
-      "-h",
-      pg.socketDir,
-      "-p",
-      String(pg.port),
-      "-U",
-      "postgres",
-      "-d",
-      "restored",
-      `${base}.dump`,
-    ],
+    ["--exit-on-error", ...pg.connArgs("restored"), `${base}.dump`],
     {
       encoding: "utf8",
     },
@@ -469,14 +458,7 @@ test(
       "psql",
       [
         "-X",
-        "-h",
-        pg.socketDir,
-        "-p",
-        String(pg.port),
-        "-U",
-        "postgres",
-        "-d",
-        "odd",
+        ...pg.connArgs("odd"),
         // Two commands, two transactions: the temp table is committed while the session sleeps.
         "-c",
         "CREATE TEMP TABLE held AS SELECT 1 AS n",

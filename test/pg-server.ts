@@ -20,6 +20,8 @@ export interface PgServer {
   socketDir: string;
   /** Env for psql and friends: host, port, superuser. */
   env: NodeJS.ProcessEnv;
+  /** libpq arguments for the superuser on `db` over the trusted private socket. */
+  connArgs(db: string): string[];
   /** Runs SQL as the superuser (or `user`) on `db`; returns trimmed unaligned output. */
   sql(db: string, query: string, user?: string, password?: string): string;
   stop(): Promise<void>;
@@ -101,6 +103,7 @@ export async function startPostgres(settings: [string, string][] = []): Promise<
     port,
     socketDir,
     env,
+    connArgs: (db) => ["-h", socketDir, "-p", String(port), "-U", "postgres", "-d", db],
     sql(db, query, user = "postgres", password) {
       // Without a password: the trusted private socket; with one: TCP, where passwords are checked.
       const host = password === undefined ? socketDir : "127.0.0.1";
