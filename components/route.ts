@@ -45,9 +45,13 @@ export interface SiteEdge {
 export const ROUTE_SCRIPT = fs.readFileSync(path.join(__dirname, "edge-route.sh"), "utf8");
 const SAFE_ARG = /^[A-Za-z0-9_./:@=-]+$/;
 
-function commandLine(args: readonly string[]): string {
+/**
+ * A command line for a host's shell from words that need no quoting; anything else is refused, so a
+ * value can never become shell syntax on the host.
+ */
+export function commandLine(args: readonly string[]): string {
   for (const a of args) {
-    if (!SAFE_ARG.test(a)) throw new Error(`route: unsafe argument ${JSON.stringify(a)}`);
+    if (!SAFE_ARG.test(a)) throw new Error(`unsafe argument ${JSON.stringify(a)}`);
   }
   return args.join(" ");
 }

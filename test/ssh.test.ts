@@ -5,71 +5,30 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { sshOptions } from "../components/platform";
 import { tempDir } from "./helpers";
+import { SSHD, keygen, startSshd, type Sshd } from "./sshd";
 
-const SSHD = "/usr/sbin/sshd";
 const skip = !fs.existsSync(SSHD) && !process.env.CI ? "OpenSSH server not installed" : false;
 let dir: string;
 let port: number;
-let sshd: ChildProcess;
+let server: Sshd;
 let hostKey: string;
 let otherKey: string;
-
-function keygen(file: string): string {
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file]);
-  return fs.readFileSync(`${file}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
-}
 
 before(async () => {
   if (skip) return;
   dir = tempDir("ssh");
-  hostKey = keygen(path.join(dir, "host"));
   otherKey = keygen(path.join(dir, "other"));
-  const client = keygen(path.join(dir, "client"));
-  fs.writeFileSync(path.join(dir, "authorized_keys"), `${client}\n`, { mode: 0o600 });
-  fs.mkdirSync("/run/sshd", { recursive: true });
-  port = await new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-  const config = [
-    `Port ${port}`,
-    "ListenAddress 127.0.0.1",
-    `HostKey ${path.join(dir, "host")}`,
-    `AuthorizedKeysFile ${path.join(dir, "authorized_keys")}`,
-    `PidFile ${path.join(dir, "sshd.pid")}`,
-    "PasswordAuthentication no",
-    "KbdInteractiveAuthentication no",
-    "PermitRootLogin prohibit-password",
-    "StrictModes no",
-    "UsePAM no",
-  ].join("\n");
-  fs.writeFileSync(path.join(dir, "sshd_config"), `${config}\n`);
-  sshd = spawn(SSHD, ["-D", "-e", "-f", path.join(dir, "sshd_config")], { stdio: "ignore" });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, "127.0.0.1", () => {
-        c.end();
-        resolve(true);
-      });
-      c.on("error", () => resolve(false));
-    });
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error("sshd did not start");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  server = await startSshd(dir);
+  ({ port, hostKey } = server);
 });
 
 after(() => {
-  sshd?.kill();
+  server?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

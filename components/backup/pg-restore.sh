@@ -1,18 +1,21 @@
 #!/bin/sh
 # Restores a site's database from a verified dump and checks the result against the dump's manifest.
 #
-#   pg-restore.sh BACKUP_DIR (--latest | --backup FILE) (--into-scratch | --into DATABASE)
+#   pg-restore.sh BACKUP_DIR (--latest | --backup FILE) (--check | --into DATABASE | --into-scratch [--private-server])
 #
 # Environment: PGHOST, PGPORT, PGUSER and PGPASSWORD_FILE (never a password on a command line).
 # --latest takes the newest dump that has a manifest, in any tier (a failed run leaves none behind).
 # The dump is checked against the manifest's sha256 and read end to end before anything is touched.
+# --check stops there and prints the dump's path under BACKUP_DIR.
 # --into DATABASE replaces that database's contents in one transaction (stop the app first);
 # --into-scratch restores into a throwaway database, compares, and drops it: the restore drill.
+# With --private-server the throwaway database lives in a throwaway server of this container's own
+# PostgreSQL, so the drill needs no right to create databases and never loads the site's server.
 # Afterwards every table's row count must equal the manifest's, or the script exits 1.
 set -eu
 
 usage() {
-  echo "usage: pg-restore.sh BACKUP_DIR (--latest | --backup FILE) (--into-scratch | --into DATABASE)" >&2
+  echo "usage: pg-restore.sh BACKUP_DIR (--latest | --backup FILE) (--check | --into DATABASE | --into-scratch [--private-server])" >&2
   exit 2
 }
 [ "$#" -ge 3 ] || usage
@@ -21,6 +24,7 @@ shift
 pick=
 file=
 target=
+private=
 while [ "$#" -gt 0 ]; do
   case $1 in
   --latest) pick=latest ;;
@@ -30,7 +34,9 @@ while [ "$#" -gt 0 ]; do
     file=$2
     shift
     ;;
+  --check) target=check ;;
   --into-scratch) target=scratch ;;
+  --private-server) private=yes ;;
   --into)
     [ "$#" -ge 2 ] || usage
     target=$2
@@ -41,14 +47,23 @@ while [ "$#" -gt 0 ]; do
   shift
 done
 if [ -z "$pick" ] || [ -z "$target" ]; then usage; fi
+if [ -n "$private" ] && [ "$target" != scratch ]; then usage; fi
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 scratch=
+server=
 cleanup() {
-  if [ -n "$scratch" ]; then
+  if [ -n "$server" ]; then
+    as_postgres pg_ctl -D "$server/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$server"
+  elif [ -n "$scratch" ]; then
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$scratch\"" >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
+}
+# initdb refuses root: the private server runs as the image's postgres user.
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' HUP INT TERM
@@ -93,9 +108,35 @@ if ! "$here/verify-dump.sh" "$file" "$sha" >"$work/verify.out" 2>&1; then
   exit 1
 fi
 
+if [ "$target" = check ]; then
+  echo "${file#"$dir"/}"
+  exit 0
+fi
+
+if [ -n "$private" ]; then
+  # The server binaries of the same major version as pg_restore.
+  major=$(pg_restore --version | sed -n 's/^pg_restore (PostgreSQL) \([0-9]*\).*/\1/p')
+  PATH="$PATH:/usr/lib/postgresql/$major/bin"
+  server=$(mktemp -d)
+  [ "$(id -u)" != 0 ] || chown postgres "$server"
+  if ! as_postgres initdb -D "$server/data" -U postgres --auth=trust -E UTF8 --no-sync >"$work/server.log" 2>&1 ||
+    ! as_postgres pg_ctl -D "$server/data" -w -t 60 -l "$server/log" \
+      -o "-p 5432 -c listen_addresses='' -k $server -c shared_buffers=16MB -c fsync=off -c full_page_writes=off" \
+      start >>"$work/server.log" 2>&1; then
+    echo "restore: the throwaway server did not start: $(tail -n 3 "$work/server.log" "$server/log" 2>/dev/null | tr '\n' ' ')" >&2
+    exit 1
+  fi
+  export PGHOST="$server" PGPORT=5432 PGUSER=postgres
+  unset PGPASSFILE
+fi
+
 if [ "$target" = scratch ]; then
   scratch="restore_drill_$(date -u +%Y%m%d%H%M%S)_$$"
-  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$scratch\"" >/dev/null
+  if ! psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$scratch\"" >/dev/null 2>"$work/create.err"; then
+    scratch=
+    echo "restore: cannot create the throwaway database: $(tail -n 2 "$work/create.err" | tr '\n' ' ')" >&2
+    exit 1
+  fi
   database=$scratch
   pg_restore --exit-on-error --no-owner --no-privileges -d "$database" "$file" 2>"$work/restore.err" || {
     echo "restore: pg_restore failed: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2

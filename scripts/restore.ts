@@ -1,0 +1,237 @@
+/**
+ * npm run restore -- --stack NAME --site NAME [--backup FILE | --latest] [--into-scratch] [--yes]
+ *
+ * Restores a site's database from one of its verified dumps, through the site's backup container on
+ * its host: over SSH (strict host-key checking, the pinned key where the stack has one) or, on a
+ * stack whose Docker engine is a local socket, on this machine. The dump is verified before anything
+ * stops; a real restore stops the site's app while it runs and starts it again afterwards; the
+ * result is checked against the dump's manifest. --into-scratch is the restore drill: it restores
+ * into a throwaway database, checks, and drops it, with the app left running.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as readline from "node:readline/promises";
+import { parseArgs } from "node:util";
+import { formatProblem, loadSiteEntries, parseSites, readStackFile } from "../components/validate";
+import { databaseName, type Site } from "../components/site";
+import { hostOf } from "../components/capacity";
+import { sshOptions } from "../components/platform";
+import { commandLine } from "../components/route";
+import { stackNames } from "./validate";
+import type { HostSettings } from "../stacks/settings";
+
+const USAGE =
+  "usage: npm run restore -- --stack NAME --site NAME [--backup FILE | --latest] [--into-scratch] [--yes] [--sites DIR]";
+export const HOST_SCRIPT = path.join(__dirname, "..", "components", "backup", "host-restore.sh");
+/** A dump as the backup directory names it: `daily/<site>-<time>.dump`, or just the file name. */
+const BACKUP_FILE = /^(?:(?:daily|weekly|monthly)\/)?[A-Za-z0-9_.-]+\.dump$/;
+
+export interface RestoreArgs {
+  stack: string;
+  site: string;
+  backup?: string;
+  intoScratch: boolean;
+  yes: boolean;
+  sites: string;
+}
+
+/** A refusal: printed as `restore: <message>`, exit 1. */
+export class Refusal extends Error {}
+
+export function parseRestoreArgs(argv: string[]): RestoreArgs {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      stack: { type: "string" },
+      site: { type: "string" },
+      backup: { type: "string" },
+      latest: { type: "boolean", default: false },
+      "into-scratch": { type: "boolean", default: false },
+      yes: { type: "boolean", short: "y", default: false },
+      sites: { type: "string", default: "sites" },
+    },
+    allowPositionals: false,
+    strict: true,
+  });
+  if (!values.stack) throw new Error("--stack is required");
+  if (!values.site) throw new Error("--site is required");
+  if (values.backup !== undefined && values.latest) {
+    throw new Error("--backup and --latest exclude each other");
+  }
+  if (values.backup !== undefined && !BACKUP_FILE.test(values.backup)) {
+    throw new Error(
+      `--backup: ${JSON.stringify(values.backup)} is not a dump name; give one as the backup ` +
+        "directory lists it, e.g. daily/<site>-20260304T021700Z.dump",
+    );
+  }
+  return {
+    stack: values.stack,
+    site: values.site,
+    backup: values.backup,
+    intoScratch: values["into-scratch"],
+    yes: values.yes,
+    sites: values.sites,
+  };
+}
+
+export interface RestorePlan {
+  site: Site;
+  host: HostSettings;
+  database: string;
+  mode: "dedicated" | "shared";
+  /** Arguments of host-restore.sh. */
+  scriptArgs: string[];
+}
+
+/** Everything that can be checked before touching the host: the stack, the site, its database. */
+export function planRestore(root: string, args: RestoreArgs): RestorePlan {
+  const stackFile = `Pulumi.${args.stack}.yaml`;
+  if (!/^[A-Za-z0-9_.-]+$/.test(args.stack) || !fs.existsSync(path.join(root, stackFile))) {
+    const known = stackNames(root);
+    throw new Refusal(
+      `no stack ${JSON.stringify(args.stack)}: there is no ${stackFile} here ` +
+        `(stacks: ${known.join(", ") || "none"})`,
+    );
+  }
+  const read = readStackFile(path.join(root, stackFile), stackFile);
+  if (!read.settings) throw new Refusal(read.problems.map(formatProblem).join("\n"));
+  const loaded = loadSiteEntries(path.resolve(root, args.sites), args.sites);
+  const entry = loaded.entries.find((e) => path.basename(e.file, ".ts") === args.site);
+  if (!entry) {
+    const broken = loaded.problems.find((p) => path.basename(p.file, ".ts") === args.site);
+    if (broken) throw new Refusal(formatProblem(broken));
+    throw new Refusal(
+      `no site ${JSON.stringify(args.site)}: there is no ${path.join(args.sites, `${args.site}.ts`)}`,
+    );
+  }
+  const parsed = parseSites([entry]);
+  if (parsed.problems.length) throw new Refusal(parsed.problems.map(formatProblem).join("\n"));
+  const site = parsed.sites[0].site;
+  if (site.kind !== "website" || site.database.mode === "none") {
+    throw new Refusal(
+      `${entry.file}: ${site.name} has no database, so there is nothing to restore`,
+    );
+  }
+  const hostName = hostOf(site, read.settings);
+  const host = read.settings.hosts.find((h) => h.name === hostName);
+  if (!host) {
+    throw new Refusal(`${entry.file}: host: ${hostName} is not a host of stack ${args.stack}`);
+  }
+  const database = databaseName(site) as string;
+  const mode = site.database.mode;
+  const scriptArgs = [
+    site.name,
+    database,
+    mode,
+    ...(args.backup ? ["--backup", args.backup] : ["--latest"]),
+    args.intoScratch ? "--into-scratch" : "--into",
+  ];
+  commandLine(scriptArgs);
+  return { site, host, database, mode, scriptArgs };
+}
+
+/** The command that runs host-restore.sh (read from standard input) on the site's host. */
+export function hostInvocation(
+  host: HostSettings,
+  scriptArgs: string[],
+): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const d = host.docker;
+  if (d.connection === "socket") {
+    return {
+      command: "sh",
+      args: ["-s", "--", ...scriptArgs],
+      env: { ...process.env, DOCKER_HOST: d.socket },
+    };
+  }
+  return {
+    command: "ssh",
+    args: [
+      ...sshOptions(d),
+      "-p",
+      String(d.port),
+      `${d.user}@${d.address}`,
+      commandLine(["sh", "-s", "--", ...scriptArgs]),
+    ],
+    env: process.env,
+  };
+}
+
+async function confirm(plan: RestorePlan, args: RestoreArgs): Promise<void> {
+  if (args.intoScratch || args.yes) return;
+  const what = `${plan.site.name}'s database ${plan.database} on ${plan.host.name} (stack ${args.stack})`;
+  if (!process.stdin.isTTY) {
+    throw new Refusal(`replacing ${what} needs --yes (or an answer on a terminal)`);
+  }
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(
+    `This replaces ${what} and stops its app while it runs.\nType the site name to go on: `,
+  );
+  rl.close();
+  if (answer.trim() !== plan.site.name) throw new Refusal("not confirmed; nothing was changed");
+}
+
+/** Runs the restore on the host, passing its output through; resolves to the exit code. */
+function runOnHost(plan: RestorePlan): Promise<number> {
+  const { command, args, env } = hostInvocation(plan.host, plan.scriptArgs);
+  // Its own process group: a Ctrl-C here must not cut the host's restore off between stopping the
+  // app and starting it again. The first one only explains; a second one gives up waiting.
+  const child = spawn(command, args, {
+    env,
+    stdio: ["pipe", "inherit", "inherit"],
+    detached: true,
+  });
+  child.stdin.end(fs.readFileSync(HOST_SCRIPT));
+  let interrupts = 0;
+  const onInterrupt = () => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      process.stderr.write(
+        "\nrestore: still running on the host, which starts the app again when it ends; " +
+          "Ctrl-C again to stop waiting (the host's run is then cut off)\n",
+      );
+    } else {
+      child.kill("SIGTERM");
+    }
+  };
+  process.on("SIGINT", onInterrupt);
+  return new Promise((resolve) => {
+    child.on("error", (err) => {
+      process.stderr.write(`restore: cannot run ${command}: ${err.message}\n`);
+      resolve(1);
+    });
+    child.on("close", (code, signal) => {
+      process.off("SIGINT", onInterrupt);
+      resolve(code ?? (signal ? 130 : 1));
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  let args: RestoreArgs;
+  try {
+    if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    }
+    args = parseRestoreArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  try {
+    const plan = planRestore(process.cwd(), args);
+    await confirm(plan, args);
+    const dump = args.backup ?? "the latest verified dump";
+    const into = args.intoScratch ? "a throwaway database (restore drill)" : plan.database;
+    const via = plan.host.docker.connection === "ssh" ? `over SSH to ${plan.host.name}` : "locally";
+    process.stderr.write(`restore: ${plan.site.name}: ${dump} into ${into}, ${via}\n`);
+    process.exitCode = await runOnHost(plan);
+  } catch (err) {
+    if (!(err instanceof Refusal)) throw err;
+    for (const line of err.message.split("\n")) process.stderr.write(`restore: ${line}\n`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main();

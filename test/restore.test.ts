@@ -1,0 +1,421 @@
+/**
+ * `npm run restore`: refusals before anything is touched, and the whole path on a real PostgreSQL 15
+ * (and over a real SSH connection with a pinned host key). The Docker CLI on the "host" is a
+ * stand-in that runs the backup container's own scripts against the test server, with the
+ * container's paths mapped, and logs every call, so the order stop → restore → start can be checked.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ids, postgresAvailable, startPostgres, type PgServer } from "./pg-server";
+import { ROOT, settings, tempDir, website, writeProject } from "./helpers";
+import { SSHD, startSshd, type Sshd } from "./sshd";
+
+const skip =
+  !postgresAvailable() && !process.env.CI ? "PostgreSQL 15 binaries not installed" : false;
+const sshSkip = skip || (!fs.existsSync(SSHD) && !process.env.CI ? "no OpenSSH server" : false);
+const RESTORE = path.join(ROOT, "scripts", "restore.ts");
+const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
+const BACKUP = path.join(ROOT, "components", "backup", "pg-backup.sh");
+const PASSWORD = "test-only-restore-password";
+const APPS = ["0a1b2c3d4e5f", "6a7b8c9d0e1f"];
+
+let pg: PgServer;
+let fake: string;
+let backups: string;
+let log: string;
+/** The "container's" temporary directory: every run must leave it empty. */
+let scratchTmp: string;
+
+/** The Docker CLI stand-in; its settings come from fake.env beside it (SSH passes no environment). */
+const FAKE_DOCKER = `#!/bin/bash
+set -eu
+. "$(dirname "$0")/fake.env"
+echo "$*" >>"$FAKE_LOG"
+case $1 in
+inspect)
+  [ "\${!#}" = "$FAKE_CONTAINER" ] || { echo "Error: No such object: \${!#}" >&2; exit 1; }
+  echo "$FAKE_RUNNING" ;;
+ps)
+  # Only the site's app containers match both filters.
+  case " $* " in *" label=agi.site=$FAKE_SITE "*" label=agi.role=app "*) printf '%s\\n' $FAKE_APPS ;; esac ;;
+stop | start) ;;
+exec)
+  [ "$2" = "$FAKE_CONTAINER" ] || { echo "Error: No such container: $2" >&2; exit 1; }
+  cmd=\${3/#\\/opt\\/agi/$FAKE_SCRIPTS}
+  args=()
+  for a in "\${@:4}"; do args+=("\${a/#\\/backups/$FAKE_BACKUPS}"); done
+  export PGHOST PGPORT PGUSER PGPASSWORD_FILE TMPDIR
+  exec sh "$cmd" "\${args[@]}" ;;
+*) echo "fake docker: unexpected $1" >&2; exit 1 ;;
+esac
+`;
+
+function writeFakeEnv(over: Record<string, string> = {}): void {
+  const env: Record<string, string> = {
+    FAKE_LOG: log,
+    FAKE_SCRIPTS: path.join(ROOT, "components", "backup"),
+    FAKE_BACKUPS: backups,
+    FAKE_SITE: "shop",
+    FAKE_CONTAINER: "shop-backup",
+    FAKE_RUNNING: "true",
+    FAKE_APPS: APPS.join(" "),
+    PGHOST: "127.0.0.1",
+    PGPORT: String(pg.port),
+    PGUSER: "postgres",
+    PGPASSWORD_FILE: path.join(fake, "pw"),
+    TMPDIR: scratchTmp,
+    ...over,
+  };
+  fs.writeFileSync(
+    path.join(fake, "fake.env"),
+    Object.entries(env)
+      .map(([k, v]) => `${k}='${v}'\n`)
+      .join(""),
+  );
+  fs.writeFileSync(log, "");
+}
+
+const localStack = settings({
+  hosts: [
+    {
+      name: "local",
+      publicIp: "127.0.0.1",
+      docker: { connection: "socket", socket: "unix:///var/run/docker.sock" },
+      capacity: { memory: "4Gi", cpus: 2 },
+    },
+  ],
+  dns: { provider: "none" },
+});
+const shop = (mode: "dedicated" | "shared", name = "shop") =>
+  website("shop", { database: { mode, name } });
+
+function project(stack: Record<string, unknown>, sites: Record<string, unknown>[]): string {
+  return writeProject("local", stack, sites).root;
+}
+
+/** Runs `npm run restore` in a project, with the stand-in Docker CLI first on PATH. */
+function restore(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(TSX, [RESTORE, ...args], {
+      cwd: root,
+      env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end();
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const calls = () => fs.readFileSync(log, "utf8").trim().split("\n").filter(Boolean);
+const leftovers = () => fs.readdirSync(scratchTmp);
+
+before(() => {
+  if (skip) return;
+  return (async () => {
+    pg = await startPostgres();
+    pg.sql("postgres", `ALTER ROLE postgres PASSWORD '${PASSWORD}'`);
+    pg.sql("postgres", "CREATE DATABASE shop");
+    pg.sql(
+      "shop",
+      `CREATE TABLE orders (id serial PRIMARY KEY, total numeric(10,2), note text);
+       INSERT INTO orders (total, note) SELECT i * 1.5, 'order ' || i FROM generate_series(1, 1200) i;
+       CREATE TABLE "odd name" (x int); INSERT INTO "odd name" VALUES (1), (2);`,
+    );
+    fake = tempDir("fake-docker");
+    fs.chmodSync(fake, 0o755);
+    fs.writeFileSync(path.join(fake, "docker"), FAKE_DOCKER, { mode: 0o755 });
+    fs.writeFileSync(path.join(fake, "pw"), PASSWORD, { mode: 0o600 });
+    log = path.join(fake, "calls.log");
+    scratchTmp = tempDir("restore-tmp");
+    fs.chmodSync(scratchTmp, 0o1777);
+    backups = tempDir("restore-backups");
+    const r = spawnSync("sh", [BACKUP], {
+      env: {
+        ...process.env,
+        SITE: "shop",
+        BACKUP_DIR: backups,
+        PGHOST: "127.0.0.1",
+        PGPORT: String(pg.port),
+        PGUSER: "postgres",
+        PGDATABASE: "shop",
+        PGPASSWORD_FILE: path.join(fake, "pw"),
+        BACKUP_NOW: "2026-11-20T02:30:00Z",
+        BACKUP_GLOBALS: "no",
+      },
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+  })();
+});
+
+after(async () => {
+  if (pg) await pg.stop();
+  for (const d of [fake, backups, scratchTmp])
+    if (d) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const DUMP = "daily/shop-20261120T023000Z.dump";
+
+test("refusals name the stack, the site or the option, and touch nothing", () => {
+  const cases: [string[], number, RegExp][] = [
+    [
+      ["--stack", "staging", "--site", "stepperslife"],
+      1,
+      /no stack "staging": .*stacks: local, prod/,
+    ],
+    [["--stack", "prod", "--site", "nosuch"], 1, /no site "nosuch": there is no sites\/nosuch\.ts/],
+    [["--stack", "prod", "--site", "ollama"], 1, /sites\/ollama\.ts: ollama has no database/],
+    [
+      ["--stack", "prod", "--site", "stepperslife", "--backup", "../etc/x.dump"],
+      2,
+      /not a dump name/,
+    ],
+    [["--stack", "prod", "--site", "stepperslife", "--latest", "--backup", DUMP], 2, /exclude/],
+    [["--site", "stepperslife"], 2, /--stack is required/],
+    // Not a terminal and no --yes: a real restore is refused before any connection.
+    [
+      ["--stack", "prod", "--site", "stepperslife"],
+      1,
+      /stepperslife on vps1 \(stack prod\) needs --yes/,
+    ],
+  ];
+  for (const [args, status, message] of cases) {
+    const r = spawnSync(TSX, [RESTORE, ...args], {
+      cwd: ROOT,
+      encoding: "utf8",
+      input: "",
+    });
+    assert.equal(r.status, status, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  }
+});
+
+for (const mode of ["dedicated", "shared"] as const) {
+  test(
+    `restore drill (${mode}): verified dump restored into a throwaway database, app untouched`,
+    { skip },
+    async () => {
+      writeFakeEnv();
+      const root = project(localStack, [shop(mode)]);
+      const r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /restore: daily\/shop-20261120T023000Z\.dump is verified/);
+      assert.match(
+        r.stdout,
+        /restore drill: ok: shop-20261120T023000Z\.dump restores, 2 tables match/,
+      );
+      // Shared mode: a throwaway server in the container (as its postgres user), not the cluster.
+      const drill = `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --into-scratch`;
+      assert.deepEqual(calls(), [
+        "inspect --format {{.State.Running}} shop-backup",
+        "exec shop-backup /opt/agi/pg-restore.sh /backups --latest --check",
+        mode === "shared" ? `${drill} --private-server` : drill,
+      ]);
+      assert.equal(
+        pg.sql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'restore_drill%'"),
+        "0",
+      );
+      assert.deepEqual(leftovers(), [], "no work directory or throwaway server left behind");
+    },
+  );
+}
+
+test(
+  "restore: the app is stopped, the database replaced and checked, the app started",
+  { skip },
+  async () => {
+    writeFakeEnv();
+    pg.sql(
+      "shop",
+      "INSERT INTO orders (total, note) SELECT 1, 'written after the dump' FROM generate_series(1, 77)",
+    );
+    const root = project(localStack, [shop("dedicated")]);
+    const r = await restore(root, [
+      "--stack",
+      "local",
+      "--site",
+      "shop",
+      "--backup",
+      DUMP,
+      "--yes",
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /restore: ok: shop-20261120T023000Z\.dump restored into shop, 2 tables match/,
+    );
+    assert.equal(pg.sql("shop", "SELECT count(*) FROM orders"), "1200");
+    assert.deepEqual(calls(), [
+      "inspect --format {{.State.Running}} shop-backup",
+      `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --check`,
+      "ps --quiet --filter label=agi.site=shop --filter label=agi.role=app",
+      `stop --time 30 ${APPS.join(" ")}`,
+      `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --into shop`,
+      `start ${APPS.join(" ")}`,
+    ]);
+  },
+);
+
+test("a failed restore still starts the app again and exits 1", { skip }, async () => {
+  writeFakeEnv();
+  // The site's database does not exist on the server: pg_restore fails after the app was stopped.
+  const root = project(localStack, [shop("dedicated", "shop_gone")]);
+  const r = await restore(root, ["--stack", "local", "--site", "shop", "--latest", "--yes"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /restore: pg_restore failed, shop_gone left as it was/);
+  assert.match(r.stdout, /restore: starting the app again/);
+  const log = calls();
+  assert.equal(log.at(-1), `start ${APPS.join(" ")}`);
+  assert.ok(log.indexOf(`stop --time 30 ${APPS.join(" ")}`) < log.length - 2);
+});
+
+test("a damaged dump is refused before the app is stopped", { skip }, async () => {
+  writeFakeEnv();
+  const bad = path.join(backups, "daily", "shop-20261121T023000Z");
+  fs.copyFileSync(
+    path.join(backups, `${DUMP.replace(/\.dump$/, "")}.manifest.json`),
+    `${bad}.manifest.json`,
+  );
+  const data = fs.readFileSync(path.join(backups, DUMP));
+  fs.writeFileSync(`${bad}.dump`, data.subarray(0, Math.floor(data.length / 2)));
+  try {
+    const root = project(localStack, [shop("dedicated")]);
+    const r = await restore(root, ["--stack", "local", "--site", "shop", "--latest", "--yes"]);
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /restore: .*shop-20261121T023000Z\.dump fails verification, refusing it/,
+    );
+    assert.deepEqual(calls(), [
+      "inspect --format {{.State.Running}} shop-backup",
+      "exec shop-backup /opt/agi/pg-restore.sh /backups --latest --check",
+    ]);
+  } finally {
+    fs.rmSync(`${bad}.dump`);
+    fs.rmSync(`${bad}.manifest.json`);
+  }
+});
+
+test("no backup container, or a stopped one: refused with what to do", { skip }, async () => {
+  const root = project(localStack, [shop("dedicated")]);
+  writeFakeEnv({ FAKE_CONTAINER: "other-backup" });
+  let r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /shop has no backup container \(shop-backup\) on this host/);
+  writeFakeEnv({ FAKE_RUNNING: "false" });
+  r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /shop-backup is not running; start it first/);
+  assert.equal(calls().length, 1);
+});
+
+let sshd: Sshd | undefined;
+let sshDir: string | undefined;
+let agent: { sock: string; pid: string } | undefined;
+after(() => {
+  sshd?.stop();
+  if (agent) spawnSync("kill", [agent.pid]);
+  if (sshDir) fs.rmSync(sshDir, { recursive: true, force: true });
+});
+
+test(
+  "over SSH with the pinned host key: the shared-mode drill runs in a throwaway server",
+  { skip: sshSkip },
+  async () => {
+    sshDir = tempDir("restore-ssh");
+    fs.chmodSync(sshDir, 0o755);
+    // The host's PATH finds the stand-in Docker CLI. The deploy user is `postgres`, which exists
+    // here with a locked password: under PAM, sshd leaves account checks to PAM, which lets keys in.
+    sshd = await startSshd(sshDir, [
+      "UsePAM yes",
+      `SetEnv PATH=${fake}:/usr/local/bin:/usr/bin:/bin`,
+    ]);
+    const out = execFileSync("ssh-agent", ["-s", "-a", path.join(sshDir, "agent.sock")], {
+      encoding: "utf8",
+    });
+    agent = { sock: path.join(sshDir, "agent.sock"), pid: /SSH_AGENT_PID=(\d+)/.exec(out)![1] };
+    execFileSync("ssh-add", ["-q", sshd.clientKey], {
+      env: { ...process.env, SSH_AUTH_SOCK: agent.sock },
+    });
+    writeFakeEnv();
+    for (const f of [log, path.join(fake, "pw")]) {
+      const { uid, gid } = ids("postgres");
+      fs.chownSync(f, uid, gid);
+    }
+    execFileSync("chown", ["-R", "postgres", backups]);
+    const stack = settings({
+      hosts: [
+        {
+          name: "vps1",
+          publicIp: "203.0.113.10",
+          docker: {
+            connection: "ssh",
+            user: "postgres",
+            address: "127.0.0.1",
+            port: sshd.port,
+            hostKey: sshd.hostKey,
+          },
+          capacity: { memory: "4Gi", cpus: 2 },
+        },
+      ],
+    });
+    const root = writeProject("prod", stack, [shop("shared")]).root;
+    const r = await restore(root, ["--stack", "prod", "--site", "shop", "--into-scratch"], {
+      SSH_AUTH_SOCK: agent.sock,
+    });
+    assert.equal(r.status, 0, r.stderr + fs.readFileSync(path.join(sshDir, "sshd.log"), "utf8"));
+    assert.match(
+      r.stderr,
+      /restore: shop: the latest verified dump into a throwaway database \(restore drill\), over SSH to vps1/,
+    );
+    assert.match(
+      r.stdout,
+      /restore drill: ok: shop-20261120T023000Z\.dump restores, 2 tables match/,
+    );
+    assert.equal(
+      calls().at(-1),
+      `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --into-scratch --private-server`,
+    );
+    assert.deepEqual(leftovers(), [], "no work directory or throwaway server left behind");
+    // The drill never created a database on the site's server.
+    assert.equal(
+      pg.sql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'restore_drill%'"),
+      "0",
+    );
+
+    // A host key other than the pinned one stops the connection before anything runs.
+    const wrong = writeProject(
+      "prod",
+      settings({
+        hosts: [
+          {
+            ...(stack.hosts as Record<string, unknown>[])[0],
+            docker: {
+              connection: "ssh",
+              user: "postgres",
+              address: "127.0.0.1",
+              port: sshd.port,
+              hostKey:
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+            },
+          },
+        ],
+      }),
+      [shop("shared")],
+    ).root;
+    writeFakeEnv();
+    const refused = await restore(wrong, ["--stack", "prod", "--site", "shop", "--into-scratch"], {
+      SSH_AUTH_SOCK: agent.sock,
+    });
+    assert.equal(refused.status, 255);
+    assert.match(refused.stderr, /Host key verification failed/);
+    assert.deepEqual(calls(), []);
+  },
+);
