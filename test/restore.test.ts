@@ -276,7 +276,7 @@ test("a failed restore still starts the app again and exits 1", { skip }, async 
   assert.ok(log.indexOf(`stop --time 30 ${APPS.join(" ")}`) < log.length - 2);
 });
 
-test("a damaged dump is refused before the app is stopped", { skip }, async () => {
+test("a damaged or missing dump is refused before the app is stopped", { skip }, async () => {
   writeFakeEnv();
   const bad = path.join(backups, "daily", "shop-20261121T023000Z");
   fs.copyFileSync(
@@ -297,6 +297,21 @@ test("a damaged dump is refused before the app is stopped", { skip }, async () =
       "inspect --format {{.State.Running}} shop-backup",
       "exec shop-backup /opt/agi/pg-restore.sh /backups --latest --check",
     ]);
+    // A dump that does not exist: the same refusal point.
+    writeFakeEnv();
+    const gone = "daily/shop-20200101T000000Z.dump";
+    const r2 = await restore(root, [
+      "--stack",
+      "local",
+      "--site",
+      "shop",
+      "--backup",
+      gone,
+      "--yes",
+    ]);
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /restore: no such dump: .*\/daily\/shop-20200101T000000Z\.dump/);
+    assert.equal(calls().length, 2);
   } finally {
     fs.rmSync(`${bad}.dump`);
     fs.rmSync(`${bad}.manifest.json`);
