@@ -10,6 +10,17 @@ export interface PlannedRecord {
   proxied: boolean;
 }
 
+/**
+ * The mark a record's comment carries when its site file asks for DNS only (not proxied): the policy
+ * pack lets an unproxied record through only with it, so an unproxied record is always intended.
+ */
+export const UNPROXIED_MARK = "proxied: false in its site file";
+
+/** The comment of a site's records. */
+export function recordComment(site: string, proxied: boolean): string {
+  return proxied ? `agi-platform: site ${site}` : `agi-platform: site ${site}; ${UNPROXIED_MARK}`;
+}
+
 /** Cloudflare's "automatic" TTL. */
 export const AUTO_TTL = 1;
 
@@ -46,7 +57,7 @@ export function createDnsRecords(
           content: r.content,
           proxied: r.proxied,
           ttl: AUTO_TTL,
-          comment: `agi-platform: site ${site.name}`,
+          comment: recordComment(site.name, r.proxied),
         },
         opts,
       ),

@@ -1,0 +1,222 @@
+/**
+ * The platform's guard rails as plain functions over one resource (type, name, inputs): the policy
+ * pack runs them inside `pulumi preview` / `pulumi up`, and `npm run policy` runs the same functions
+ * over the synth manifest, offline. Each violation message names the resource and the fix.
+ */
+import { imageProblem } from "../components/site";
+import { UNPROXIED_MARK } from "../components/dns";
+
+/** One resource as a rule sees it. */
+export interface CheckedResource {
+  type: string;
+  name: string;
+  props: Record<string, unknown>;
+  /**
+   * Whether the resource is kept when deleted. The synth manifest records it; the engine does not
+   * show it to policy packs, so there it is undefined and the rule that needs it cannot decide.
+   */
+  retainOnDelete?: boolean;
+}
+
+export interface Rule {
+  /** Policy name (lower-case, dashes). */
+  name: string;
+  description: string;
+  /** Resource type tokens the rule looks at. */
+  types: readonly string[];
+  /** The violation message, or undefined when the resource complies. */
+  check(r: CheckedResource): string | undefined;
+}
+
+export const CONTAINER = "docker:index/container:Container";
+export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
+export const VOLUME = "docker:index/volume:Volume";
+export const ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting";
+export const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
+
+/** Restart policies that bring a container back after a crash or a reboot. */
+const RESTARTING = ["always", "unless-stopped", "on-failure"];
+/** Host addresses that mean "every interface". */
+const ALL_INTERFACES = [undefined, null, "", "0.0.0.0", "::", "[::]"];
+
+interface Port {
+  internal?: number;
+  external?: number;
+  ip?: string | null;
+}
+interface Mount {
+  type?: string;
+  source?: string;
+  target?: string;
+  readOnly?: boolean;
+}
+interface Volume {
+  hostPath?: string;
+  containerPath?: string;
+  readOnly?: boolean;
+}
+
+function list<T>(value: unknown): T[] {
+  return Array.isArray(value) ? (value as T[]) : [];
+}
+
+/** The value of a Docker label on a container, from the provider's `labels: [{label, value}]`. */
+export function label(props: Record<string, unknown>, name: string): string | undefined {
+  return list<{ label?: string; value?: string }>(props.labels).find((l) => l.label === name)
+    ?.value;
+}
+
+function isDatabase(props: Record<string, unknown>): boolean {
+  if (label(props, "agi.role") === "db") return true;
+  return list<unknown>(props.envs).some(
+    (e) => typeof e === "string" && /^(POSTGRES_[A-Z_]+|PGDATA)=/.test(e),
+  );
+}
+
+function portText(p: Port): string {
+  return String(p.external ?? p.internal ?? "?");
+}
+
+function isDockerSocket(path: string | undefined): boolean {
+  return typeof path === "string" && /(^|\/)docker\.sock$/.test(path);
+}
+
+const container = (r: CheckedResource) => `container ${r.name}`;
+
+export const RULES: readonly Rule[] = [
+  {
+    name: "database-no-host-port",
+    description: "No database container publishes a host port.",
+    types: [CONTAINER],
+    check(r) {
+      const ports = list<Port>(r.props.ports);
+      if (!isDatabase(r.props) || ports.length === 0) return undefined;
+      return (
+        `${container(r)} is a database and publishes host port ${ports.map(portText).join(", ")}: ` +
+        'remove its "ports"; apps reach it on the site\'s internal network, operators through an SSH tunnel'
+      );
+    },
+  },
+  {
+    name: "no-public-app-port",
+    description: "Only the edge listens on every interface; no other container publishes there.",
+    types: [CONTAINER],
+    check(r) {
+      if (label(r.props, "agi.role") === "edge") return undefined;
+      const open = list<Port>(r.props.ports).filter((p) => ALL_INTERFACES.includes(p.ip));
+      if (open.length === 0) return undefined;
+      return (
+        `${container(r)} publishes port ${open.map(portText).join(", ")} on all interfaces: ` +
+        'remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"'
+      );
+    },
+  },
+  {
+    name: "pinned-image",
+    description: "Every image is pinned by a version tag or a digest, never `latest`.",
+    types: [REMOTE_IMAGE, CONTAINER],
+    check(r) {
+      const ref = r.type === REMOTE_IMAGE ? r.props.name : r.props.image;
+      // A container usually takes its image's id (sha256:...), which is pinned by definition.
+      if (typeof ref !== "string" || ref.startsWith("sha256:")) return undefined;
+      const problem = imageProblem(ref);
+      const what = r.type === REMOTE_IMAGE ? `image ${r.name}` : container(r);
+      return problem ? `${what}: "${ref}" ${problem}` : undefined;
+    },
+  },
+  {
+    name: "memory-limit",
+    description: "Every container has a memory limit.",
+    types: [CONTAINER],
+    check(r) {
+      const memory = r.props.memory;
+      if (typeof memory === "number" && memory > 0) return undefined;
+      return `${container(r)} has no memory limit: set "memory" (MiB); the host's budget is counted from it`;
+    },
+  },
+  {
+    name: "restart-policy",
+    description: "Every container comes back after a crash or a reboot.",
+    types: [CONTAINER],
+    check(r) {
+      const restart = r.props.restart;
+      if (typeof restart === "string" && RESTARTING.includes(restart)) return undefined;
+      return `${container(r)} has restart policy ${JSON.stringify(restart ?? "no")}: set "restart": "unless-stopped"`;
+    },
+  },
+  {
+    name: "healthcheck",
+    description: "Every long-running container has a healthcheck.",
+    types: [CONTAINER],
+    check(r) {
+      if (r.props.mustRun === false) return undefined;
+      const tests = list<unknown>((r.props.healthcheck as { tests?: unknown } | undefined)?.tests);
+      if (tests.length > 0 && tests[0] !== "NONE") return undefined;
+      return `${container(r)} has no healthcheck: add "healthcheck" with a test the image can run, so deploys wait for it and Docker reports it`;
+    },
+  },
+  {
+    name: "retain-data-volumes",
+    description: "Data volumes are retained when their resource is deleted.",
+    types: [VOLUME],
+    check(r) {
+      if (r.retainOnDelete !== false) return undefined;
+      return `volume ${r.name} would be deleted with its resource: give it the option retainOnDelete: true, so removing a site file never deletes data`;
+    },
+  },
+  {
+    name: "docker-socket",
+    description: "No container mounts the Docker socket except the read-only socket proxy.",
+    types: [CONTAINER],
+    check(r) {
+      const mounts = [
+        ...list<Mount>(r.props.mounts)
+          .filter((m) => isDockerSocket(m.source))
+          .map((m) => m.readOnly === true),
+        ...list<Volume>(r.props.volumes)
+          .filter((v) => isDockerSocket(v.hostPath))
+          .map((v) => v.readOnly === true),
+      ];
+      if (mounts.length === 0) return undefined;
+      if (label(r.props, "agi.role") === "docker-proxy" && mounts.every(Boolean)) return undefined;
+      return (
+        `${container(r)} mounts the Docker socket: only the read-only socket proxy may; ` +
+        "set app.dockerReadAccess: true in the site file instead, which gives the app the proxy"
+      );
+    },
+  },
+  {
+    name: "zone-ssl-strict",
+    description: 'Cloudflare zones use SSL mode "strict".',
+    types: [ZONE_SETTING],
+    check(r) {
+      if (r.props.settingId !== "ssl" || r.props.value === "strict") return undefined;
+      return `zone setting ${r.name} sets SSL to ${JSON.stringify(r.props.value)}: set it to "strict", so Cloudflare checks the edge's certificate`;
+    },
+  },
+  {
+    name: "dns-proxied",
+    description: "Cloudflare records are proxied unless the site file says otherwise.",
+    types: [DNS_RECORD],
+    check(r) {
+      if (r.props.proxied === true) return undefined;
+      const comment = r.props.comment;
+      if (typeof comment === "string" && comment.endsWith(UNPROXIED_MARK)) return undefined;
+      return (
+        `DNS record ${r.name} (${String(r.props.name)}) is not proxied: set "proxied": true, ` +
+        "or dns.proxied: false in the site file, which marks the record as intended"
+      );
+    },
+  },
+];
+
+/** Every violation of every rule for one resource. */
+export function violations(r: CheckedResource): { rule: string; message: string }[] {
+  const out: { rule: string; message: string }[] = [];
+  for (const rule of RULES) {
+    if (!rule.types.includes(r.type)) continue;
+    const message = rule.check(r);
+    if (message !== undefined) out.push({ rule: rule.name, message });
+  }
+  return out;
+}

@@ -1,0 +1,97 @@
+/**
+ * npm run policy -- --stack NAME [--sites DIR] [--manifest FILE]
+ * Runs every policy of the pack (policy/rules.ts) over the desired state, offline: the stack's synth
+ * manifest (synthesised here), or a manifest file written by `npm run synth`. Exit 0 when nothing
+ * violates a policy; else exit 1 with one line per violation: `<policy>: <message>`.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { RULES, violations, type CheckedResource } from "../policy/rules";
+import { synth, SynthError, type ManifestEntry } from "./synth";
+
+const USAGE = "usage: npm run policy -- --stack NAME [--sites DIR] [--manifest FILE]";
+
+/** A manifest entry as the rules see it; only custom resources are checked. */
+export function checkedResources(resources: ManifestEntry[]): CheckedResource[] {
+  return resources
+    .filter((r) => r.custom)
+    .map((r) => ({
+      type: r.type,
+      name: r.name,
+      props: r.inputs,
+      retainOnDelete: (r.options as { retainOnDelete?: boolean }).retainOnDelete === true,
+    }));
+}
+
+/** Every violation in a manifest, as printed lines. */
+export function manifestViolations(resources: ManifestEntry[]): string[] {
+  return checkedResources(resources).flatMap((r) =>
+    violations(r).map((v) => `${v.rule}: ${v.message}`),
+  );
+}
+
+function readManifest(file: string): { stack: string; resources: ManifestEntry[] } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new SynthError(`policy: cannot read ${file}: ${(err as Error).message.split("\n")[0]}`);
+  }
+  const m = parsed as { stack?: unknown; resources?: unknown };
+  if (typeof m?.stack !== "string" || !Array.isArray(m.resources)) {
+    throw new SynthError(
+      `policy: ${file} is not a synth manifest (expected { "stack": ..., "resources": [...] })`,
+    );
+  }
+  return m as { stack: string; resources: ManifestEntry[] };
+}
+
+async function main(): Promise<void> {
+  process.setSourceMapsEnabled(false);
+  Error.stackTraceLimit = 0;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        stack: { type: "string" },
+        sites: { type: "string", default: "sites" },
+        manifest: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }));
+    if (!values.help && !values.stack && !values.manifest) {
+      throw new Error("--stack (or --manifest) is required");
+    }
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const root = process.cwd();
+  try {
+    const manifest = values.manifest
+      ? readManifest(path.resolve(root, values.manifest))
+      : (await synth(root, values.stack as string, path.resolve(root, values.sites), values.sites))
+          .manifest;
+    const found = manifestViolations(manifest.resources);
+    for (const line of found) process.stdout.write(`${line}\n`);
+    const checked = checkedResources(manifest.resources).length;
+    process.stderr.write(
+      `policy: stack ${manifest.stack}: ${checked} resources, ${RULES.length} policies, ` +
+        `${found.length} violation${found.length === 1 ? "" : "s"}\n`,
+    );
+    if (found.length) process.exit(1);
+  } catch (err) {
+    const first = String((err as Error)?.message ?? err).split("\n")[0];
+    process.stderr.write(`${first.startsWith("policy:") ? "" : "policy: "}${first}\n`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main();
