@@ -13,12 +13,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline/promises";
 import { parseArgs } from "node:util";
-import { formatProblem, loadSiteEntries, parseSites, readStackFile } from "../components/validate";
+import { formatProblem, loadSiteEntries, parseSites } from "../components/validate";
 import { databaseName, type Site } from "../components/site";
 import { hostOf } from "../components/capacity";
 import { sshOptions } from "../components/platform";
 import { commandLine } from "../components/route";
-import { stackNames } from "./validate";
+import { Refusal, readStack } from "./stack";
 import type { HostSettings } from "../stacks/settings";
 
 const USAGE =
@@ -35,9 +35,6 @@ export interface RestoreArgs {
   yes: boolean;
   sites: string;
 }
-
-/** A refusal: printed as `restore: <message>`, exit 1. */
-export class Refusal extends Error {}
 
 export function parseRestoreArgs(argv: string[]): RestoreArgs {
   const { values } = parseArgs({
@@ -86,16 +83,7 @@ export interface RestorePlan {
 
 /** Everything that can be checked before touching the host: the stack, the site, its database. */
 export function planRestore(root: string, args: RestoreArgs): RestorePlan {
-  const stackFile = `Pulumi.${args.stack}.yaml`;
-  if (!/^[A-Za-z0-9_.-]+$/.test(args.stack) || !fs.existsSync(path.join(root, stackFile))) {
-    const known = stackNames(root);
-    throw new Refusal(
-      `no stack ${JSON.stringify(args.stack)}: there is no ${stackFile} here ` +
-        `(stacks: ${known.join(", ") || "none"})`,
-    );
-  }
-  const read = readStackFile(path.join(root, stackFile), stackFile);
-  if (!read.settings) throw new Refusal(read.problems.map(formatProblem).join("\n"));
+  const { settings } = readStack(root, args.stack);
   const loaded = loadSiteEntries(path.resolve(root, args.sites), args.sites);
   const entry = loaded.entries.find((e) => path.basename(e.file, ".ts") === args.site);
   if (!entry) {
@@ -113,8 +101,8 @@ export function planRestore(root: string, args: RestoreArgs): RestorePlan {
       `${entry.file}: ${site.name} has no database, so there is nothing to restore`,
     );
   }
-  const hostName = hostOf(site, read.settings);
-  const host = read.settings.hosts.find((h) => h.name === hostName);
+  const hostName = hostOf(site, settings);
+  const host = settings.hosts.find((h) => h.name === hostName);
   if (!host) {
     throw new Refusal(`${entry.file}: host: ${hostName} is not a host of stack ${args.stack}`);
   }

@@ -3,7 +3,6 @@
  * Checks every site file and the stack settings (one stack, or every Pulumi.<stack>.yaml here).
  * Exit 0 with a one-line summary; otherwise exit 1 and one line per problem: <file>: <field.path>: <message>.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseCommon } from "./args";
 import {
@@ -15,17 +14,10 @@ import {
 } from "../components/validate";
 import { secretKeysFor, unpinnedHosts } from "../components/program";
 import type { StackSettings } from "../stacks/settings";
+import { stackNames } from "./stack";
 import { PROJECT } from "../stacks/settings";
 
 const USAGE = "usage: npm run validate [-- --sites DIR] [--stack NAME]";
-
-export function stackNames(dir: string): string[] {
-  return fs
-    .readdirSync(dir)
-    .map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1])
-    .filter((s): s is string => s !== undefined)
-    .sort();
-}
 
 function main(): void {
   const args = parseCommon(process.argv.slice(2), USAGE);

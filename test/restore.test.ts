@@ -1,6 +1,6 @@
 /**
  * `npm run restore`: refusals before anything is touched, and the whole path on a real PostgreSQL 15
- * (and over a real SSH connection with a pinned host key). The Docker CLI on the "host" is a
+ * (and over a real SSH connection with a pinned host key); `npm run tunnel` over the same connection. The Docker CLI on the "host" is a
  * stand-in that runs the backup container's own scripts against the test server, with the
  * container's paths mapped, and logs every call, so the order stop → restore → start can be checked.
  */
@@ -10,7 +10,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ids, postgresAvailable, startPostgres, type PgServer } from "./pg-server";
-import { ROOT, settings, tempDir, website, writeProject } from "./helpers";
+import { ROOT, freePorts, settings, tempDir, website, writeProject } from "./helpers";
 import { SSHD, startSshd, type Sshd } from "./sshd";
 
 const skip =
@@ -340,14 +340,15 @@ after(() => {
   if (sshDir) fs.rmSync(sshDir, { recursive: true, force: true });
 });
 
-test(
-  "over SSH with the pinned host key: the shared-mode drill runs in a throwaway server",
-  { skip: sshSkip },
-  async () => {
+/**
+ * The "host" over SSH, started once: sshd whose PATH finds the stand-in Docker CLI, and an agent
+ * holding the deploy key. The deploy user is `postgres`, which exists here with a locked password:
+ * under PAM, sshd leaves account checks to PAM, which lets keys in.
+ */
+async function sshHost(): Promise<{ sshd: Sshd; agent: { sock: string; pid: string } }> {
+  if (!sshd || !agent) {
     sshDir = tempDir("restore-ssh");
     fs.chmodSync(sshDir, 0o755);
-    // The host's PATH finds the stand-in Docker CLI. The deploy user is `postgres`, which exists
-    // here with a locked password: under PAM, sshd leaves account checks to PAM, which lets keys in.
     sshd = await startSshd(sshDir, [
       "UsePAM yes",
       `SetEnv PATH=${fake}:/usr/local/bin:/usr/bin:/bin`,
@@ -359,6 +360,15 @@ test(
     execFileSync("ssh-add", ["-q", sshd.clientKey], {
       env: { ...process.env, SSH_AUTH_SOCK: agent.sock },
     });
+  }
+  return { sshd, agent };
+}
+
+test(
+  "over SSH with the pinned host key: the shared-mode drill runs in a throwaway server",
+  { skip: sshSkip },
+  async () => {
+    const { sshd, agent } = await sshHost();
     writeFakeEnv();
     for (const f of [log, path.join(fake, "pw")]) {
       const { uid, gid } = ids("postgres");
@@ -385,7 +395,11 @@ test(
     const r = await restore(root, ["--stack", "prod", "--site", "shop", "--into-scratch"], {
       SSH_AUTH_SOCK: agent.sock,
     });
-    assert.equal(r.status, 0, r.stderr + fs.readFileSync(path.join(sshDir, "sshd.log"), "utf8"));
+    assert.equal(
+      r.status,
+      0,
+      r.stderr + fs.readFileSync(path.join(sshDir as string, "sshd.log"), "utf8"),
+    );
     assert.match(
       r.stderr,
       /restore: shop: the latest verified dump into a throwaway database \(restore drill\), over SSH to vps1/,
@@ -432,5 +446,86 @@ test(
     assert.equal(refused.status, 255);
     assert.match(refused.stderr, /Host key verification failed/);
     assert.deepEqual(calls(), []);
+  },
+);
+
+test(
+  "npm run tunnel: the shared cluster through SSH with the pinned key",
+  { skip: sshSkip },
+  async () => {
+    const { sshd, agent } = await sshHost();
+    // The host's `docker inspect` answers the cluster container's address.
+    writeFakeEnv({ FAKE_CONTAINER: "shared-pg", FAKE_RUNNING: "127.0.0.1 " });
+    const [adminPort] = await freePorts(1);
+    const stack = settings({
+      hosts: [
+        {
+          name: "vps1",
+          publicIp: "203.0.113.10",
+          docker: {
+            connection: "ssh",
+            user: "postgres",
+            address: "127.0.0.1",
+            port: sshd.port,
+            hostKey: sshd.hostKey,
+          },
+          capacity: { memory: "4Gi", cpus: 2 },
+          sharedDatabase: {
+            container: "shared-pg",
+            port: pg.port,
+            adminAddress: "127.0.0.1",
+            adminPort,
+            adminPasswordSecret: "sharedDbPassword",
+          },
+        },
+      ],
+    });
+    const root = writeProject("prod", stack, [shop("shared")]).root;
+    const run = () =>
+      spawnSync(TSX, [path.join(ROOT, "scripts", "tunnel.ts"), "--stack", "prod"], {
+        cwd: root,
+        encoding: "utf8",
+        env: { ...process.env, SSH_AUTH_SOCK: agent.sock },
+      });
+    const r = run();
+    assert.equal(r.status, 0, r.stderr);
+    const m = new RegExp(
+      `^tunnel: 127\\.0\\.0\\.1:${adminPort} -> vps1 shared-pg \\(127\\.0\\.0\\.1:${pg.port}\\), pid (\\d+)\\n$`,
+    ).exec(r.stdout);
+    assert.ok(m, r.stdout);
+    const pid = Number(m[1]);
+    try {
+      // The cluster answers through the tunnel, with its password, as the provider will use it.
+      const q = spawnSync(
+        "psql",
+        [
+          "-X",
+          "-A",
+          "-t",
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(adminPort),
+          "-U",
+          "postgres",
+          "-d",
+          "postgres",
+          "-c",
+          "SHOW port",
+        ],
+        { encoding: "utf8", env: { ...process.env, PGPASSWORD: PASSWORD } },
+      );
+      assert.equal(q.status, 0, q.stderr);
+      assert.equal(q.stdout.trim(), String(pg.port));
+      // A second run finds the port taken and says so.
+      const again = run();
+      assert.equal(again.status, 1);
+      assert.equal(
+        again.stderr,
+        `tunnel: 127.0.0.1:${adminPort} is already in use here; close what holds it\n`,
+      );
+    } finally {
+      process.kill(pid);
+    }
   },
 );

@@ -1,0 +1,31 @@
+/** The stack settings a command works on, read from Pulumi.<stack>.yaml, or a clear refusal. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { formatProblem, readStackFile } from "../components/validate";
+import type { StackSettings } from "../stacks/settings";
+
+/** A refusal: the command prints `<command>: <message>` and exits 1. */
+export class Refusal extends Error {}
+
+/** Stack names that have a Pulumi.<stack>.yaml in `dir`. */
+export function stackNames(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
+}
+
+/** The settings of stack `name` in project `root`; refuses an unknown stack or invalid settings. */
+export function readStack(root: string, name: string): { file: string; settings: StackSettings } {
+  const file = `Pulumi.${name}.yaml`;
+  if (!/^[A-Za-z0-9_.-]+$/.test(name) || !fs.existsSync(path.join(root, file))) {
+    throw new Refusal(
+      `no stack ${JSON.stringify(name)}: there is no ${file} here ` +
+        `(stacks: ${stackNames(root).join(", ") || "none"})`,
+    );
+  }
+  const read = readStackFile(path.join(root, file), file);
+  if (!read.settings) throw new Refusal(read.problems.map(formatProblem).join("\n"));
+  return { file, settings: read.settings };
+}
