@@ -360,6 +360,11 @@ async function sshHost(): Promise<{ sshd: Sshd; agent: { sock: string; pid: stri
     execFileSync("ssh-add", ["-q", sshd.clientKey], {
       env: { ...process.env, SSH_AUTH_SOCK: agent.sock },
     });
+    // What the deploy user touches on the "host" (later runs truncate the log, keeping its owner).
+    fs.writeFileSync(log, "");
+    const { uid, gid } = ids("postgres");
+    for (const f of [log, path.join(fake, "pw")]) fs.chownSync(f, uid, gid);
+    execFileSync("chown", ["-R", "postgres", backups]);
   }
   return { sshd, agent };
 }
@@ -370,11 +375,6 @@ test(
   async () => {
     const { sshd, agent } = await sshHost();
     writeFakeEnv();
-    for (const f of [log, path.join(fake, "pw")]) {
-      const { uid, gid } = ids("postgres");
-      fs.chownSync(f, uid, gid);
-    }
-    execFileSync("chown", ["-R", "postgres", backups]);
     const stack = settings({
       hosts: [
         {
