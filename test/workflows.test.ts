@@ -19,6 +19,7 @@ interface Step {
   uses?: string;
   run?: string;
   id?: string;
+  if?: string;
   with?: Record<string, unknown>;
   env?: Record<string, unknown>;
   "continue-on-error"?: boolean;
