@@ -101,6 +101,8 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
   }
   const config = new pulumi.Config(PROJECT);
   const caddyfile = renderMainCaddyfile(settings);
+  const adopted = new Set<string>();
+  const transformations = [adoptTransformation(settings.adopt, adopted)];
 
   const cloudflareProvider =
     settings.dns.provider === "cloudflare"
@@ -118,7 +120,14 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
         names.add(s.dns.zone);
     }
     for (const zone of [...names].sort()) {
-      zones.set(zone, new Zone(zoneResourceName(zone), { zone }, { provider: cloudflareProvider }));
+      zones.set(
+        zone,
+        new Zone(
+          zoneResourceName(zone),
+          { zone },
+          { provider: cloudflareProvider, transformations },
+        ),
+      );
     }
   }
 
@@ -126,15 +135,19 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
   for (const host of settings.hosts) {
     platforms.set(
       host.name,
-      new Platform(host.name, {
-        host,
-        edge: settings.edge,
-        caddyImage: settings.images.caddy,
-        caddyfile,
-        sharedDatabasePassword: host.sharedDatabase
-          ? config.requireSecret(host.sharedDatabase.adminPasswordSecret)
-          : undefined,
-      }),
+      new Platform(
+        host.name,
+        {
+          host,
+          edge: settings.edge,
+          caddyImage: settings.images.caddy,
+          caddyfile,
+          sharedDatabasePassword: host.sharedDatabase
+            ? config.requireSecret(host.sharedDatabase.adminPasswordSecret)
+            : undefined,
+        },
+        { transformations },
+      ),
     );
   }
 
@@ -179,7 +192,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
           edge,
           backupDir: backupHostDir(host, site.name),
         },
-        { providers },
+        { providers, transformations },
       );
       if (hasRoute(site)) fragments[fragmentFileName(site.name)] = web.caddyFragment;
       appNames[site.name] = web.appContainerName;
@@ -187,10 +200,23 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
       const svc = new RoutedService(
         site.name,
         { site, publicIp: host.publicIp, zoneId, edge },
-        { providers },
+        { providers, transformations },
       );
       if (hasRoute(site)) fragments[fragmentFileName(site.name)] = svc.caddyFragment;
     }
+  }
+
+  // Every entry of `adopt` must have found its resource: a typo would otherwise create a duplicate.
+  const unmatched = Object.keys(settings.adopt).filter((n) => !adopted.has(n));
+  if (unmatched.length) {
+    throw new pulumi.RunError(
+      unmatched
+        .map(
+          (n) =>
+            `Pulumi.${pulumi.getStack()}.yaml: ${PROJECT}:${SETTINGS_KEY}.adopt.${n}: no resource of the program is named "${n}" (names are in npm run synth's manifest.json)`,
+        )
+        .join("\n"),
+    );
   }
 
   const caddy = pulumi
@@ -204,4 +230,21 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
 
 function sortedRecord<T>(r: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * Takes over existing resources: each custom resource named in `adopt` gets Pulumi's `import` option
+ * with the given ID. Given to every top-level component, whose children it reaches; `matched` fills
+ * while the program registers resources.
+ */
+function adoptTransformation(
+  adopt: Record<string, string>,
+  matched: Set<string>,
+): pulumi.ResourceTransformation {
+  return (args) => {
+    const id = Object.hasOwn(adopt, args.name) ? adopt[args.name] : undefined;
+    if (id === undefined || !(args.resource instanceof pulumi.CustomResource)) return undefined;
+    matched.add(args.name);
+    return { props: args.props, opts: pulumi.mergeOptions(args.opts, { import: id }) };
+  };
 }

@@ -226,7 +226,21 @@ export class Website extends pulumi.ComponentResource {
         objectType: "schema",
         privileges: ["CREATE", "USAGE"],
       });
-      appDependsOn.push(revoke, connect, schema);
+      // Tables and sequences that already exist (an adopted database, or ones the administrative
+      // role created): the app may use them and the backup job, which logs in as the app, may read them.
+      const tables = grant("grant-tables", {
+        role: role.name,
+        schema: "public",
+        objectType: "table",
+        privileges: ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"],
+      });
+      const sequences = grant("grant-sequences", {
+        role: role.name,
+        schema: "public",
+        objectType: "sequence",
+        privileges: ["USAGE", "SELECT", "UPDATE"],
+      });
+      appDependsOn.push(revoke, connect, schema, tables, sequences);
       if (active) {
         backupSource = {
           host: args.sharedDatabase.container,
@@ -235,7 +249,7 @@ export class Website extends pulumi.ComponentResource {
           password: appPassword,
           network: args.network,
           globals: false, // roles live in the shared cluster; the app role may not read them
-          after: [revoke, connect, schema],
+          after: [revoke, connect, schema, tables, sequences],
         };
       }
       const { container, port } = args.sharedDatabase;

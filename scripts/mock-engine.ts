@@ -27,6 +27,8 @@ export interface RecordedOptions {
   ignoreChanges: string[];
   replaceOnChanges: string[];
   aliases: number;
+  /** The provider ID of an existing resource to take over (the `import` option). */
+  import?: string;
 }
 
 export interface RecordedResource {
@@ -204,6 +206,7 @@ export async function startMockEngine(options: MockEngineOptions): Promise<MockE
         ignoreChanges: req.getIgnorechangesList(),
         replaceOnChanges: req.getReplaceonchangesList(),
         aliases: req.getAliasesList().length,
+        import: req.getImportid() || undefined,
       },
     });
     return original(req, cb);
@@ -243,6 +246,7 @@ interface RegisterRequest {
   getIgnorechangesList(): string[];
   getReplaceonchangesList(): string[];
   getAliasesList(): unknown[];
+  getImportid(): string;
 }
 
 /** Awaits an Output's value (and whether it is secret); an assertion needs the value, not the wrapper. */

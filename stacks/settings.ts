@@ -168,6 +168,18 @@ export const StackSettingsSchema = z
         socketProxy: imageRef.default(DEFAULT_IMAGES.socketProxy),
       })
       .default({ ...DEFAULT_IMAGES }),
+    /**
+     * Resources that already exist, by the name the program gives them (see `npm run synth`'s
+     * manifest), with the provider's ID: the next `pulumi up` takes each over (Pulumi's `import`
+     * option) instead of creating a second one, and fails if it differs from the code. Remove an
+     * entry once adopted. Default none.
+     */
+    adopt: z
+      .record(
+        z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { error: "must be a resource name" }),
+        z.string().min(1, { error: "must be the provider's ID of the resource" }),
+      )
+      .default({}),
   })
   .superRefine((s, ctx) => {
     const seen = new Map<string, number>();

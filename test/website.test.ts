@@ -367,3 +367,31 @@ test("an update (not a preview) refuses to run against an SSH host without a pin
       "Pulumi.test.yaml: agi-platform:settings.hosts.0.docker.hostKey: is required to deploy over SSH: pin the host's public key: the first two fields of /etc/ssh/ssh_host_ed25519_key.pub on the host, its fingerprint (ssh-keygen -lf) compared out of band",
   });
 });
+
+test("adopt: named resources are taken over with their ID; a name that matches nothing stops the run", async () => {
+  const sites = [website("shop", { database: { mode: "shared" } })];
+  const adopt = { "shop-database": "shop", "shop-dns-shop": "zone-id/record-id" };
+  const { engine } = await run(settings({ adopt }), sites);
+  const imported = engine.resources
+    .filter((r) => r.options.import !== undefined)
+    .map((r) => [r.type, r.name, r.options.import]);
+  assert.deepEqual(imported, [
+    ["postgresql:index/database:Database", "shop-database", "shop"],
+    ["cloudflare:index/dnsRecord:DnsRecord", "shop-dns-shop", "zone-id/record-id"],
+  ]);
+  // The next run without it imports nothing (the transformation belongs to that run's stack).
+  const again = await run(settings(), sites);
+  assert.deepEqual(
+    again.engine.resources.filter((r) => r.options.import !== undefined),
+    [],
+  );
+  const { root, sitesDir } = writeProject(
+    "test",
+    settings({ adopt: { "shop-databse": "shop" } }),
+    sites,
+  );
+  await assert.rejects(runUnderMocks(root, "test", sitesDir, "sites"), {
+    message:
+      'Pulumi.test.yaml: agi-platform:settings.adopt.shop-databse: no resource of the program is named "shop-databse" (names are in npm run synth\'s manifest.json)',
+  });
+});
