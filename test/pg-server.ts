@@ -10,6 +10,21 @@ import { freePort } from "./helpers";
 
 export const PG_BIN = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin";
 
+/** One query over TCP on loopback, with a password (as an app or a provider connects). */
+export function psqlOverTcp(
+  port: number,
+  user: string,
+  password: string,
+  db: string,
+  query: string,
+): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(
+    "psql",
+    ["-X", "-A", "-t", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", db, "-c", query],
+    { env: { ...process.env, PGPASSWORD: password }, encoding: "utf8" },
+  );
+}
+
 /** Whether the server binaries are here; in CI they must be (.ci/run installs them). */
 export function postgresAvailable(): boolean {
   return fs.existsSync(path.join(PG_BIN, "postgres"));

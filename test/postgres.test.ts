@@ -16,7 +16,14 @@ import {
   postgresSettings,
   syncPasswordsScript,
 } from "../components/postgres";
-import { PG_BIN, initDataDir, postgresAvailable, startPostgres, type PgServer } from "./pg-server";
+import {
+  PG_BIN,
+  initDataDir,
+  postgresAvailable,
+  psqlOverTcp,
+  startPostgres,
+  type PgServer,
+} from "./pg-server";
 import { freePort } from "./helpers";
 
 const skip =
@@ -192,28 +199,7 @@ test(
       assert.ok(child.exitCode === null && Date.now() < deadline, `not ready:\n${log}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const login = spawnSync(
-      "psql",
-      [
-        "-X",
-        "-A",
-        "-t",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        String(port),
-        "-U",
-        "shop_app",
-        "-d",
-        "postgres",
-        "-c",
-        "SHOW shared_buffers",
-      ],
-      {
-        env: { ...process.env, PGPASSWORD: "test-only-app" },
-        encoding: "utf8",
-      },
-    );
+    const login = psqlOverTcp(port, "shop_app", "test-only-app", "postgres", "SHOW shared_buffers");
     assert.equal(login.status, 0, login.stderr);
     assert.equal(login.stdout.trim(), "16MB", "the server got the settings for 128Mi");
     child.kill("SIGTERM");

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ids, postgresAvailable, startPostgres, type PgServer } from "./pg-server";
+import { ids, postgresAvailable, psqlOverTcp, startPostgres, type PgServer } from "./pg-server";
 import { ROOT, freePorts, settings, tempDir, website, writeProject } from "./helpers";
 import { SSHD, startSshd, type Sshd } from "./sshd";
 
@@ -369,6 +369,22 @@ async function sshHost(): Promise<{ sshd: Sshd; agent: { sock: string; pid: stri
   return { sshd, agent };
 }
 
+/** The SSH host as a stack names it: the deploy user `postgres`, the test server's pinned key. */
+function sshHostSettings(sshd: Sshd, hostKey = sshd.hostKey): Record<string, unknown> {
+  return {
+    name: "vps1",
+    publicIp: "203.0.113.10",
+    docker: {
+      connection: "ssh",
+      user: "postgres",
+      address: "127.0.0.1",
+      port: sshd.port,
+      hostKey,
+    },
+    capacity: { memory: "4Gi", cpus: 2 },
+  };
+}
+
 test(
   "over SSH with the pinned host key: the shared-mode drill runs in a throwaway server",
   { skip: sshSkip },
@@ -376,20 +392,7 @@ test(
     const { sshd, agent } = await sshHost();
     writeFakeEnv();
     const stack = settings({
-      hosts: [
-        {
-          name: "vps1",
-          publicIp: "203.0.113.10",
-          docker: {
-            connection: "ssh",
-            user: "postgres",
-            address: "127.0.0.1",
-            port: sshd.port,
-            hostKey: sshd.hostKey,
-          },
-          capacity: { memory: "4Gi", cpus: 2 },
-        },
-      ],
+      hosts: [sshHostSettings(sshd)],
     });
     const root = writeProject("prod", stack, [shop("shared")]).root;
     const r = await restore(root, ["--stack", "prod", "--site", "shop", "--into-scratch"], {
@@ -424,17 +427,10 @@ test(
       "prod",
       settings({
         hosts: [
-          {
-            ...(stack.hosts as Record<string, unknown>[])[0],
-            docker: {
-              connection: "ssh",
-              user: "postgres",
-              address: "127.0.0.1",
-              port: sshd.port,
-              hostKey:
-                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
-            },
-          },
+          sshHostSettings(
+            sshd,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+          ),
         ],
       }),
       [shop("shared")],
@@ -460,16 +456,7 @@ test(
     const stack = settings({
       hosts: [
         {
-          name: "vps1",
-          publicIp: "203.0.113.10",
-          docker: {
-            connection: "ssh",
-            user: "postgres",
-            address: "127.0.0.1",
-            port: sshd.port,
-            hostKey: sshd.hostKey,
-          },
-          capacity: { memory: "4Gi", cpus: 2 },
+          ...sshHostSettings(sshd),
           sharedDatabase: {
             container: "shared-pg",
             port: pg.port,
@@ -496,25 +483,7 @@ test(
     const pid = Number(m[1]);
     try {
       // The cluster answers through the tunnel, with its password, as the provider will use it.
-      const q = spawnSync(
-        "psql",
-        [
-          "-X",
-          "-A",
-          "-t",
-          "-h",
-          "127.0.0.1",
-          "-p",
-          String(adminPort),
-          "-U",
-          "postgres",
-          "-d",
-          "postgres",
-          "-c",
-          "SHOW port",
-        ],
-        { encoding: "utf8", env: { ...process.env, PGPASSWORD: PASSWORD } },
-      );
+      const q = psqlOverTcp(adminPort, "postgres", PASSWORD, "postgres", "SHOW port");
       assert.equal(q.status, 0, q.stderr);
       assert.equal(q.stdout.trim(), String(pg.port));
       // A second run finds the port taken and says so.
