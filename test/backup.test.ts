@@ -341,6 +341,14 @@ test("restore into a database: contents replaced, counts checked", { skip }, () 
     "restore: ok: shop-20260304T021700Z.dump restored into target, 4 tables match the manifest's row counts\n",
   );
   assert.deepEqual(checksums("target"), checksums("shop"));
+  // A database whose name is also a mode word is still a database.
+  for (const name of ["check", "scratch"]) {
+    pg.sql("postgres", `CREATE DATABASE "${name}"`);
+    const r = restore([dir, "--latest", "--into", name]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`restored into ${name}, 4 tables match`));
+    assert.deepEqual(checksums(name), checksums("shop"));
+  }
 });
 
 test(

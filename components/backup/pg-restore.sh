@@ -23,7 +23,8 @@ dir=$1
 shift
 pick=
 file=
-target=
+mode=
+into=
 private=
 while [ "$#" -gt 0 ]; do
   case $1 in
@@ -34,20 +35,21 @@ while [ "$#" -gt 0 ]; do
     file=$2
     shift
     ;;
-  --check) target=check ;;
-  --into-scratch) target=scratch ;;
+  --check) mode=check ;;
+  --into-scratch) mode=scratch ;;
   --private-server) private=yes ;;
   --into)
     [ "$#" -ge 2 ] || usage
-    target=$2
+    mode=into
+    into=$2
     shift
     ;;
   *) usage ;;
   esac
   shift
 done
-if [ -z "$pick" ] || [ -z "$target" ]; then usage; fi
-if [ -n "$private" ] && [ "$target" != scratch ]; then usage; fi
+if [ -z "$pick" ] || [ -z "$mode" ]; then usage; fi
+if [ -n "$private" ] && [ "$mode" != scratch ]; then usage; fi
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 scratch=
@@ -108,7 +110,7 @@ if ! "$here/verify-dump.sh" "$file" "$sha" >"$work/verify.out" 2>&1; then
   exit 1
 fi
 
-if [ "$target" = check ]; then
+if [ "$mode" = check ]; then
   echo "${file#"$dir"/}"
   exit 0
 fi
@@ -130,7 +132,7 @@ if [ -n "$private" ]; then
   unset PGPASSFILE
 fi
 
-if [ "$target" = scratch ]; then
+if [ "$mode" = scratch ]; then
   scratch="restore_drill_$(date -u +%Y%m%d%H%M%S)_$$"
   if ! psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$scratch\"" >/dev/null 2>"$work/create.err"; then
     scratch=
@@ -143,7 +145,7 @@ if [ "$target" = scratch ]; then
     exit 1
   }
 else
-  database=$target
+  database=$into
   pg_restore --exit-on-error --single-transaction --clean --if-exists -d "$database" "$file" 2>"$work/restore.err" || {
     echo "restore: pg_restore failed, $database left as it was: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
     exit 1
@@ -168,7 +170,7 @@ if [ -n "$mismatches" ]; then
   echo "restore: row counts differ from the manifest: $(printf '%s' "$mismatches" | tr '\n' ',' | sed 's/,$//; s/,/, /g')" >&2
   exit 1
 fi
-if [ "$target" = scratch ]; then
+if [ "$mode" = scratch ]; then
   echo "restore drill: ok: $(basename "$file") restores, $tables tables match the manifest's row counts"
 else
   echo "restore: ok: $(basename "$file") restored into $database, $tables tables match the manifest's row counts"
