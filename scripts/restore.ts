@@ -162,21 +162,18 @@ async function confirm(plan: RestorePlan, args: RestoreArgs): Promise<void> {
 /** Runs the restore on the host, passing its output through; resolves to the exit code. */
 function runOnHost(plan: RestorePlan): Promise<number> {
   const { command, args, env } = hostInvocation(plan.host, plan.scriptArgs);
-  // Its own process group: a Ctrl-C here must not cut the host's restore off between stopping the
-  // app and starting it again. The first one only explains; a second one gives up waiting.
-  const child = spawn(command, args, {
-    env,
-    stdio: ["pipe", "inherit", "inherit"],
-    detached: true,
-  });
+  // Its own process group, so a Ctrl-C reaches only this process. The part of a restore that stops
+  // the app runs detached on the host and finishes (starting the app again) even if we stop
+  // following it; the first Ctrl-C says so, the second stops following.
+  const child = spawn(command, args, { env, stdio: ["pipe", "inherit", "inherit"], detached: true });
   child.stdin.end(fs.readFileSync(HOST_SCRIPT));
   let interrupts = 0;
   const onInterrupt = () => {
     interrupts += 1;
     if (interrupts === 1) {
       process.stderr.write(
-        "\nrestore: still running on the host, which starts the app again when it ends; " +
-          "Ctrl-C again to stop waiting (the host's run is then cut off)\n",
+        "\nrestore: the host finishes the restore and starts the app again whatever you do here; " +
+          "Ctrl-C again to stop following it (its log stays on the host)\n",
       );
     } else {
       child.kill("SIGTERM");

@@ -48,6 +48,7 @@ exec)
   args=()
   for a in "\${@:4}"; do args+=("\${a/#\\/backups/$FAKE_BACKUPS}"); done
   export PGHOST PGPORT PGUSER PGPASSWORD_FILE TMPDIR
+  case " $* " in *" --into "*) sleep "\${FAKE_SLOW:-0}" ;; esac
   exec sh "$cmd" "\${args[@]}" ;;
 *) echo "fake docker: unexpected $1" >&2; exit 1 ;;
 esac
@@ -101,7 +102,7 @@ function restore(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(TSX, [RESTORE, ...args], {
       cwd: root,
-      env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, ...env },
+      env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, TMPDIR: scratchTmp, ...env },
     });
     let stdout = "";
     let stderr = "";
@@ -113,7 +114,8 @@ function restore(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 const calls = () => fs.readFileSync(log, "utf8").trim().split("\n").filter(Boolean);
-const leftovers = () => fs.readdirSync(scratchTmp);
+/** What runs left in the temporary directory (tsx keeps its compile cache there: not ours). */
+const leftovers = () => fs.readdirSync(scratchTmp).filter((f) => !f.startsWith("tsx-"));
 
 before(() => {
   if (skip) return;
@@ -269,12 +271,56 @@ test("a failed restore still starts the app again and exits 1", { skip }, async 
   const root = project(localStack, [shop("dedicated", "shop_gone")]);
   const r = await restore(root, ["--stack", "local", "--site", "shop", "--latest", "--yes"]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /restore: pg_restore failed, shop_gone left as it was/);
-  assert.match(r.stdout, /restore: starting the app again/);
+  // The detached part's log comes back through the caller's output.
+  assert.match(r.stdout, /restore: pg_restore failed, shop_gone left as it was/);
+  assert.match(r.stdout, /restore: started the app again/);
   const log = calls();
   assert.equal(log.at(-1), `start ${APPS.join(" ")}`);
   assert.ok(log.indexOf(`stop --time 30 ${APPS.join(" ")}`) < log.length - 2);
+  assert.deepEqual(leftovers(), []);
 });
+
+test(
+  "a lost connection mid-restore: the host finishes the restore and starts the app",
+  { skip },
+  async () => {
+    writeFakeEnv({ FAKE_SLOW: "2" });
+    pg.sql(
+      "shop",
+      "INSERT INTO orders (total, note) SELECT 1, 'lost connection' FROM generate_series(1, 5)",
+    );
+    // The host script alone, as the SSH session runs it; killed (like a dropped session) once the
+    // app is stopped and the restore has begun.
+    const host = spawn("sh", ["-s", "--", "shop", "shop", "dedicated", "--latest", "--into"], {
+      env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, TMPDIR: scratchTmp },
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    host.stdin.end(fs.readFileSync(path.join(ROOT, "components", "backup", "host-restore.sh")));
+    const until = async (what: string) => {
+      const deadline = Date.now() + 30_000;
+      while (!calls().some((c) => c.startsWith(what))) {
+        assert.ok(Date.now() < deadline, `no "${what}" in ${calls().join(" | ")}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until(
+      "exec shop-backup /opt/agi/pg-restore.sh /backups --backup daily/shop-20261120T023000Z.dump --into shop",
+    );
+    host.kill("SIGKILL");
+    await until("start");
+    assert.equal(calls().at(-1), `start ${APPS.join(" ")}`);
+    assert.equal(pg.sql("shop", "SELECT count(*) FROM orders"), "1200", "the restore completed");
+    // The run's directory (log and status) stays behind for the operator when nobody followed it.
+    const kept = leftovers().filter((d) => d.startsWith("agi-restore."));
+    assert.equal(kept.length, 1);
+    assert.equal(fs.readFileSync(path.join(scratchTmp, kept[0], "status"), "utf8"), "0\n");
+    assert.match(
+      fs.readFileSync(path.join(scratchTmp, kept[0], "log"), "utf8"),
+      /restore: ok: .* restored into shop/,
+    );
+    fs.rmSync(path.join(scratchTmp, kept[0]), { recursive: true });
+  },
+);
 
 test("a damaged or missing dump is refused before the app is stopped", { skip }, async () => {
   writeFakeEnv();

@@ -6,7 +6,8 @@
 #
 # MODE is the site's database mode: dedicated or shared. The dump is resolved and verified first,
 # so a bad dump stops nothing. A real restore stops the site's app containers (labels agi.site and
-# agi.role=app) so nothing writes during it, and starts them again whatever happens. The drill
+# agi.role=app) so nothing writes during it, and starts them again whatever happens: that part runs
+# detached on the host, so a dropped connection cannot leave the app stopped. The drill
 # (--into-scratch) leaves the app running; in shared mode it uses a throwaway server inside the
 # backup container, because the site's role may not create databases in the shared cluster.
 set -eu
@@ -64,23 +65,50 @@ if [ "$target" = --into-scratch ]; then
   exec docker exec "$container" "$restore" /backups --backup "$chosen" --into-scratch
 fi
 
-apps=$(docker ps --quiet --filter "label=agi.site=$site" --filter "label=agi.role=app")
+# From here the app is stopped, so this part must finish whatever happens to the caller: it runs
+# detached (own session, no terminal, output to a log) and this script only follows its log. A lost
+# connection or an impatient Ctrl-C cuts off the following, never the restore or the restart.
+run=$(mktemp -d "${TMPDIR:-/tmp}/agi-restore.XXXXXX")
+cat >"$run/phase.sh" <<'PHASE'
+site=$1 database=$2 chosen=$3 container=$4 restore=$5 status=$6
 stopped=
-restart() {
+finish() {
+  code=$?
+  trap - EXIT
   if [ -n "$stopped" ]; then
-    echo "restore: starting the app again"
     # shellcheck disable=SC2086 # container ids, one word each
-    docker start $stopped >/dev/null || echo "restore: could not start $stopped; start them by hand" >&2
+    if docker start $stopped >/dev/null; then
+      echo "restore: started the app again"
+    else
+      echo "restore: could not start $stopped; start them by hand"
+      [ "$code" -ne 0 ] || code=1
+    fi
   fi
+  echo "$code" >"$status"
+  exit "$code"
 }
-trap restart EXIT
-trap 'exit 130' HUP INT TERM
+trap finish EXIT
+trap '' HUP PIPE
+trap 'exit 130' INT TERM
+apps=$(docker ps --quiet --filter "label=agi.site=$site" --filter "label=agi.role=app") || exit 1
 if [ -n "$apps" ]; then
-  echo "restore: stopping the app ($(echo "$apps" | wc -l) container(s)) so nothing writes during the restore"
   stopped=$(echo "$apps" | tr '\n' ' ')
+  echo "restore: stopping the app ($(echo "$apps" | wc -l) container(s)) so nothing writes during the restore"
   # shellcheck disable=SC2086 # container ids, one word each
-  docker stop --time 30 $stopped >/dev/null
+  docker stop --time 30 $stopped >/dev/null || exit 1
 else
   echo "restore: no app container of $site is running"
 fi
 docker exec "$container" "$restore" /backups --backup "$chosen" --into "$database"
+PHASE
+setsid nohup sh "$run/phase.sh" "$site" "$database" "$chosen" "$container" "$restore" "$run/status" \
+  >"$run/log" 2>&1 </dev/null &
+pid=$!
+echo "restore: running on the host as process $pid (log: $run/log); it starts the app again however it ends"
+tail -n +1 -f --pid="$pid" "$run/log"
+if ! status=$(cat "$run/status" 2>/dev/null); then
+  echo "restore: the run ended without a status; see $run/log" >&2
+  exit 1
+fi
+rm -rf "$run"
+exit "$status"
