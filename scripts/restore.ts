@@ -165,7 +165,11 @@ function runOnHost(plan: RestorePlan): Promise<number> {
   // Its own process group, so a Ctrl-C reaches only this process. The part of a restore that stops
   // the app runs detached on the host and finishes (starting the app again) even if we stop
   // following it; the first Ctrl-C says so, the second stops following.
-  const child = spawn(command, args, { env, stdio: ["pipe", "inherit", "inherit"], detached: true });
+  const child = spawn(command, args, {
+    env,
+    stdio: ["pipe", "inherit", "inherit"],
+    detached: true,
+  });
   child.stdin.end(fs.readFileSync(HOST_SCRIPT));
   let interrupts = 0;
   const onInterrupt = () => {
