@@ -303,6 +303,20 @@ const databaseSchema = z.discriminatedUnion(
           error: `is reserved by PostgreSQL (${RESERVED_DATABASES.join(", ")})`,
         })
         .optional(),
+      /**
+       * For a database that existed before the platform: a role (created by hand, NOLOGIN) that owns
+       * its tables. The app role becomes a member, so it may use and change them, and the backup job
+       * (which logs in as the app) may read them. Default none: the app role owns what it creates.
+       */
+      ownerRole: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, {
+          error: "must be a PostgreSQL role name (lower-case letters, digits, _)",
+        })
+        .refine((n) => n !== "postgres" && !n.startsWith("pg_"), {
+          error: "must not be a superuser or built-in role: membership would pass its rights on",
+        })
+        .optional(),
     }),
     z.strictObject({ mode: z.literal("none") }),
   ],

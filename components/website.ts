@@ -203,6 +203,9 @@ export class Website extends pulumi.ComponentResource {
           createDatabase: false,
           createRole: false,
           inherit: true,
+          // An adopted database's objects belong to its owner role; membership gives the app their
+          // rights without per-table grants (which would differ again with every new table).
+          roles: site.database.ownerRole ? [site.database.ownerRole] : [],
         },
         child,
       );
@@ -226,21 +229,7 @@ export class Website extends pulumi.ComponentResource {
         objectType: "schema",
         privileges: ["CREATE", "USAGE"],
       });
-      // Tables and sequences that already exist (an adopted database, or ones the administrative
-      // role created): the app may use them and the backup job, which logs in as the app, may read them.
-      const tables = grant("grant-tables", {
-        role: role.name,
-        schema: "public",
-        objectType: "table",
-        privileges: ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"],
-      });
-      const sequences = grant("grant-sequences", {
-        role: role.name,
-        schema: "public",
-        objectType: "sequence",
-        privileges: ["USAGE", "SELECT", "UPDATE"],
-      });
-      appDependsOn.push(revoke, connect, schema, tables, sequences);
+      appDependsOn.push(revoke, connect, schema);
       if (active) {
         backupSource = {
           host: args.sharedDatabase.container,
@@ -249,7 +238,7 @@ export class Website extends pulumi.ComponentResource {
           password: appPassword,
           network: args.network,
           globals: false, // roles live in the shared cluster; the app role may not read them
-          after: [revoke, connect, schema, tables, sequences],
+          after: [revoke, connect, schema],
         };
       }
       const { container, port } = args.sharedDatabase;

@@ -17,7 +17,9 @@ export default defineSite({
     env: { NODE_ENV: "production" },
     healthcheck: { path: "/" },
   },
-  database: { mode: "shared", name: "stepperslife" },
+  // The tables predate the platform: components/adopt-database.sql hands them to stepperslife_owner
+  // (run once before the first deployment); the app role is made a member.
+  database: { mode: "shared", name: "stepperslife", ownerRole: "stepperslife_owner" },
   dns: { provider: "cloudflare", zone: "stepperslife.com", proxied: true },
   repo: "agistaffers/stepperslife",
 });

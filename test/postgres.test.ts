@@ -24,7 +24,9 @@ import {
   startPostgres,
   type PgServer,
 } from "./pg-server";
-import { freePort } from "./helpers";
+import { ROOT, freePort } from "./helpers";
+
+const ADOPT_SQL = path.join(ROOT, "components", "adopt-database.sql");
 
 const skip =
   !postgresAvailable() && !process.env.CI ? "PostgreSQL 15 binaries not installed" : false;
@@ -211,5 +213,87 @@ test(
       "the server stopped",
     );
     fs.rmSync(dir, { recursive: true, force: true });
+  },
+);
+
+test(
+  "adopting an existing database: its owner role's members use, change and dump it",
+  { skip },
+  () => {
+    pg.sql("postgres", "CREATE DATABASE legacy");
+    pg.sql(
+      "legacy",
+      `CREATE TABLE events (id serial PRIMARY KEY, title text);
+     CREATE TABLE profiles (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text);
+     CREATE SEQUENCE tickets;
+     CREATE VIEW recent AS SELECT * FROM events ORDER BY id DESC LIMIT 10;
+     INSERT INTO events (title) SELECT 'event ' || i FROM generate_series(1, 56) i;
+     INSERT INTO profiles (name) SELECT 'p' || i FROM generate_series(1, 6) i;`,
+    );
+    const adopt = () =>
+      spawnSync(
+        "psql",
+        [...pg.connArgs("legacy"), "-X", "-q", "-v", "owner=legacy_owner", "-f", ADOPT_SQL],
+        { encoding: "utf8" },
+      );
+    const first = adopt();
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(
+      pg.sql(
+        "legacy",
+        "SELECT string_agg(c.relname || ':' || pg_get_userbyid(c.relowner), ' ' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'",
+      ),
+      [
+        "events:legacy_owner",
+        "events_id_seq:legacy_owner",
+        "events_pkey:legacy_owner",
+        "profiles:legacy_owner",
+        "profiles_id_seq:legacy_owner",
+        "profiles_pkey:legacy_owner",
+        "recent:legacy_owner",
+        "tickets:legacy_owner",
+      ].join(" "),
+    );
+    assert.equal(adopt().status, 0, "running it again changes nothing");
+    // The app role as the program creates it: LOGIN, no special rights, member of the owner role.
+    pg.sql(
+      "postgres",
+      "CREATE ROLE legacy_app LOGIN PASSWORD 'test-only-legacy' IN ROLE legacy_owner",
+    );
+    pg.sql("legacy", "GRANT CONNECT ON DATABASE legacy TO legacy_app");
+    const asApp = (query: string) =>
+      psqlOverTcp(pg.port, "legacy_app", "test-only-legacy", "legacy", query);
+    for (const q of [
+      "INSERT INTO events (title) VALUES ('new')",
+      "INSERT INTO profiles (name) VALUES ('new')",
+      "SELECT nextval('tickets')",
+      "ALTER TABLE events ADD COLUMN venue text",
+      "SELECT count(*) FROM recent",
+    ]) {
+      const r = asApp(q);
+      assert.equal(r.status, 0, `${q}: ${r.stderr}`);
+    }
+    assert.equal(asApp("SELECT count(*) FROM events").stdout.trim(), "57");
+    const dump = spawnSync(
+      "pg_dump",
+      [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(pg.port),
+        "-U",
+        "legacy_app",
+        "-Fc",
+        "--no-sync",
+        "-f",
+        "/dev/null",
+        "legacy",
+      ],
+      { encoding: "utf8", env: { ...process.env, PGPASSWORD: "test-only-legacy" } },
+    );
+    assert.equal(dump.status, 0, dump.stderr);
+    // Without the membership, the same role reads nothing: the grants come from the owner role alone.
+    pg.sql("postgres", "REVOKE legacy_owner FROM legacy_app");
+    assert.match(asApp("SELECT count(*) FROM events").stderr, /permission denied for table events/);
   },
 );

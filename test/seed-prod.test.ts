@@ -191,8 +191,6 @@ test("stepperslife (shared database): children, role, database and grants", () =
     "postgresql:Database stepperslife-database",
     "postgresql:Grant stepperslife-db-grant-connect",
     "postgresql:Grant stepperslife-db-grant-schema",
-    "postgresql:Grant stepperslife-db-grant-sequences",
-    "postgresql:Grant stepperslife-db-grant-tables",
     "postgresql:Grant stepperslife-db-revoke-public",
     "postgresql:Role stepperslife-db-role",
     "random:RandomPassword stepperslife-db-app-password",
@@ -201,6 +199,11 @@ test("stepperslife (shared database): children, role, database and grants", () =
   assert.equal(role.inputs.name, "stepperslife_app");
   assert.equal(role.inputs.superuser, false);
   assert.equal(role.inputs.login, true);
+  assert.deepEqual(
+    role.inputs.roles,
+    ["stepperslife_owner"],
+    "member of the adopted tables' owner",
+  );
   assert.deepEqual(role.secretPaths, ["password"]);
   assert.equal(res("stepperslife-database").inputs.name, "stepperslife");
   assert.deepEqual(
@@ -208,8 +211,6 @@ test("stepperslife (shared database): children, role, database and grants", () =
       "stepperslife-db-revoke-public",
       "stepperslife-db-grant-connect",
       "stepperslife-db-grant-schema",
-      "stepperslife-db-grant-tables",
-      "stepperslife-db-grant-sequences",
     ].map((n) => {
       const i = res(n).inputs;
       return [i.role, i.objectType, i.schema ?? null, i.privileges];
@@ -218,13 +219,6 @@ test("stepperslife (shared database): children, role, database and grants", () =
       ["public", "database", null, []],
       ["stepperslife_app", "database", null, ["CONNECT", "TEMPORARY"]],
       ["stepperslife_app", "schema", "public", ["CREATE", "USAGE"]],
-      [
-        "stepperslife_app",
-        "table",
-        "public",
-        ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"],
-      ],
-      ["stepperslife_app", "sequence", "public", ["USAGE", "SELECT", "UPDATE"]],
     ],
   );
   const pgProvider = res("vps1-shared-db").urn;

@@ -266,6 +266,20 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     ],
   },
   {
+    title: "an owner role that would hand a superuser's rights to the app",
+    value: website("shop", { database: { mode: "shared", ownerRole: "postgres" } }),
+    expected: [
+      'sites/shop.ts: database.ownerRole: must not be a superuser or built-in role: membership would pass its rights on, got "postgres"',
+    ],
+  },
+  {
+    title: "an owner role for a dedicated database",
+    value: website("shop", { database: { mode: "dedicated", ownerRole: "shop_owner" } }),
+    expected: [
+      "sites/shop.ts: database.ownerRole: unknown field; check its spelling against the site file format",
+    ],
+  },
+  {
     title: "healthcheck command without a probe type",
     value: website("shop", {
       app: app({ healthcheck: { command: ["curl", "-f", "http://127.0.0.1:3000/"] } }),
