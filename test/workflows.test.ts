@@ -43,10 +43,18 @@ interface Workflow {
 const files = fs.readdirSync(WORKFLOWS).filter((f) => f.endsWith(".yml"));
 const text = (f: string) => fs.readFileSync(path.join(WORKFLOWS, f), "utf8");
 const load = (f: string) => parse(text(f)) as Workflow;
+/** Steps that run a Pulumi command: the action with a `command`, or a `run` calling the CLI. */
+const PULUMI_RUN = /\bpulumi (preview|up|refresh|destroy)\b/;
 const pulumiSteps = (w: Workflow) =>
   Object.values(w.jobs).flatMap((j) =>
-    (j.steps ?? []).filter((s) => s.uses?.startsWith("pulumi/actions@")),
+    (j.steps ?? []).filter(
+      (s) =>
+        (s.uses?.startsWith("pulumi/actions@") && s.with?.command !== undefined) ||
+        PULUMI_RUN.test(s.run ?? ""),
+    ),
   );
+/** The command a Pulumi step runs. */
+const commandOf = (s: Step) => s.with?.command ?? PULUMI_RUN.exec(s.run ?? "")?.[1];
 
 test("the workflows are the expected four", () => {
   assert.deepEqual(files.sort(), ["checks.yml", "deploy.yml", "drift.yml", "preview.yml"]);
@@ -68,12 +76,10 @@ test("actionlint finds nothing in any workflow, and does find a planted mistake"
 test("preview runs only on pull requests; up runs only on pushes to main", () => {
   const preview = load("preview.yml");
   assert.deepEqual(Object.keys(preview.on), ["pull_request"]);
-  assert.deepEqual(
-    pulumiSteps(preview).map((s) => s.with?.command),
-    ["preview"],
-  );
+  assert.deepEqual(pulumiSteps(preview).map(commandOf), ["preview"]);
   assert.equal(pulumiSteps(preview)[0].with?.["comment-on-pr"], true);
   assert.equal(pulumiSteps(preview)[0].with?.diff, true);
+  assert.equal(preview.jobs.preview.environment, "preview");
 
   const deploy = load("deploy.yml");
   assert.deepEqual(deploy.on, { push: { branches: ["main"] } });
@@ -83,47 +89,65 @@ test("preview runs only on pull requests; up runs only on pushes to main", () =>
 
   // `up` appears in deploy.yml and nowhere else.
   for (const f of files) {
-    const commands = pulumiSteps(load(f)).map((s) => s.with?.command);
+    const commands = pulumiSteps(load(f)).map(commandOf);
     if (f === "deploy.yml") assert.deepEqual(commands, ["up"]);
     else assert.ok(!commands.includes("up"), f);
   }
 
   const drift = load("drift.yml");
   assert.deepEqual(Object.keys(drift.on).sort(), ["schedule", "workflow_dispatch"]);
+  assert.equal(drift.jobs.drift.environment, "drift");
   const [check] = pulumiSteps(drift);
-  assert.equal(check.with?.command, "preview");
-  assert.equal(check.with?.refresh, true);
-  assert.equal(check.with?.["expect-no-changes"], true);
+  // A preview with refresh writes no state (the action's separate refresh would).
+  assert.match(
+    check.run ?? "",
+    /pulumi preview --stack "\$STACK" --non-interactive --refresh --expect-no-changes --diff/,
+  );
   assert.equal(check["continue-on-error"], true);
   const steps = drift.jobs.drift.steps ?? [];
   assert.match(steps.at(-2)?.uses ?? "", /^actions\/github-script@v\d+$/);
   assert.equal(steps.at(-1)?.if, "steps.preview.outcome != 'success'");
 });
 
-test("deploy and the drift check never overlap, and are never cancelled halfway", () => {
-  for (const f of ["deploy.yml", "drift.yml"]) {
-    assert.deepEqual(load(f).concurrency, { group: "prod", "cancel-in-progress": false }, f);
-  }
+test("a deploy is never cancelled or overlapped; the drift check never replaces a waiting one", () => {
+  assert.deepEqual(load("deploy.yml").concurrency, { group: "prod", "cancel-in-progress": false });
+  // Its own group: GitHub keeps one waiting run per group, so sharing one could drop a deploy.
+  assert.deepEqual(load("drift.yml").concurrency, { group: "drift", "cancel-in-progress": false });
 });
 
 test("every Pulumi run is prepared (policy check, key, tunnel) and enforces the policy pack", () => {
   for (const f of ["preview.yml", "deploy.yml", "drift.yml"]) {
     for (const job of Object.values(load(f).jobs)) {
       const steps = job.steps ?? [];
-      const pulumi = steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@"));
-      if (pulumi < 0) continue;
-      assert.equal(steps[pulumi].with?.policyPacks, "policy", f);
+      const runs = pulumiSteps({ on: {}, jobs: { job } });
+      if (runs.length === 0) continue;
+      for (const step of runs) {
+        if (step.run) assert.match(step.run, /--policy-pack policy/, f);
+        else assert.equal(step.with?.policyPacks, "policy", f);
+      }
       assert.ok(
-        steps.findIndex((s) => s.uses === "./.github/actions/prepare") < pulumi,
+        steps.findIndex((s) => s.uses === "./.github/actions/prepare") < steps.indexOf(runs[0]),
         `${f}: prepare runs before Pulumi`,
       );
     }
   }
   const prepare = parse(fs.readFileSync(PREPARE, "utf8")) as { runs: { steps: Step[] } };
   const runs = prepare.runs.steps.map((s) => s.run ?? "").join("\n");
+  assert.match(runs, /npm ci --ignore-scripts/, "no install scripts where the deploy key is");
   assert.match(runs, /npm run -s policy -- --stack "\$STACK"/);
   assert.match(runs, /npm run -s tunnel -- --stack "\$STACK"/);
   assert.ok(runs.indexOf("policy") < runs.indexOf("tunnel"));
+});
+
+test("secrets reach only the steps that use them, in jobs behind an environment", () => {
+  for (const f of files) {
+    for (const [name, job] of Object.entries(load(f).jobs)) {
+      assert.doesNotMatch(JSON.stringify(job.env ?? {}), /secrets\./, `${f}/${name}: job env`);
+      if (JSON.stringify(job.steps ?? []).includes("secrets.")) {
+        assert.ok(job.environment, `${f}/${name} uses secrets outside an environment`);
+      }
+    }
+  }
 });
 
 test("the checks job runs the project's CI entry point in a pinned Debian container", () => {
