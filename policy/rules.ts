@@ -34,10 +34,26 @@ export const VOLUME = "docker:index/volume:Volume";
 export const ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting";
 export const DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord";
 
-/** Restart policies that bring a container back after a crash or a reboot. */
-const RESTARTING = ["always", "unless-stopped", "on-failure"];
-/** Host addresses that mean "every interface". */
-const ALL_INTERFACES = [undefined, null, "", "0.0.0.0", "::", "[::]"];
+/** Restart policies that bring a container back after a crash and after a reboot ("on-failure" does not). */
+const RESTARTING = ["always", "unless-stopped"];
+
+/** Whether a published port stays on this machine (loopback); no address means every interface. */
+function isLoopback(ip: string | null | undefined): boolean {
+  return typeof ip === "string" && (/^127\./.test(ip) || ip === "::1" || ip === "[::1]");
+}
+
+/** Host paths that give the Docker engine away: its socket, containerd's, or a directory above them. */
+const SOCKET_DIRS = [
+  "/",
+  "/run",
+  "/var",
+  "/var/run",
+  "/run/docker",
+  "/var/run/docker",
+  "/run/containerd",
+  "/var/run/containerd",
+  "/var/lib/docker",
+];
 
 interface Port {
   internal?: number;
@@ -78,7 +94,9 @@ function portText(p: Port): string {
 }
 
 function isDockerSocket(path: string | undefined): boolean {
-  return typeof path === "string" && /(^|\/)docker\.sock$/.test(path);
+  if (typeof path !== "string") return false;
+  const clean = path.replace(/\/+$/, "") || "/";
+  return /(^|\/)(docker|containerd)\.sock$/.test(clean) || SOCKET_DIRS.includes(clean);
 }
 
 const container = (r: CheckedResource) => `container ${r.name}`;
@@ -99,14 +117,15 @@ export const RULES: readonly Rule[] = [
   },
   {
     name: "no-public-app-port",
-    description: "Only the edge listens on every interface; no other container publishes there.",
+    description: "Only the edge publishes ports beyond loopback.",
     types: [CONTAINER],
     check(r) {
       if (label(r.props, "agi.role") === "edge") return undefined;
-      const open = list<Port>(r.props.ports).filter((p) => ALL_INTERFACES.includes(p.ip));
+      const open = list<Port>(r.props.ports).filter((p) => !isLoopback(p.ip));
       if (open.length === 0) return undefined;
+      const where = (p: Port) => `${portText(p)} on ${p.ip ? p.ip : "all interfaces"}`;
       return (
-        `${container(r)} publishes port ${open.map(portText).join(", ")} on all interfaces: ` +
+        `${container(r)} publishes port ${open.map(where).join(", ")}: only the edge listens beyond loopback; ` +
         'remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"'
       );
     },
@@ -149,7 +168,6 @@ export const RULES: readonly Rule[] = [
     description: "Every long-running container has a healthcheck.",
     types: [CONTAINER],
     check(r) {
-      if (r.props.mustRun === false) return undefined;
       const tests = list<unknown>((r.props.healthcheck as { tests?: unknown } | undefined)?.tests);
       if (tests.length > 0 && tests[0] !== "NONE") return undefined;
       return `${container(r)} has no healthcheck: add "healthcheck" with a test the image can run, so deploys wait for it and Docker reports it`;
@@ -180,7 +198,7 @@ export const RULES: readonly Rule[] = [
       if (mounts.length === 0) return undefined;
       if (label(r.props, "agi.role") === "docker-proxy" && mounts.every(Boolean)) return undefined;
       return (
-        `${container(r)} mounts the Docker socket: only the read-only socket proxy may; ` +
+        `${container(r)} mounts the Docker socket (or a directory holding it): only the read-only socket proxy may; ` +
         "set app.dockerReadAccess: true in the site file instead, which gives the app the proxy"
       );
     },

@@ -130,7 +130,7 @@ const CASES: [string, CheckedResource, string][] = [
   [
     "no-public-app-port",
     mutate(app, { ports: [{ internal: 3000, external: 3002 }] }),
-    'container shop-app publishes port 3002 on all interfaces: remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"',
+    'container shop-app publishes port 3002 on all interfaces: only the edge listens beyond loopback; remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"',
   ],
   [
     "no-public-app-port",
@@ -140,7 +140,13 @@ const CASES: [string, CheckedResource, string][] = [
         { internal: 9229, external: 9229, ip: "::" },
       ],
     }),
-    'container shop-app publishes port 9229 on all interfaces: remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"',
+    'container shop-app publishes port 9229 on ::: only the edge listens beyond loopback; remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"',
+  ],
+  [
+    "no-public-app-port",
+    // A specific public address is as public as all of them.
+    mutate(app, { ports: [{ internal: 3000, external: 3002, ip: "203.0.113.10" }] }),
+    'container shop-app publishes port 3002 on 203.0.113.10: only the edge listens beyond loopback; remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"',
   ],
   [
     "pinned-image",
@@ -177,7 +183,7 @@ const CASES: [string, CheckedResource, string][] = [
     mutate(app, {
       volumes: [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }],
     }),
-    "container shop-app mounts the Docker socket: only the read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+    "container shop-app mounts the Docker socket (or a directory holding it): only the read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
   ],
   [
     "docker-socket",
@@ -185,7 +191,27 @@ const CASES: [string, CheckedResource, string][] = [
     mutate(proxy, {
       mounts: [{ type: "bind", source: "/run/docker.sock", target: "/var/run/docker.sock" }],
     }),
-    "container shop-docker-proxy mounts the Docker socket: only the read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+    "container shop-docker-proxy mounts the Docker socket (or a directory holding it): only the read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+  ],
+  [
+    "docker-socket",
+    // The directory that holds the socket gives it away too.
+    mutate(app, {
+      mounts: [{ type: "bind", source: "/var/run/", target: "/host-run", readOnly: true }],
+    }),
+    "container shop-app mounts the Docker socket (or a directory holding it): only the read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+  ],
+  [
+    "restart-policy",
+    // on-failure does not bring a container back after a reboot or a clean exit.
+    mutate(app, { restart: "on-failure" }),
+    'container shop-app has restart policy "on-failure": set "restart": "unless-stopped"',
+  ],
+  [
+    "healthcheck",
+    // mustRun: false is no way around it.
+    mutate(app, { mustRun: false, healthcheck: undefined }),
+    'container shop-app has no healthcheck: add "healthcheck" with a test the image can run, so deploys wait for it and Docker reports it',
   ],
   [
     "zone-ssl-strict",
@@ -297,7 +323,7 @@ test("npm run policy: the stacks pass; a planted violation fails with its messag
   assert.equal(r.status, 1);
   assert.equal(
     r.stdout,
-    'no-public-app-port: container stepperslife-app publishes port 3002 on all interfaces: remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"\n',
+    'no-public-app-port: container stepperslife-app publishes port 3002 on 0.0.0.0: only the edge listens beyond loopback; remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"\n',
   );
   assert.match(r.stderr, /^policy: stack prod: \d+ resources, 10 policies, 1 violation\n$/);
   fs.writeFileSync(file, "{}");
