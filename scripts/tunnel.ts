@@ -65,8 +65,9 @@ export async function openTunnel(
   if (await connects(local.address, local.port)) {
     throw new Refusal(`${local.address}:${local.port} is already in use here; close what holds it`);
   }
-  const log = path.join(os.tmpdir(), `agi-tunnel-${local.port}.log`);
-  const fd = fs.openSync(log, "w");
+  // A fresh private directory: never a predictable path someone else could have prepared.
+  const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "agi-tunnel-")), "ssh.log");
+  const fd = fs.openSync(log, "wx", 0o600);
   const child = spawn(
     "ssh",
     [
@@ -100,6 +101,7 @@ export async function openTunnel(
 
 async function main(): Promise<void> {
   let stack: string;
+  const pids: number[] = [];
   try {
     const { values } = parseArgs({
       args: process.argv.slice(2),
@@ -115,6 +117,17 @@ async function main(): Promise<void> {
   try {
     const { settings } = readStack(process.cwd(), stack);
     let opened = 0;
+    // All or none: when one host fails, the tunnels already opened are closed again.
+    process.once("exit", (code) => {
+      if (code === 0) return;
+      for (const pid of pids) {
+        try {
+          process.kill(pid);
+        } catch {
+          // already gone
+        }
+      }
+    });
     for (const host of settings.hosts) {
       const db = host.sharedDatabase;
       if (!db) continue;
@@ -131,6 +144,7 @@ async function main(): Promise<void> {
         { address, port: db.port },
       );
       opened += 1;
+      pids.push(pid);
       process.stdout.write(
         `tunnel: ${db.adminAddress}:${db.adminPort} -> ${host.name} ${db.container} ` +
           `(${address}:${db.port}), pid ${pid}\n`,
