@@ -321,6 +321,16 @@ test(
       "0",
       "scratch dropped",
     );
+    // The same drill in a throwaway server of its own, restored by an ordinary role (large objects,
+    // a second schema and grants included), touching nothing on the site's server.
+    const before = pg.sql("postgres", "SELECT count(*) FROM pg_database");
+    const own = restore([dir, "--latest", "--into-scratch", "--private-server"]);
+    assert.equal(own.status, 0, own.stderr);
+    assert.equal(
+      own.stdout,
+      "restore drill: ok: shop-20260305T021700Z.dump restores, 4 tables match the manifest's row counts\n",
+    );
+    assert.equal(pg.sql("postgres", "SELECT count(*) FROM pg_database"), before);
   },
 );
 

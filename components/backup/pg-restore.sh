@@ -123,13 +123,16 @@ if [ -n "$private" ]; then
   [ "$(id -u)" != 0 ] || chown postgres "$server"
   if ! as_postgres initdb -D "$server/data" -U postgres --auth=trust -E UTF8 --no-sync >"$work/server.log" 2>&1 ||
     ! as_postgres pg_ctl -D "$server/data" -w -t 60 -l "$server/log" \
-      -o "-p 5432 -c listen_addresses='' -k $server -c shared_buffers=16MB -c fsync=off -c full_page_writes=off" \
+      -o "-p 5432 -c listen_addresses='' -k $server -c shared_buffers=16MB -c max_connections=10 -c work_mem=4MB -c maintenance_work_mem=16MB -c fsync=off -c full_page_writes=off" \
       start >>"$work/server.log" 2>&1; then
     echo "restore: the throwaway server did not start: $(tail -n 3 "$work/server.log" "$server/log" 2>/dev/null | tr '\n' ' ')" >&2
     exit 1
   fi
   export PGHOST="$server" PGPORT=5432 PGUSER=postgres
   unset PGPASSFILE
+  # The dump is restored by an ordinary role, so nothing in it runs with a superuser's rights.
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE drill LOGIN CREATEDB" >/dev/null
+  PGUSER=drill
 fi
 
 if [ "$mode" = scratch ]; then
