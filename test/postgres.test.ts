@@ -220,30 +220,62 @@ test(
   "adopting an existing database: its owner role's members use, change and dump it",
   { skip },
   () => {
-    pg.sql("postgres", "CREATE DATABASE legacy");
+    // As on the live host: the running app logs in as the tables' owner, an ordinary role; the
+    // cluster's admin may create roles but is no superuser.
+    pg.sql(
+      "postgres",
+      `CREATE ROLE legacy_old LOGIN PASSWORD 'test-only-old';
+       CREATE ROLE cluster_admin LOGIN PASSWORD 'test-only-admin' CREATEROLE CREATEDB IN ROLE legacy_old`,
+    );
+    pg.sql("postgres", "CREATE DATABASE legacy OWNER legacy_old");
     pg.sql(
       "legacy",
-      `CREATE TABLE events (id serial PRIMARY KEY, title text);
-     CREATE TABLE profiles (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text);
-     CREATE SEQUENCE tickets;
-     CREATE VIEW recent AS SELECT * FROM events ORDER BY id DESC LIMIT 10;
-     INSERT INTO events (title) SELECT 'event ' || i FROM generate_series(1, 56) i;
-     INSERT INTO profiles (name) SELECT 'p' || i FROM generate_series(1, 6) i;`,
+      `SET ROLE legacy_old;
+       CREATE TYPE status AS ENUM ('draft', 'live');
+       CREATE TABLE events (id serial PRIMARY KEY, title text, state status DEFAULT 'draft');
+       CREATE TABLE profiles (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text);
+       CREATE SEQUENCE tickets;
+       CREATE VIEW recent AS SELECT * FROM events ORDER BY id DESC LIMIT 10;
+       CREATE FUNCTION event_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM events';
+       INSERT INTO events (title) SELECT 'event ' || i FROM generate_series(1, 56) i;
+       INSERT INTO profiles (name) SELECT 'p' || i FROM generate_series(1, 6) i;`,
     );
     const adopt = () =>
       spawnSync(
         "psql",
-        [...pg.connArgs("legacy"), "-X", "-q", "-v", "owner=legacy_owner", "-f", ADOPT_SQL],
-        { encoding: "utf8" },
+        [
+          "-X",
+          "-q",
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(pg.port),
+          "-U",
+          "cluster_admin",
+          "-d",
+          "legacy",
+          "-v",
+          "owner=legacy_owner",
+          "-f",
+          ADOPT_SQL,
+        ],
+        { encoding: "utf8", env: { ...process.env, PGPASSWORD: "test-only-admin" } },
       );
     const first = adopt();
     assert.equal(first.status, 0, first.stderr);
     assert.equal(
       pg.sql(
         "legacy",
-        "SELECT string_agg(c.relname || ':' || pg_get_userbyid(c.relowner), ' ' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'",
+        `SELECT string_agg(o, ' ' ORDER BY o) FROM (
+           SELECT c.relname || ':' || pg_get_userbyid(c.relowner) AS o FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'
+           UNION ALL SELECT t.typname || ':' || pg_get_userbyid(t.typowner) FROM pg_type t
+             JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'
+           UNION ALL SELECT p.proname || ':' || pg_get_userbyid(p.proowner) FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public') x`,
       ),
       [
+        "event_count:legacy_owner",
         "events:legacy_owner",
         "events_id_seq:legacy_owner",
         "events_pkey:legacy_owner",
@@ -251,10 +283,23 @@ test(
         "profiles_id_seq:legacy_owner",
         "profiles_pkey:legacy_owner",
         "recent:legacy_owner",
+        "status:legacy_owner",
         "tickets:legacy_owner",
       ].join(" "),
     );
-    assert.equal(adopt().status, 0, "running it again changes nothing");
+    const again = adopt();
+    assert.equal(again.status, 0, again.stderr);
+    // The running app (the previous owner) keeps its access until it is replaced.
+    assert.equal(
+      psqlOverTcp(
+        pg.port,
+        "legacy_old",
+        "test-only-old",
+        "legacy",
+        "SELECT event_count()",
+      ).stdout.trim(),
+      "56",
+    );
     // The app role as the program creates it: LOGIN, no special rights, member of the owner role.
     pg.sql(
       "postgres",
@@ -268,12 +313,14 @@ test(
       "INSERT INTO profiles (name) VALUES ('new')",
       "SELECT nextval('tickets')",
       "ALTER TABLE events ADD COLUMN venue text",
+      "ALTER TYPE status ADD VALUE 'archived'",
+      "CREATE OR REPLACE FUNCTION event_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) + 0 FROM events'",
       "SELECT count(*) FROM recent",
     ]) {
       const r = asApp(q);
       assert.equal(r.status, 0, `${q}: ${r.stderr}`);
     }
-    assert.equal(asApp("SELECT count(*) FROM events").stdout.trim(), "57");
+    assert.equal(asApp("SELECT event_count()").stdout.trim(), "57");
     const dump = spawnSync(
       "pg_dump",
       [

@@ -322,6 +322,21 @@ test(
   },
 );
 
+test("one restore per site at a time", { skip }, async () => {
+  writeFakeEnv();
+  const lock = path.join(scratchTmp, "agi-restore-shop.lock");
+  fs.mkdirSync(lock);
+  try {
+    const root = project(localStack, [shop("dedicated")]);
+    const r = await restore(root, ["--stack", "local", "--site", "shop", "--latest", "--yes"]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /restore: another restore of shop is running/);
+    assert.ok(!calls().some((c) => c.startsWith("stop")), "nothing stopped");
+  } finally {
+    fs.rmdirSync(lock);
+  }
+});
+
 test("a damaged or missing dump is refused before the app is stopped", { skip }, async () => {
   writeFakeEnv();
   const bad = path.join(backups, "daily", "shop-20261121T023000Z");

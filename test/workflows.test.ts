@@ -106,7 +106,8 @@ test("preview runs only on pull requests; up runs only on pushes to main", () =>
   assert.equal(check["continue-on-error"], true);
   const steps = drift.jobs.drift.steps ?? [];
   assert.match(steps.at(-2)?.uses ?? "", /^actions\/github-script@v\d+$/);
-  assert.equal(steps.at(-1)?.if, "steps.preview.outcome != 'success'");
+  assert.equal(steps.at(-2)?.if, "always()", "the issue is written even when preparing failed");
+  assert.equal(steps.at(-1)?.if, "always() && steps.preview.outcome != 'success'");
 });
 
 test("a deploy is never cancelled or overlapped; the drift check never replaces a waiting one", () => {

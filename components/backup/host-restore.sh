@@ -68,9 +68,15 @@ fi
 # From here the app is stopped, so this part must finish whatever happens to the caller: it runs
 # detached (own session, no terminal, output to a log) and this script only follows its log. A lost
 # connection or an impatient Ctrl-C cuts off the following, never the restore or the restart.
+# One restore per site at a time: a second one could find the app already stopped and never start it.
+lock="${TMPDIR:-/tmp}/agi-restore-$site.lock"
+if ! mkdir "$lock" 2>/dev/null; then
+  echo "restore: another restore of $site is running (or one was cut off: see ${TMPDIR:-/tmp}/agi-restore.*/log, then remove $lock)" >&2
+  exit 1
+fi
 run=$(mktemp -d "${TMPDIR:-/tmp}/agi-restore.XXXXXX")
 cat >"$run/phase.sh" <<'PHASE'
-site=$1 database=$2 chosen=$3 container=$4 restore=$5 status=$6
+site=$1 database=$2 chosen=$3 container=$4 restore=$5 status=$6 lock=$7
 stopped=
 finish() {
   code=$?
@@ -85,6 +91,7 @@ finish() {
     fi
   fi
   echo "$code" >"$status"
+  rmdir "$lock"
   exit "$code"
 }
 trap finish EXIT
@@ -101,11 +108,12 @@ else
 fi
 docker exec "$container" "$restore" /backups --backup "$chosen" --into "$database"
 PHASE
+: >"$run/log"
 setsid nohup sh "$run/phase.sh" "$site" "$database" "$chosen" "$container" "$restore" "$run/status" \
-  >"$run/log" 2>&1 </dev/null &
+  "$lock" >>"$run/log" 2>&1 </dev/null &
 pid=$!
 echo "restore: running on the host as process $pid (log: $run/log); it starts the app again however it ends"
-tail -n +1 -f --pid="$pid" "$run/log"
+tail -n +1 -f --pid="$pid" "$run/log" || true
 if ! status=$(cat "$run/status" 2>/dev/null); then
   echo "restore: the run ended without a status; see $run/log" >&2
   exit 1
