@@ -265,22 +265,24 @@ const appSchema = z
     }
   });
 
+/** A database name the platform can use: its app role (name + "_app") must fit PostgreSQL's 63. */
+const databaseNameSchema = z
+  .string()
+  .regex(DATABASE_NAME_PATTERN, {
+    error:
+      "must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63)",
+  })
+  .refine((n) => !(RESERVED_DATABASES as readonly string[]).includes(n), {
+    error: `is reserved by PostgreSQL (${RESERVED_DATABASES.join(", ")})`,
+  });
+
 const databaseSchema = z.discriminatedUnion(
   "mode",
   [
     z.strictObject({
       mode: z.literal("dedicated"),
       /** Database name; default: the site name with "-" replaced by "_". */
-      name: z
-        .string()
-        .regex(DATABASE_NAME_PATTERN, {
-          error:
-            "must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63)",
-        })
-        .refine((n) => !(RESERVED_DATABASES as readonly string[]).includes(n), {
-          error: `is reserved by PostgreSQL (${RESERVED_DATABASES.join(", ")})`,
-        })
-        .optional(),
+      name: databaseNameSchema.optional(),
       resources: z
         .strictObject({
           /** Memory limit of the database container; PostgreSQL settings follow it; default 256Mi. */
@@ -293,16 +295,7 @@ const databaseSchema = z.discriminatedUnion(
     z.strictObject({
       mode: z.literal("shared"),
       /** Database name in the host's shared cluster; default: the site name with "-" replaced by "_". */
-      name: z
-        .string()
-        .regex(DATABASE_NAME_PATTERN, {
-          error:
-            "must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63)",
-        })
-        .refine((n) => !(RESERVED_DATABASES as readonly string[]).includes(n), {
-          error: `is reserved by PostgreSQL (${RESERVED_DATABASES.join(", ")})`,
-        })
-        .optional(),
+      name: databaseNameSchema.optional(),
       /**
        * For a database that existed before the platform: a role (created by hand, NOLOGIN) that owns
        * its tables. The app role becomes a member, so it may use and change them, and the backup job

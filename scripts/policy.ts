@@ -6,8 +6,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { RULES, violations, type CheckedResource } from "../policy/rules";
+import { parseOrUsage } from "./args";
 import { synth, SynthError, type ManifestEntry } from "./synth";
 
 const USAGE = "usage: npm run policy -- --stack NAME [--sites DIR] [--manifest FILE]";
@@ -50,25 +50,20 @@ function readManifest(file: string): { stack: string; resources: ManifestEntry[]
 async function main(): Promise<void> {
   process.setSourceMapsEnabled(false);
   Error.stackTraceLimit = 0;
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        stack: { type: "string" },
-        sites: { type: "string", default: "sites" },
-        manifest: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }));
-    if (!values.help && !values.stack && !values.manifest) {
-      throw new Error("--stack (or --manifest) is required");
-    }
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    process.exit(2);
-  }
+  const values = parseOrUsage(
+    process.argv.slice(2),
+    USAGE,
+    {
+      stack: { type: "string" },
+      sites: { type: "string", default: "sites" },
+      manifest: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    (v) => {
+      if (!v.help && !v.stack && !v.manifest)
+        throw new Error("--stack (or --manifest) is required");
+    },
+  );
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return;

@@ -12,9 +12,9 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { sshOptions } from "../components/platform";
 import { commandLine } from "../components/route";
+import { parseOrUsage } from "./args";
 import { Refusal, readStack } from "./stack";
 import type { HostSettings } from "../stacks/settings";
 
@@ -100,20 +100,15 @@ export async function openTunnel(
 }
 
 async function main(): Promise<void> {
-  let stack: string;
   const pids: number[] = [];
-  try {
-    const { values } = parseArgs({
-      args: process.argv.slice(2),
-      options: { stack: { type: "string" } },
-      strict: true,
-    });
-    if (!values.stack) throw new Error("--stack is required");
-    stack = values.stack;
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    process.exit(2);
-  }
+  const { stack } = parseOrUsage(
+    process.argv.slice(2),
+    USAGE,
+    { stack: { type: "string" } },
+    (v) => {
+      if (!v.stack) throw new Error("--stack is required");
+    },
+  ) as { stack: string };
   try {
     const { settings } = readStack(process.cwd(), stack);
     let opened = 0;

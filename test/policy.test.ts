@@ -236,17 +236,17 @@ test("each mutation breaks exactly its policy, with the exact message", () => {
   );
 });
 
-test("the engine adapter: mandatory policies, same messages, no decision without retainOnDelete", () => {
+test("the engine adapter: mandatory policies, same messages, no decision without retainOnDelete", async () => {
   assert.equal(policies.length, RULES.length);
   for (const p of policies) assert.equal(p.enforcementLevel, "mandatory", p.name);
-  const run = (r: CheckedResource) => {
+  const run = async (r: CheckedResource) => {
     const reported: string[] = [];
     for (const p of policies) {
       const validate = p.validateResource as (
         args: unknown,
         report: (m: string) => void,
       ) => void | Promise<void>;
-      void validate(
+      await validate(
         { type: r.type, name: r.name, props: r.props, urn: `urn:x::${r.name}`, opts: {} },
         (m) => reported.push(m),
       );
@@ -256,12 +256,12 @@ test("the engine adapter: mandatory policies, same messages, no decision without
   for (const [rule, resource, message] of CASES) {
     if (rule === "retain-data-volumes") {
       // The engine does not report retainOnDelete; `npm run policy` enforces it.
-      assert.deepEqual(run(resource), []);
+      assert.deepEqual(await run(resource), []);
     } else {
-      assert.deepEqual(run(resource), [message], rule);
+      assert.deepEqual(await run(resource), [message], rule);
     }
   }
-  assert.deepEqual(run(app), []);
+  assert.deepEqual(await run(app), []);
 });
 
 test("the components comply: synth manifests of both stacks and of every kind of container", async () => {
