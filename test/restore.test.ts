@@ -57,7 +57,7 @@ esac
 function writeFakeEnv(over: Record<string, string> = {}): void {
   const env: Record<string, string> = {
     FAKE_LOG: log,
-    FAKE_SCRIPTS: path.join(ROOT, "components", "backup"),
+    FAKE_SCRIPTS: path.join(fake, "opt-agi"),
     FAKE_BACKUPS: backups,
     FAKE_SITE: "shop",
     FAKE_CONTAINER: "shop-backup",
@@ -132,6 +132,13 @@ before(() => {
     fake = tempDir("fake-docker");
     fs.chmodSync(fake, 0o755);
     fs.writeFileSync(path.join(fake, "docker"), FAKE_DOCKER, { mode: 0o755 });
+    // The container's /opt/agi: copies of the scripts, as the container gets them by upload (and
+    // readable by the SSH test's deploy user wherever the checkout lives).
+    fs.mkdirSync(path.join(fake, "opt-agi"), { mode: 0o755 });
+    for (const f of fs.readdirSync(path.join(ROOT, "components", "backup"))) {
+      fs.copyFileSync(path.join(ROOT, "components", "backup", f), path.join(fake, "opt-agi", f));
+      fs.chmodSync(path.join(fake, "opt-agi", f), 0o755);
+    }
     fs.writeFileSync(path.join(fake, "pw"), PASSWORD, { mode: 0o600 });
     log = path.join(fake, "calls.log");
     scratchTmp = tempDir("restore-tmp");
