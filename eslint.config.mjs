@@ -32,6 +32,22 @@ export default tseslint.config(
     },
   },
   {
+    // The core is pure data -> data: no Pulumi SDK and nothing from the components. The commands that
+    // only read (validate, restore, tunnel, policy) stand on the core alone, so they load no provider.
+    files: ["core/**/*.ts", "stacks/**/*.ts", "scripts/{args,stack,validate,restore,tunnel}.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["@pulumi/*"], message: "core modules are pure: no Pulumi SDK import" },
+            { group: ["**/components/*"], message: "core modules never import components" },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests compare unknown JSON and mock payloads.
     files: ["test/**/*.ts", "scripts/mock-engine.ts"],
     rules: {

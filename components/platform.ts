@@ -1,23 +1,25 @@
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
-import { CONTAINER_DEFAULTS, containerLabels } from "./containers";
+import { CONTAINER_DEFAULTS, containerLabels } from "../core/containers";
+import { ROUTE_SCRIPT, hostCommand } from "./route";
 import {
-  ROUTE_SCRIPT,
-  hostCommand,
+  EDGE_CONFIG_DIR,
+  EDGE_STOP_GRACE_SECONDS,
+  edgeTarget,
   installScriptCommandLine,
+  sshOptions,
   type EdgeTarget,
-  type HostTarget,
-} from "./route";
-import { toMiB } from "./units";
+} from "../core/host";
+import {
+  EDGE_ALIAS,
+  EDGE_CONTAINER,
+  EDGE_VOLUMES,
+  PLATFORM_NETWORK,
+  PLATFORM_OWNER,
+} from "../core/names";
+import { toMiB } from "../core/units";
 import type { HostSettings, StackSettings } from "../stacks/settings";
-
-/** Container name of every host's edge. */
-export const EDGE_CONTAINER = "agi-edge";
-/** Inside the edge container: the main Caddyfile and the fragment directory beside it. */
-export const EDGE_CONFIG_DIR = "/etc/caddy";
-/** Seconds Caddy gets to finish in-flight requests when the edge is stopped. */
-export const EDGE_STOP_GRACE_SECONDS = 30;
 
 export interface PlatformArgs {
   /** The host's settings from the stack. */
@@ -32,44 +34,6 @@ export interface PlatformArgs {
   readonly networkName?: string;
   /** Password of the shared cluster's administrative role; required when the host has one. */
   readonly sharedDatabasePassword?: pulumi.Input<string>;
-}
-
-/** The host directory of one site's backups. */
-export function backupHostDir(host: HostSettings, site: string): string {
-  return `${host.root}/backups/${site}`;
-}
-
-/** The host directory whose `sites.d` holds the site fragments. */
-export function edgeHostDir(host: HostSettings): string {
-  return `${host.root}/edge`;
-}
-
-/**
- * SSH options for the deploy connection: batch mode (never a password prompt) and strict host-key
- * checking, against the pinned key when the stack has one, else against the known_hosts file.
- */
-export function sshOptions(d: Extract<HostSettings["docker"], { connection: "ssh" }>): string[] {
-  const known = d.hostKey
-    ? [
-        "UserKnownHostsFile=/dev/null",
-        "GlobalKnownHostsFile=/dev/null",
-        // %H is the name ssh looks up ("[host]:port" off port 22): the pinned key answers for it.
-        `KnownHostsCommand=/bin/echo %H ${d.hostKey}`,
-      ]
-    : [`UserKnownHostsFile=${d.knownHostsFile}`];
-  return ["StrictHostKeyChecking=yes", ...known, "BatchMode=yes", "ConnectTimeout=20"].flatMap(
-    (o) => ["-o", o],
-  );
-}
-
-/** How commands reach a host: locally, or over SSH as the deploy user with the pinned host key. */
-export function hostTarget(host: HostSettings): HostTarget {
-  const d = host.docker;
-  if (d.connection === "socket") return { kind: "local" };
-  return {
-    kind: "ssh",
-    connection: { host: d.address, port: d.port, user: d.user, hostKey: d.hostKey },
-  };
 }
 
 /** The Docker engine address (and SSH options) of a host. */
@@ -102,7 +66,7 @@ export class Platform extends pulumi.ComponentResource {
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("agi:host:Platform", name, {}, opts);
     const { host, edge } = args;
-    const networkName = args.networkName ?? "agi-network";
+    const networkName = args.networkName ?? PLATFORM_NETWORK;
 
     this.dockerProvider = new docker.Provider(`${name}-docker`, dockerConnection(host), {
       parent: this,
@@ -112,7 +76,7 @@ export class Platform extends pulumi.ComponentResource {
     if (host.createNetwork) {
       const network = new docker.Network(
         `${name}-network`,
-        { name: networkName, driver: "bridge", labels: containerLabels("platform", "network") },
+        { name: networkName, driver: "bridge", labels: containerLabels(PLATFORM_OWNER, "network") },
         child,
       );
       this.networkName = network.name;
@@ -121,15 +85,7 @@ export class Platform extends pulumi.ComponentResource {
       this.networkName = docker.getNetworkOutput({ name: networkName }, child).name;
     }
 
-    this.edgeTarget = {
-      hostName: host.name,
-      host: hostTarget(host),
-      sitesDir: `${edgeHostDir(host)}/sites.d`,
-      caddyfile: `${EDGE_CONFIG_DIR}/Caddyfile`,
-      adminAddress: edge.adminAddress,
-      exec: ["docker", "exec", EDGE_CONTAINER],
-      script: `${host.root}/bin/edge-route.sh`,
-    };
+    this.edgeTarget = edgeTarget(host, edge.adminAddress);
     const install = installScriptCommandLine(this.edgeTarget.script);
     this.routeScript = hostCommand(
       `${name}-edge-route-script`,
@@ -152,12 +108,12 @@ export class Platform extends pulumi.ComponentResource {
     );
     const data = new docker.Volume(
       `${name}-edge-data`,
-      { name: "agi-edge-data", labels: containerLabels("platform", "edge-data") },
+      { name: EDGE_VOLUMES.data, labels: containerLabels(PLATFORM_OWNER, "edge-data") },
       { ...child, retainOnDelete: true },
     );
     const config = new docker.Volume(
       `${name}-edge-config`,
-      { name: "agi-edge-config", labels: containerLabels("platform", "edge-config") },
+      { name: EDGE_VOLUMES.config, labels: containerLabels(PLATFORM_OWNER, "edge-config") },
       { ...child, retainOnDelete: true },
     );
     const ports: docker.types.input.ContainerPort[] = [
@@ -183,7 +139,7 @@ export class Platform extends pulumi.ComponentResource {
           { type: "volume", source: data.name, target: "/data" },
           { type: "volume", source: config.name, target: "/config" },
         ],
-        networksAdvanced: [{ name: this.networkName, aliases: ["edge"] }],
+        networksAdvanced: [{ name: this.networkName, aliases: [EDGE_ALIAS] }],
         healthcheck: {
           // The admin API listens on localhost inside the container only.
           tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://${edge.adminAddress}/config/`],
@@ -198,7 +154,7 @@ export class Platform extends pulumi.ComponentResource {
         stopTimeout: EDGE_STOP_GRACE_SECONDS,
         destroyGraceSeconds: EDGE_STOP_GRACE_SECONDS,
         securityOpts: ["no-new-privileges:true"],
-        labels: containerLabels("platform", "edge"),
+        labels: containerLabels(PLATFORM_OWNER, "edge"),
       },
       // Host ports and a fixed name cannot be held by two containers at once.
       { ...child, deleteBeforeReplace: true, dependsOn: [sitesDir] },

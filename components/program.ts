@@ -5,23 +5,24 @@
  */
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
-import { fragmentFileName, fragmentOptions, hasRoute, renderMainCaddyfile } from "./caddy";
-import { buildInventory, type Inventory } from "./inventory";
-import { Platform, backupHostDir } from "./platform";
+import { fragmentFileName, fragmentOptions, hasRoute, renderMainCaddyfile } from "../core/caddy";
+import { buildInventory, type Inventory } from "../core/inventory";
+import { Platform } from "./platform";
+import { backupHostDir } from "../core/host";
 import { RoutedService } from "./routed-service";
-import type { Site } from "./site";
+import type { Site } from "../core/site";
 import {
   formatProblem,
   loadSiteEntries,
   parseStackSettings,
+  unpinnedHosts,
   validateAll,
   ValidationError,
-  type Problem,
-} from "./validate";
+} from "../core/validate";
 import { Website } from "./website";
 import { Zone, zoneResourceName } from "./zone";
 import { PROJECT, SETTINGS_KEY, type StackSettings } from "../stacks/settings";
-import { hostOf } from "./capacity";
+import { hostOf } from "../core/capacity";
 
 export interface ProgramOptions {
   /** Directory of the site files. */
@@ -35,36 +36,6 @@ export interface ProgramOutputs {
   readonly inventory: pulumi.Output<Inventory>;
   /** Edge configuration files by path: "Caddyfile" and "sites.d/<site>.caddy". */
   readonly caddy: pulumi.Output<Record<string, string>>;
-}
-
-/** Every secret config key the program reads for these settings and sites. */
-export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] {
-  const keys = new Set<string>();
-  if (settings.dns.provider === "cloudflare") keys.add(settings.dns.apiTokenSecret);
-  for (const h of settings.hosts)
-    if (h.sharedDatabase) keys.add(h.sharedDatabase.adminPasswordSecret);
-  for (const s of sites) {
-    if (s.kind === "website" && s.status === "active") {
-      for (const key of Object.values(s.app.secretEnv)) keys.add(key);
-    }
-  }
-  return [...keys].sort();
-}
-
-/** SSH hosts without a pinned host key: previews work, updates refuse to run. */
-export function unpinnedHosts(settings: StackSettings, stackFile: string): Problem[] {
-  return settings.hosts.flatMap((h, i) =>
-    h.docker.connection === "ssh" && !h.docker.hostKey
-      ? [
-          {
-            file: stackFile,
-            path: `${PROJECT}:${SETTINGS_KEY}.hosts.${i}.docker.hostKey`,
-            message:
-              "is required to deploy over SSH: pin the host's public key: the first two fields of /etc/ssh/ssh_host_ed25519_key.pub on the host, its fingerprint (ssh-keygen -lf) compared out of band",
-          },
-        ]
-      : [],
-  );
 }
 
 /** Reads settings and sites and fails with every problem at once (no resource is registered then). */

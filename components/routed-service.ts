@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { hasRoute, renderSiteFragment } from "./caddy";
+import { hasRoute, renderSiteFragment } from "../core/caddy";
 import { createDnsRecords } from "./dns";
 import { createRoute, type SiteEdge } from "./route";
-import type { ServiceSite } from "./site";
+import type { ServiceSite } from "../core/site";
 
 export interface RoutedServiceArgs {
   /** The validated site file of kind "service". */

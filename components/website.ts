@@ -4,8 +4,8 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { hasRoute, renderSiteFragment } from "./caddy";
-import { CONTAINER_DEFAULTS, containerLabels } from "./containers";
+import { hasRoute, renderSiteFragment } from "../core/caddy";
+import { CONTAINER_DEFAULTS, containerLabels } from "../core/containers";
 import { createDnsRecords } from "./dns";
 import {
   ENTRYPOINT_PATH,
@@ -13,28 +13,23 @@ import {
   appRoleInitScript,
   entrypointScript,
   postgresCommand,
-} from "./postgres";
+} from "../core/postgres";
 import { createRoute, hostCommand, type SiteEdge } from "./route";
-import { socketProxyConfig } from "./socket-proxy";
+import { socketProxyConfig } from "../core/socket-proxy";
+import { databaseName, defaultBackupSchedule, type WebsiteSite } from "../core/site";
+import { databaseRoles, siteNames } from "../core/names";
 import {
-  HEALTHY_WITHIN_SECONDS,
-  databaseName,
-  defaultBackupSchedule,
-  type WebsiteSite,
-} from "./site";
-import { toMiB } from "./units";
-import { DEFAULT_BACKUP_MEMORY } from "../stacks/settings";
-
-/** Port PostgreSQL listens on inside its container. */
-export const POSTGRES_PORT = 5432;
-/** Port of the Docker API socket proxy on the site's internal network. */
-export const SOCKET_PROXY_PORT = 2375;
-/** Memory limit of the socket proxy (MiB). */
-export const SOCKET_PROXY_MEMORY_MIB = 32;
-/** Seconds PostgreSQL gets to shut down cleanly. */
-export const DB_STOP_GRACE_SECONDS = 60;
-/** Seconds `pulumi up` waits for a new container to report healthy (the site schema checks against it). */
-export const WAIT_TIMEOUT_SECONDS = HEALTHY_WITHIN_SECONDS;
+  BACKUP_MEMORY_MIB,
+  BACKUP_SCRIPTS,
+  BACKUP_SCRIPT_DIR,
+  DB_STOP_GRACE_SECONDS,
+  POSTGRES_PORT,
+  SOCKET_PROXY_MEMORY_MIB,
+  SOCKET_PROXY_PORT,
+  WAIT_TIMEOUT_SECONDS,
+  httpProbe,
+} from "../core/specs";
+import { toMiB } from "../core/units";
 
 export interface WebsiteArgs {
   /** The validated site file. */
@@ -75,7 +70,8 @@ export class Website extends pulumi.ComponentResource {
     const site = args.site;
     const active = site.status === "active";
     const db = databaseName(site);
-    const appRole = db ? `${db}_app` : undefined;
+    const names = siteNames(site.name);
+    const appRole = db ? databaseRoles(db).app : undefined;
     const child = { parent: this };
     const needsInternal = site.database.mode === "dedicated" || site.app.dockerReadAccess;
 
@@ -83,7 +79,7 @@ export class Website extends pulumi.ComponentResource {
       ? new docker.Network(
           `${name}-internal`,
           {
-            name: `${site.name}-internal`,
+            name: names.internalNetwork,
             internal: true,
             driver: "bridge",
             labels: containerLabels(site.name, "internal-network"),
@@ -102,10 +98,10 @@ export class Website extends pulumi.ComponentResource {
       const appPassword = password(`${name}-db-app-password`, this);
       const volume = new docker.Volume(
         `${name}-db-data`,
-        { name: `${site.name}-pgdata`, labels: containerLabels(site.name, "db-data") },
+        { name: names.databaseVolume, labels: containerLabels(site.name, "db-data") },
         { parent: this, retainOnDelete: true },
       );
-      const dbHost = `${site.name}-db`;
+      const dbHost = names.database;
       databaseUrl = pulumi.interpolate`postgresql://${appRole}:${appPassword}@${dbHost}:${POSTGRES_PORT}/${db}`;
       if (active) {
         const image = new docker.RemoteImage(
@@ -247,7 +243,7 @@ export class Website extends pulumi.ComponentResource {
 
     let proxyHost: string | undefined;
     if (active && site.app.dockerReadAccess && internal) {
-      proxyHost = `${site.name}-docker`;
+      proxyHost = names.dockerProxy;
       const proxyImage = new docker.RemoteImage(
         `${name}-docker-proxy-image`,
         { name: args.images.socketProxy, keepLocally: true },
@@ -319,7 +315,7 @@ export class Website extends pulumi.ComponentResource {
       const secret: Record<string, pulumi.Input<string>> = { ...(args.secretEnv ?? {}) };
       if (databaseUrl) secret.DATABASE_URL = databaseUrl;
       const networks: docker.types.input.ContainerNetworksAdvanced[] = [
-        { name: args.network, aliases: [site.name] },
+        { name: args.network, aliases: [names.alias] },
       ];
       if (internal) networks.push({ name: internal.name });
       const container = new docker.Container(
@@ -404,17 +400,6 @@ function envList(
   );
 }
 
-/** The default healthcheck: a Node.js fetch of the app's own health path. */
-export function httpProbe(port: number, path: string): string[] {
-  const url = `http://127.0.0.1:${port}${path}`;
-  return [
-    "CMD",
-    "node",
-    "-e",
-    `fetch(${JSON.stringify(url)}).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
-  ];
-}
-
 interface BackupSource {
   host: string;
   port: number;
@@ -427,18 +412,6 @@ interface BackupSource {
   globals: boolean;
   after: pulumi.Resource[];
 }
-
-/** The backup job's scripts, as kept in the repository, and where the container gets them. */
-export const BACKUP_SCRIPTS = [
-  "scheduler.sh",
-  "pg-backup.sh",
-  "verify-dump.sh",
-  "retention.sh",
-  "pg-restore.sh",
-];
-export const BACKUP_SCRIPT_DIR = "/opt/agi";
-/** Memory limit of the backup container (MiB): pg_dump and pg_restore of one database. */
-export const BACKUP_MEMORY_MIB = toMiB(DEFAULT_BACKUP_MEMORY);
 
 /**
  * The site's backup container: the database's own image (pg_dump matches the server), the scheduler
@@ -477,7 +450,7 @@ function createBackup(
     `${name}-backup`,
     {
       ...CONTAINER_DEFAULTS,
-      name: `${site.name}-backup`,
+      name: siteNames(site.name).backup,
       image: image.imageId,
       entrypoints: ["/bin/sh", `${BACKUP_SCRIPT_DIR}/scheduler.sh`],
       envs: [

@@ -3,8 +3,8 @@
  * pack runs them inside `pulumi preview` / `pulumi up`, and `npm run policy` runs the same functions
  * over the synth manifest, offline. Each violation message names the resource and the fix.
  */
-import { imageProblem } from "../components/site";
-import { UNPROXIED_MARK } from "../components/dns";
+import { imageProblem } from "../core/site";
+import { UNPROXIED_MARK } from "../core/dns";
 
 /** One resource as a rule sees it. */
 export interface CheckedResource {

@@ -13,11 +13,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline/promises";
 import { parseArgs } from "node:util";
-import { formatProblem, loadSiteEntries, parseSites } from "../components/validate";
-import { databaseName, type Site } from "../components/site";
-import { hostOf } from "../components/capacity";
-import { sshOptions } from "../components/platform";
-import { commandLine } from "../components/route";
+import { formatProblem, loadSiteEntries, parseSites } from "../core/validate";
+import { databaseName, type Site } from "../core/site";
+import { hostOf } from "../core/capacity";
+import { sshOptions } from "../core/host";
+import { commandLine } from "../core/host";
 import { Refusal, readStack } from "./stack";
 import type { HostSettings } from "../stacks/settings";
 

@@ -1,7 +1,7 @@
 /** The stack settings a command works on, read from Pulumi.<stack>.yaml, or a clear refusal. */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { formatProblem, readStackFile } from "../components/validate";
+import { formatProblem, readStackFile } from "../core/validate";
 import type { StackSettings } from "../stacks/settings";
 
 /** A refusal: the command prints `<command>: <message>` and exits 1. */

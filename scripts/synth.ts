@@ -17,9 +17,15 @@ import {
   type MockEngine,
   type RecordedResource,
 } from "./mock-engine";
-import { inventoryTable, type Inventory } from "../components/inventory";
-import { runProgram, secretKeysFor, type ProgramOutputs } from "../components/program";
-import { formatProblem, loadSiteEntries, readStackFile, validateAll } from "../components/validate";
+import { inventoryTable, type Inventory } from "../core/inventory";
+import { runProgram, type ProgramOutputs } from "../components/program";
+import {
+  formatProblem,
+  loadSiteEntries,
+  readStackFile,
+  secretKeysFor,
+  validateAll,
+} from "../core/validate";
 import { PROJECT } from "../stacks/settings";
 
 const USAGE = "usage: npm run synth -- --stack NAME [--sites DIR] [--out DIR]";

@@ -11,8 +11,8 @@ import {
   readStackFile,
   validateAll,
   type Problem,
-} from "../components/validate";
-import { secretKeysFor, unpinnedHosts } from "../components/program";
+} from "../core/validate";
+import { secretKeysFor, unpinnedHosts } from "../core/validate";
 import type { StackSettings } from "../stacks/settings";
 import { stackNames } from "./stack";
 import { PROJECT } from "../stacks/settings";

@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // The management dashboard. The seed gives it the shared cluster's superuser on the `postgres`
 // database and mounts the Docker socket; here it gets its own database and role in the shared cluster

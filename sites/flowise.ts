@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // Flowise. The seed's 3001 is its host port; the image listens on 3000 inside.
 export default defineSite({

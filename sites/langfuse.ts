@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // Langfuse. The seed gives it 3002, which it also gives stepperslife: that was a host-port clash.
 // Routing by container name removes it; the image listens on 3000 inside.

@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // n8n workflow automation.
 export default defineSite({

@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // Neo4j's browser (HTTP, 7474). Bolt (7687) stays on agi-network: it is not HTTP and gets no route.
 export default defineSite({

@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // Ollama: local models for the other services only, no public route.
 export default defineSite({

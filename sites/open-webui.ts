@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // Open WebUI. The seed's 3000 is its host port; the image listens on 8080 inside.
 export default defineSite({

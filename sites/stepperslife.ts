@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // The live site. Its database already exists in the host's shared (Supabase) cluster, so it stays
 // there ("shared" mode) with its own role instead of the shared superuser password.

@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // The shared PostgreSQL cluster. The seed routes db.agistaffers.com to it: a database gets no public
 // route. Listed so its name is reserved and it shows in the inventory.

@@ -1,4 +1,4 @@
-import { defineSite } from "../components/site";
+import { defineSite } from "../core/site";
 
 // Planned client site: reserved (name, domains, database name), nothing is created until "active".
 // It gets its own PostgreSQL container instead of a port on the host and the shared password.

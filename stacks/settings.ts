@@ -9,7 +9,7 @@ import {
   imageRefSchema,
   memorySchema,
   portSchema,
-} from "../components/site";
+} from "../core/site";
 
 /** The project name: the config namespace of every key. */
 export const PROJECT = "agi-platform";

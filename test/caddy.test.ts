@@ -15,10 +15,10 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { renderMainCaddyfile, renderSiteFragment, hasRoute } from "../components/caddy";
-import { sha256 } from "../components/route";
-import type { Site } from "../components/site";
-import { loadSiteEntries, readStackFile, validateAll } from "../components/validate";
+import { renderMainCaddyfile, renderSiteFragment, hasRoute } from "../core/caddy";
+import { sha256 } from "../core/host";
+import type { Site } from "../core/site";
+import { loadSiteEntries, readStackFile, validateAll } from "../core/validate";
 import { StackSettingsSchema, type StackSettings } from "../stacks/settings";
 import {
   caddyAvailable,

@@ -9,7 +9,7 @@ import {
   readStackFile,
   validateAll,
   type SiteEntry,
-} from "../components/validate";
+} from "../core/validate";
 import { StackSettingsSchema } from "../stacks/settings";
 import { service, settings, tempDir, website } from "./helpers";
 

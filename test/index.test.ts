@@ -5,7 +5,7 @@ import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { resolveOutput } from "../scripts/mock-engine";
 import { prepareMocks } from "../scripts/synth";
-import type { Inventory } from "../components/inventory";
+import type { Inventory } from "../core/inventory";
 import { ROOT } from "./helpers";
 
 test("index.ts runs the program on sites/ and exports inventory and caddy", async () => {

@@ -20,8 +20,8 @@ import {
   type CheckedResource,
 } from "../policy/rules";
 import { policies } from "../policy/policies";
-import { recordComment } from "../components/dns";
-import { containerLabels } from "../components/containers";
+import { recordComment } from "../core/dns";
+import { containerLabels } from "../core/containers";
 import { manifestViolations } from "../scripts/policy";
 import { synth } from "../scripts/synth";
 import { ROOT, settings, service, tempDir, website, writeProject } from "./helpers";

@@ -15,7 +15,7 @@ import {
   postgresCommand,
   postgresSettings,
   syncPasswordsScript,
-} from "../components/postgres";
+} from "../core/postgres";
 import {
   PG_BIN,
   initDataDir,

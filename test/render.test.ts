@@ -1,12 +1,12 @@
 /** Pure renderers: PostgreSQL settings, Caddy text, units, the inventory table. Exact outputs. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { postgresCommand, postgresSettings } from "../components/postgres";
-import { renderMainCaddyfile, renderSiteFragment } from "../components/caddy";
-import { SiteSchema } from "../components/site";
-import { formatMiB, toMiB, toSeconds } from "../components/units";
+import { postgresCommand, postgresSettings } from "../core/postgres";
+import { renderMainCaddyfile, renderSiteFragment } from "../core/caddy";
+import { SiteSchema } from "../core/site";
+import { formatMiB, toMiB, toSeconds } from "../core/units";
 import { StackSettingsSchema } from "../stacks/settings";
-import { buildInventory, inventoryTable } from "../components/inventory";
+import { buildInventory, inventoryTable } from "../core/inventory";
 import { service, settings, website } from "./helpers";
 
 test("PostgreSQL settings follow the memory limit", () => {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { cronProblem, defaultBackupSchedule } from "../components/site";
+import { cronProblem, defaultBackupSchedule } from "../core/site";
 import { ROOT, tempDir } from "./helpers";
 
 const SCHEDULER = path.join(ROOT, "components", "backup", "scheduler.sh");

@@ -12,9 +12,9 @@ import * as path from "node:path";
 import { resolveOutput, type MockEngine, type RecordedResource } from "../scripts/mock-engine";
 import { placeholderFor, runUnderMocks } from "../scripts/synth";
 import type { ProgramOutputs } from "../components/program";
-import type { Inventory } from "../components/inventory";
+import type { Inventory } from "../core/inventory";
 import { ROOT } from "./helpers";
-import { socketProxyConfig } from "../components/socket-proxy";
+import { socketProxyConfig } from "../core/socket-proxy";
 
 let engine: MockEngine;
 let program: ProgramOutputs;

@@ -4,8 +4,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatProblem, parseSites } from "../components/validate";
-import { defaultBackupSchedule, imageProblem } from "../components/site";
+import { formatProblem, parseSites } from "../core/validate";
+import { defaultBackupSchedule, imageProblem } from "../core/site";
 import { service, website } from "./helpers";
 
 function problemsOf(value: unknown, file = "sites/shop.ts"): string[] {
@@ -53,7 +53,7 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     value: website("edge"),
     file: "sites/edge.ts",
     expected: [
-      'sites/edge.ts: name: "edge" is reserved by the platform (agi-edge, agi-network, caddy, edge, localhost)',
+      'sites/edge.ts: name: "edge" is reserved by the platform',
     ],
   },
   {

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import { socketProxyConfig } from "../components/socket-proxy";
+import { socketProxyConfig } from "../core/socket-proxy";
 import { freePort } from "./caddy-server";
 import { tempDir } from "./helpers";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { sshOptions } from "../components/platform";
+import { sshOptions } from "../core/host";
 import { tempDir } from "./helpers";
 import { SSHD, keygen, startSshd, type Sshd } from "./sshd";
 

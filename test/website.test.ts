@@ -9,7 +9,7 @@ import { resolveOutput, type MockEngine } from "../scripts/mock-engine";
 import { runUnderMocks } from "../scripts/synth";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { entrypointScript, postgresCommand } from "../components/postgres";
+import { entrypointScript, postgresCommand } from "../core/postgres";
 import { ROOT, service, settings, website, writeProject } from "./helpers";
 
 const LOCAL = settings({

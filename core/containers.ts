@@ -1,5 +1,4 @@
 /** Settings every container the platform runs shares: restart policy, bounded logs, labels. */
-import type * as docker from "@pulumi/docker";
 
 export const RESTART_POLICY = "unless-stopped";
 export const LOG_DRIVER = "json-file";
@@ -8,7 +7,7 @@ export const LOG_OPTS = { "max-size": "10m", "max-file": "3" } as const;
 export const MANAGED_BY = "agi-platform";
 
 /** Docker labels: who manages the container, which site and which role it plays. */
-export function containerLabels(site: string, role: string): docker.types.input.ContainerLabel[] {
+export function containerLabels(site: string, role: string): { label: string; value: string }[] {
   return [
     { label: "agi.managed-by", value: MANAGED_BY },
     { label: "agi.role", value: role },

@@ -6,7 +6,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
-import { RESERVED_NAMES, SITE_NAME_PATTERN, SiteSchema, databaseName, type Site } from "./site";
+import { SITE_NAME_PATTERN, SiteSchema, databaseName, type Site } from "./site";
+import { PLATFORM_NAMES, hostNamesOf, normalName } from "./names";
+import { readSiteFile } from "./site-file";
 import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
 import { formatMiB, toMiB } from "./units";
 import { PROJECT, SETTINGS_KEY, StackSettingsSchema, type StackSettings } from "../stacks/settings";
@@ -100,7 +102,11 @@ export interface ParsedSite {
   site: Site;
 }
 
-/** Loads every `*.ts` site file of a directory (sorted by name) without validating it. */
+/**
+ * Reads every `*.ts` site file of a directory (sorted by name) as data, without running any of it,
+ * and without validating it yet. A directory without site files is a problem: a mistyped path must
+ * never pass as "0 sites OK".
+ */
 export function loadSiteEntries(
   dir: string,
   shownAs = dir,
@@ -120,22 +126,26 @@ export function loadSiteEntries(
   }
   for (const name of names.sort()) {
     const file = path.join(shownAs, name);
+    let text: string;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require(path.resolve(dir, name)) as { default?: unknown };
-      if (mod.default === undefined) {
-        problems.push({
-          file,
-          path: "",
-          message: "has no default export; write `export default defineSite({...})`",
-        });
-        continue;
-      }
-      entries.push({ file, value: mod.default });
+      text = fs.readFileSync(path.resolve(dir, name), "utf8");
     } catch (err) {
-      const first = String((err as Error)?.message ?? err).split("\n")[0];
-      problems.push({ file, path: "", message: `cannot be loaded: ${first}` });
+      problems.push({ file, path: "", message: `cannot be read: ${(err as Error).message}` });
+      continue;
     }
+    const read = readSiteFile(text, name);
+    if (read.problems.length) {
+      problems.push(...read.problems.map((p) => ({ file, ...p })));
+      continue;
+    }
+    entries.push({ file, value: read.value });
+  }
+  if (names.length === 0 && problems.length === 0) {
+    problems.push({
+      file: shownAs,
+      path: "",
+      message: "holds no site file (*.ts); check the directory, or add sites/<name>.ts",
+    });
   }
   return { entries, problems };
 }
@@ -178,11 +188,17 @@ function checkFile(file: string, value: Record<string, unknown>): Problem[] {
       message: `must equal the file name "${expected}", got ${quote(name)}`,
     });
   }
-  if ((RESERVED_NAMES as readonly string[]).includes(name)) {
+  const taken = hostNamesOf(name).find((n) =>
+    (PLATFORM_NAMES as readonly string[]).includes(normalName(n)),
+  );
+  if (taken !== undefined) {
     out.push({
       file,
       path: "name",
-      message: `${quote(name)} is reserved by the platform (${RESERVED_NAMES.join(", ")})`,
+      message:
+        taken === name
+          ? `${quote(name)} is reserved by the platform`
+          : `${quote(name)} would take ${quote(taken)}, a name the platform keeps`,
     });
   }
   return out;
@@ -237,7 +253,7 @@ export function crossSiteProblems(sites: ParsedSite[]): Problem[] {
   }
   for (const { file, site } of sites) {
     if (site.kind !== "website") continue;
-    for (const derived of websiteNames(site.name)) {
+    for (const derived of hostNamesOf(site.name)) {
       claim(
         hostNames,
         derived,
@@ -248,11 +264,6 @@ export function crossSiteProblems(sites: ParsedSite[]): Problem[] {
     }
   }
   return out;
-}
-
-/** Names a website takes on its host: its alias on agi-network and its fixed container/network names. */
-export function websiteNames(name: string): string[] {
-  return [name, `${name}-db`, `${name}-internal`, `${name}-docker`];
 }
 
 /** Checks of sites against one stack's settings: hosts, shared clusters, capacity. */
@@ -394,4 +405,34 @@ export function validateAll(
   problems.push(...crossSiteProblems(sites));
   for (const s of stacks) problems.push(...stackProblems(sites, s.settings, s.file));
   return { sites, problems };
+}
+
+/** Every secret config key the program reads for these settings and sites. */
+export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] {
+  const keys = new Set<string>();
+  if (settings.dns.provider === "cloudflare") keys.add(settings.dns.apiTokenSecret);
+  for (const h of settings.hosts)
+    if (h.sharedDatabase) keys.add(h.sharedDatabase.adminPasswordSecret);
+  for (const s of sites) {
+    if (s.kind === "website" && s.status === "active") {
+      for (const key of Object.values(s.app.secretEnv)) keys.add(key);
+    }
+  }
+  return [...keys].sort();
+}
+
+/** SSH hosts without a pinned host key: previews work, updates refuse to run. */
+export function unpinnedHosts(settings: StackSettings, stackFile: string): Problem[] {
+  return settings.hosts.flatMap((h, i) =>
+    h.docker.connection === "ssh" && !h.docker.hostKey
+      ? [
+          {
+            file: stackFile,
+            path: `${PROJECT}:${SETTINGS_KEY}.hosts.${i}.docker.hostKey`,
+            message:
+              "is required to deploy over SSH: pin the host's public key: the first two fields of /etc/ssh/ssh_host_ed25519_key.pub on the host, its fingerprint (ssh-keygen -lf) compared out of band",
+          },
+        ]
+      : [],
+  );
 }

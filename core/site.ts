@@ -3,6 +3,7 @@
  * Pure data; no Pulumi here. Defaults live in the named constants below, next to the schema.
  */
 import { z } from "zod";
+import { defaultDatabaseName } from "./names";
 import { DURATION_PATTERN, MEMORY_PATTERN, fnv1a, toMiB, toSeconds } from "./units";
 
 export const SITE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
@@ -50,8 +51,6 @@ export const SECRET_ENV_NAME =
   /(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AUTH_KEY|_DSN$|^DSN$)/;
 /** Env names the platform sets itself. */
 export const RESERVED_ENV = ["DATABASE_URL", "DOCKER_HOST", "PORT"] as const;
-/** Container names and network aliases the platform uses on every host. */
-export const RESERVED_NAMES = ["agi-edge", "agi-network", "caddy", "edge", "localhost"] as const;
 
 export const DEFAULT_APP_RESOURCES = {
   memory: "512Mi",
@@ -474,5 +473,5 @@ export function defaultBackupSchedule(name: string): string {
 /** The database name a site uses, or undefined without a database. */
 export function databaseName(site: WebsiteSite): string | undefined {
   if (site.database.mode === "none") return undefined;
-  return site.database.name ?? site.name.replace(/-/g, "_");
+  return site.database.name ?? defaultDatabaseName(site.name);
 }

@@ -6,10 +6,11 @@
 import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
 import { fragmentFileName, hasRoute, upstreamOf } from "./caddy";
 import { plannedRecords, type PlannedRecord } from "./dns";
-import { EDGE_CONTAINER, backupHostDir } from "./platform";
+import { backupHostDir } from "./host";
+import { EDGE_CONTAINER, EDGE_ALIAS, EDGE_VOLUMES, PLATFORM_NETWORK, siteNames } from "./names";
 import { defaultBackupSchedule, databaseName, type Site } from "./site";
 import { formatMiB, toMiB } from "./units";
-import { POSTGRES_PORT, SOCKET_PROXY_PORT } from "./website";
+import { POSTGRES_PORT, SOCKET_PROXY_PORT } from "./specs";
 import type { StackSettings } from "../stacks/settings";
 
 export interface InventoryContainer {
@@ -124,12 +125,13 @@ export function buildInventory(
         });
       }
       const db = databaseName(site);
+      const n = siteNames(site.name);
       if (site.database.mode === "dedicated" && db) {
         if (running) {
           entry.containers.push({
             role: "db",
-            name: `${site.name}-db`,
-            alias: `${site.name}-db`,
+            name: n.database,
+            alias: n.database,
             port: POSTGRES_PORT,
             managed: true,
           });
@@ -137,7 +139,7 @@ export function buildInventory(
         entry.database = {
           name: db,
           mode: "dedicated",
-          host: `${site.name}-db`,
+          host: n.database,
           port: POSTGRES_PORT,
         };
       } else if (site.database.mode === "shared" && db) {
@@ -150,13 +152,13 @@ export function buildInventory(
         };
       }
       if (running && db) {
-        entry.containers.push({ role: "backup", name: `${site.name}-backup`, managed: true });
+        entry.containers.push({ role: "backup", name: n.backup, managed: true });
       }
       if (running && site.app.dockerReadAccess) {
         entry.containers.push({
           role: "docker-proxy",
-          name: `${site.name}-docker`,
-          alias: `${site.name}-docker`,
+          name: n.dockerProxy,
+          alias: n.dockerProxy,
           port: SOCKET_PROXY_PORT,
           managed: true,
         });
@@ -191,10 +193,10 @@ export function buildInventory(
     const budget = toMiB(host.capacity.memory);
     const names = new Set<string>([
       EDGE_CONTAINER,
-      "agi-network",
-      "agi-edge-data",
-      "agi-edge-config",
-      "edge",
+      PLATFORM_NETWORK,
+      EDGE_VOLUMES.data,
+      EDGE_VOLUMES.config,
+      EDGE_ALIAS,
     ]);
     if (host.sharedDatabase) names.add(host.sharedDatabase.container);
     for (const s of onHost) {
@@ -203,9 +205,9 @@ export function buildInventory(
         if (c.alias) names.add(c.alias);
       }
       if (s.kind === "website" && s.status !== "planned") {
-        if (s.database.mode === "dedicated") names.add(`${s.name}-pgdata`);
+        if (s.database.mode === "dedicated") names.add(siteNames(s.name).databaseVolume);
         if (s.database.mode === "dedicated" || s.app.dockerReadAccess)
-          names.add(`${s.name}-internal`);
+          names.add(siteNames(s.name).internalNetwork);
       }
     }
     const { edge: e } = settings;

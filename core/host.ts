@@ -1,0 +1,130 @@
+/**
+ * Where things live on a host and how commands reach it: directories, SSH options, and command lines
+ * built only from words that need no quoting. Pure: the components and the commands share it.
+ */
+import * as crypto from "node:crypto";
+import * as path from "node:path";
+import type { HostSettings } from "../stacks/settings";
+import { EDGE_CONTAINER } from "./names";
+
+/** Inside the edge container: the main Caddyfile and the fragment directory beside it. */
+export const EDGE_CONFIG_DIR = "/etc/caddy";
+/** Seconds Caddy gets to finish in-flight requests when the edge is stopped. */
+export const EDGE_STOP_GRACE_SECONDS = 30;
+
+/** An SSH connection to a host as the deploy user, checked against the pinned host key when given. */
+export interface SshConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly hostKey?: string;
+}
+
+/** How commands reach a host. */
+export type HostTarget =
+  { readonly kind: "local" } | { readonly kind: "ssh"; readonly connection: SshConnection };
+
+/** Where an edge keeps its fragments and how it is told to reload. */
+export interface EdgeTarget {
+  /** The host's name in the stack settings. */
+  readonly hostName: string;
+  readonly host: HostTarget;
+  /** The host directory bind-mounted as the edge's sites.d. */
+  readonly sitesDir: string;
+  /** The main Caddyfile, as Caddy sees it. */
+  readonly caddyfile: string;
+  /** Caddy's admin address, as Caddy sees it. */
+  readonly adminAddress: string;
+  /** Prefix that runs a command where Caddy runs (e.g. docker exec into the edge). */
+  readonly exec: readonly string[];
+  /** Host path of the installed route script. */
+  readonly script: string;
+}
+
+/** The host directory of one site's backups. */
+export function backupHostDir(host: HostSettings, site: string): string {
+  return `${host.root}/backups/${site}`;
+}
+
+/** The host directory whose `sites.d` holds the site fragments. */
+export function edgeHostDir(host: HostSettings): string {
+  return `${host.root}/edge`;
+}
+
+/**
+ * SSH options for the deploy connection: batch mode (never a password prompt) and strict host-key
+ * checking, against the pinned key when the stack has one, else against the known_hosts file.
+ */
+export function sshOptions(d: Extract<HostSettings["docker"], { connection: "ssh" }>): string[] {
+  const known = d.hostKey
+    ? [
+        "UserKnownHostsFile=/dev/null",
+        "GlobalKnownHostsFile=/dev/null",
+        // %H is the name ssh looks up ("[host]:port" off port 22): the pinned key answers for it.
+        `KnownHostsCommand=/bin/echo %H ${d.hostKey}`,
+      ]
+    : [`UserKnownHostsFile=${d.knownHostsFile}`];
+  return ["StrictHostKeyChecking=yes", ...known, "BatchMode=yes", "ConnectTimeout=20"].flatMap(
+    (o) => ["-o", o],
+  );
+}
+
+/** How commands reach a host: locally, or over SSH as the deploy user with the pinned host key. */
+export function hostTarget(host: HostSettings): HostTarget {
+  const d = host.docker;
+  if (d.connection === "socket") return { kind: "local" };
+  return {
+    kind: "ssh",
+    connection: { host: d.address, port: d.port, user: d.user, hostKey: d.hostKey },
+  };
+}
+
+/** The edge of a host: where its fragments go, how it reloads, where the route script is installed. */
+export function edgeTarget(host: HostSettings, adminAddress: string): EdgeTarget {
+  return {
+    hostName: host.name,
+    host: hostTarget(host),
+    sitesDir: `${edgeHostDir(host)}/sites.d`,
+    caddyfile: `${EDGE_CONFIG_DIR}/Caddyfile`,
+    adminAddress,
+    exec: ["docker", "exec", EDGE_CONTAINER],
+    script: `${host.root}/bin/edge-route.sh`,
+  };
+}
+
+/** The one pattern of a word that may reach a host's shell: no quoting needed, no syntax possible. */
+export const SAFE_ARG = /^[A-Za-z0-9_./:@=-]+$/;
+
+/**
+ * A command line for a host's shell from words that need no quoting; anything else is refused, so a
+ * value can never become shell syntax on the host.
+ */
+export function commandLine(args: readonly string[]): string {
+  for (const a of args) {
+    if (!SAFE_ARG.test(a)) throw new Error(`unsafe argument ${JSON.stringify(a)}`);
+  }
+  return args.join(" ");
+}
+
+/** The command line that runs the installed route script; `remove` names the fragment it may remove. */
+export function routeCommandLine(
+  action: "apply" | "remove",
+  site: string,
+  edge: EdgeTarget,
+  fragment?: string,
+): string {
+  const guard = action === "remove" ? [sha256(fragment ?? "")] : [];
+  const fixed = [edge.script, action, site, edge.sitesDir, edge.caddyfile, edge.adminAddress];
+  return commandLine(["sh", ...fixed, ...guard, ...edge.exec]);
+}
+
+export function sha256(text: string): string {
+  return crypto.createHash("sha256").update(text).digest("hex");
+}
+
+/** The command line that installs the route script (read from standard input) atomically. */
+export function installScriptCommandLine(script: string): string {
+  const dir = path.posix.dirname(script);
+  commandLine([dir, script]);
+  return `mkdir -p ${dir} && cat > ${script}.new && chmod 755 ${script}.new && mv -f ${script}.new ${script}`;
+}
