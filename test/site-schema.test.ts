@@ -52,9 +52,7 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     title: "name reserved by the platform",
     value: website("edge"),
     file: "sites/edge.ts",
-    expected: [
-      'sites/edge.ts: name: "edge" is reserved by the platform',
-    ],
+    expected: ['sites/edge.ts: name: "edge" is reserved by the platform'],
   },
   {
     title: "unknown kind",
