@@ -15,13 +15,14 @@ import {
   formatProblem,
   loadSiteEntries,
   parseStackSettings,
+  secretKeysFor,
   unpinnedHosts,
   validateAll,
   ValidationError,
 } from "../core/validate";
 import { Website } from "./website";
 import { Zone, zoneResourceName } from "./zone";
-import { PROJECT, SETTINGS_KEY, type StackSettings } from "../stacks/settings";
+import { PROJECT, SETTINGS_KEY, SITE_SECRETS_KEY, type StackSettings } from "../stacks/settings";
 import { hostOf } from "../core/capacity";
 
 export interface ProgramOptions {
@@ -122,6 +123,11 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
     );
   }
 
+  // Each site's secrets, read only when a site has any: `secrets.<site>.<key>`.
+  let secretsObject: pulumi.Output<unknown> | undefined;
+  const siteSecrets = () =>
+    (secretsObject ??= checkedSiteSecrets(config, secretKeysFor(settings, sites)));
+
   const fragments: Record<string, pulumi.Output<string>> = {};
   const appNames: Record<string, pulumi.Output<string | undefined>> = {};
   for (const site of sites) {
@@ -146,7 +152,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
       const secretEnv: Record<string, pulumi.Output<string>> = {};
       if (site.status === "active") {
         for (const [env, key] of Object.entries(site.app.secretEnv))
-          secretEnv[env] = config.requireSecret(key);
+          secretEnv[env] = siteSecret(siteSecrets(), site.name, key);
       }
       const web = new Website(
         site.name,
@@ -218,4 +224,41 @@ function adoptTransformation(
     matched.add(args.name);
     return { props: args.props, opts: pulumi.mergeOptions(args.opts, { import: id }) };
   };
+}
+
+/**
+ * The `secrets` config object as a secret Output, after checking that every site secret the program
+ * reads is set (the message names the paths, never a value), so a missing one stops the run before any
+ * resource is registered.
+ */
+function checkedSiteSecrets(config: pulumi.Config, paths: string[]): pulumi.Output<unknown> {
+  const raw = pulumi.runtime.getConfig(`${PROJECT}:${SITE_SECRETS_KEY}`);
+  let present: unknown;
+  try {
+    present = raw === undefined ? undefined : JSON.parse(raw);
+  } catch {
+    present = undefined;
+  }
+  const missing = paths.filter((p) => {
+    if (!p.startsWith(`${SITE_SECRETS_KEY}.`)) return false;
+    const [, site, key] = p.split(".");
+    const bySite = (present as Record<string, Record<string, unknown>> | undefined)?.[site];
+    return typeof bySite?.[key] !== "string";
+  });
+  if (missing.length) {
+    throw new pulumi.RunError(
+      missing
+        .map(
+          (p) =>
+            `Pulumi.${pulumi.getStack()}.yaml: ${PROJECT}:${p}: is not set; pulumi config set --path --secret '${p}' <value>`,
+        )
+        .join("\n"),
+    );
+  }
+  return config.requireSecretObject<unknown>(SITE_SECRETS_KEY);
+}
+
+/** One of a site's secrets, from its own namespace of the `secrets` object only. */
+function siteSecret(all: pulumi.Output<unknown>, site: string, key: string): pulumi.Output<string> {
+  return pulumi.secret(all.apply((s) => (s as Record<string, Record<string, string>>)[site][key]));
 }

@@ -5,7 +5,7 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { hasRoute, renderSiteFragment } from "../core/caddy";
-import { CONTAINER_DEFAULTS, containerLabels } from "../core/containers";
+import { CONTAINER_DEFAULTS, appCapabilityDrops, containerLabels } from "../core/containers";
 import { createDnsRecords } from "./dns";
 import {
   ENTRYPOINT_PATH,
@@ -16,7 +16,12 @@ import {
 } from "../core/postgres";
 import { createRoute, hostCommand, type SiteEdge } from "./route";
 import { socketProxyConfig } from "../core/socket-proxy";
-import { databaseName, defaultBackupSchedule, type WebsiteSite } from "../core/site";
+import {
+  adoptedOwnerRole,
+  databaseName,
+  defaultBackupSchedule,
+  type WebsiteSite,
+} from "../core/site";
 import { databaseRoles, siteNames } from "../core/names";
 import {
   BACKUP_MEMORY_MIB,
@@ -201,7 +206,7 @@ export class Website extends pulumi.ComponentResource {
           inherit: true,
           // An adopted database's objects belong to its owner role; membership gives the app their
           // rights without per-table grants (which would differ again with every new table).
-          roles: site.database.ownerRole ? [site.database.ownerRole] : [],
+          roles: adoptedOwnerRole(site) ? [adoptedOwnerRole(site)!] : [],
         },
         child,
       );
@@ -342,6 +347,7 @@ export class Website extends pulumi.ComponentResource {
           stopTimeout: app.stopGracePeriod,
           destroyGraceSeconds: app.stopGracePeriod,
           securityOpts: ["no-new-privileges:true"],
+          capabilities: { drops: appCapabilityDrops(app.port) },
           labels: containerLabels(site.name, "app"),
         },
         // Create the new container, wait until it is healthy, then remove the old one.

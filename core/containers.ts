@@ -15,9 +15,34 @@ export function containerLabels(site: string, role: string): { label: string; va
   ];
 }
 
-/** Restart policy and bounded logs, spread into every Container's args. */
-export const CONTAINER_DEFAULTS = {
+/**
+ * Capabilities of Docker's default set that no platform container needs: NET_RAW (raw packets, so
+ * spoofing on a shared bridge), MKNOD, SETFCAP, SETPCAP, SYS_CHROOT, AUDIT_WRITE. What images need to
+ * start (CHOWN, SETUID, SETGID, DAC_OVERRIDE, FOWNER for entrypoints that drop to a user) stays.
+ */
+export const CAPABILITY_DROPS: readonly string[] = [
+  "AUDIT_WRITE",
+  "MKNOD",
+  "NET_RAW",
+  "SETFCAP",
+  "SETPCAP",
+  "SYS_CHROOT",
+];
+
+/** An app listening on a high port does not need to bind low ones either. */
+export function appCapabilityDrops(port: number): string[] {
+  return [...CAPABILITY_DROPS, ...(port >= 1024 ? ["NET_BIND_SERVICE"] : [])].sort();
+}
+
+/** Restart policy, bounded logs and the capabilities dropped, spread into every Container's args. */
+export const CONTAINER_DEFAULTS: {
+  readonly restart: string;
+  readonly logDriver: string;
+  readonly logOpts: Record<string, string>;
+  readonly capabilities: { readonly drops: string[] };
+} = {
   restart: RESTART_POLICY,
   logDriver: LOG_DRIVER,
   logOpts: { ...LOG_OPTS },
-} as const;
+  capabilities: { drops: [...CAPABILITY_DROPS] },
+};

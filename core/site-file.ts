@@ -6,6 +6,7 @@
  * `satisfies` allowed). The tree is then evaluated as data. Anything else is refused with its line.
  */
 import ts from "typescript";
+import { shownPath } from "./site";
 
 /** Larger files are refused unread: a site file is a few dozen lines. */
 export const MAX_SITE_FILE_BYTES = 64 * 1024;
@@ -58,7 +59,7 @@ export function readSiteFile(
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
     return {
-      problems: [{ path: err.at.join("."), message: `line ${lineOf(err.node)}: ${err.message}` }],
+      problems: [{ path: shownPath(err.at), message: `line ${lineOf(err.node)}: ${err.message}` }],
     };
   }
 }

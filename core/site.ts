@@ -3,18 +3,20 @@
  * Pure data; no Pulumi here. Defaults live in the named constants below, next to the schema.
  */
 import { z } from "zod";
-import { defaultDatabaseName } from "./names";
+import { PLATFORM_NAMES, databaseRoles, defaultDatabaseName } from "./names";
 import { DURATION_PATTERN, MEMORY_PATTERN, fnv1a, toMiB, toSeconds } from "./units";
 
 export const SITE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
-/** 58 at most: the app role is "<name>_app" and PostgreSQL names stop at 63 bytes. */
-export const DATABASE_NAME_PATTERN = /^[a-z][a-z0-9_]{0,57}$/;
+/** 57 at most: the roles are "<name>_app" and "<name>_owner", and PostgreSQL names stop at 63 bytes. */
+export const DATABASE_NAME_PATTERN = /^[a-z][a-z0-9_]{0,56}$/;
 /** Names PostgreSQL itself uses. */
 export const RESERVED_DATABASES = ["postgres", "template0", "template1"] as const;
 /** Seconds a deploy waits for a new container to report healthy. */
 export const HEALTHY_WITHIN_SECONDS = 180;
 export const DOMAIN_PATTERN =
   /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A container name a service may route to: starts with a letter, so it is never an address. */
+export const UPSTREAM_HOST_PATTERN = /^[a-z][a-z0-9_-]{0,62}$/;
 export const ENV_NAME_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
 export const CONFIG_KEY_PATTERN = /^[a-zA-Z][a-zA-Z0-9_.-]*$/;
 export const CRON_PATTERN = /^(\S+\s+){4}\S+$/;
@@ -43,12 +45,118 @@ export function cronProblem(schedule: string): string | undefined {
       if (!isStep && (Number(n) < lo || Number(n) > hi))
         return `${what} field ${JSON.stringify(field)}: ${n} is outside ${lo}-${hi}`;
     }
+    for (const m of field.matchAll(/([0-9]+)-([0-9]+)/g)) {
+      if (Number(m[1]) > Number(m[2]))
+        return `${what} field ${JSON.stringify(field)}: the range ${m[0]} runs backwards, so it never matches; write ${m[2]}-${m[1]} or a list`;
+    }
   }
+  if (cronDaysPerFourYears(schedule) === 0)
+    return `${JSON.stringify(schedule.trim())} names no day that exists (such as 31 February), so it never fires`;
   return undefined;
 }
-/** Env names that look like credentials: their values must come from secret stack config (`secretEnv`). */
-export const SECRET_ENV_NAME =
-  /(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AUTH_KEY|_DSN$|^DSN$)/;
+
+/**
+ * A note for a valid schedule that fires on fewer days than once a month on average (such as only on
+ * 29 February), or undefined.
+ */
+export function cronNote(schedule: string): string | undefined {
+  if (cronProblem(schedule) !== undefined) return undefined;
+  const days = cronDaysPerFourYears(schedule);
+  return days < 48
+    ? `${JSON.stringify(schedule.trim())} fires on ${days} day${days === 1 ? "" : "s"} in four years, less than once a month`
+    : undefined;
+}
+
+/** The values one valid cron field matches, within lo..hi (cron's grammar, as scheduler.sh reads it). */
+function cronValues(field: string, lo: number, hi: number): Set<number> {
+  const out = new Set<number>();
+  for (const part of field.split(",")) {
+    const [range, stepText] = part.split("/");
+    const step = stepText === undefined ? 1 : Number(stepText);
+    let a = lo;
+    let b = hi;
+    if (range !== "*") {
+      const [x, y] = range.split("-");
+      a = Number(x);
+      b = y !== undefined ? Number(y) : stepText === undefined ? a : hi;
+    }
+    for (let v = a; v <= b; v += step) out.add(v);
+  }
+  return out;
+}
+
+/** On how many days of 2024-2027 (a leap year included) a valid schedule fires; standard day rule. */
+function cronDaysPerFourYears(schedule: string): number {
+  const [, , domF, monF, dowF] = schedule.trim().split(/\s+/);
+  const dom = cronValues(domF, 1, 31);
+  const mon = cronValues(monF, 1, 12);
+  const dow = cronValues(dowF, 0, 7);
+  if (dow.has(7)) dow.add(0);
+  const either = !domF.startsWith("*") && !dowF.startsWith("*");
+  let days = 0;
+  for (let t = Date.UTC(2024, 0, 1); t < Date.UTC(2028, 0, 1); t += 86_400_000) {
+    const d = new Date(t);
+    if (!mon.has(d.getUTCMonth() + 1)) continue;
+    const a = dom.has(d.getUTCDate());
+    const b = dow.has(d.getUTCDay());
+    if (either ? a || b : a && b) days++;
+  }
+  return days;
+}
+/** Env names that are public by definition (bundled into the browser's JavaScript). */
+export const PUBLIC_ENV_PREFIXES = ["NEXT_PUBLIC_", "PUBLIC_", "VITE_PUBLIC_"] as const;
+/** Words that make an env name a credential wherever they stand in it. */
+const SECRET_NAME_PARTS =
+  /PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|APIKEY|CREDENTIAL|PRIVATE|JWT|COOKIE_SIGN/;
+/** Words that make an env name a credential when they stand alone between underscores. */
+const SECRET_NAME_WORDS = new Set(["PASS", "PWD", "KEY", "KEYS", "SALT", "DSN", "AUTH", "CERT"]);
+
+/**
+ * Whether an env name looks like a credential, whose value must come from the site's secrets
+ * (`secretEnv`): STRIPE_KEY, SMTP_PASS, SESSION_KEY, JWT, DATABASE_DSN... Public names are exempt.
+ */
+export function looksLikeSecretName(name: string): boolean {
+  if (PUBLIC_ENV_PREFIXES.some((p) => name.startsWith(p))) return false;
+  if (SECRET_NAME_PARTS.test(name)) return true;
+  return name.split("_").some((w) => SECRET_NAME_WORDS.has(w));
+}
+
+/**
+ * Whether a value has the shape of a credential: a private key, credentials in a URL, a well-known
+ * token prefix, or a long random-looking string. Such values are never quoted back in a message.
+ */
+export function looksLikeSecretValue(value: string): boolean {
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(value)) return true;
+  if (/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:[^/\s@]+@/i.test(value)) return true;
+  if (
+    /^(sk|rk)_(live|test)_|^gh[pousr]_[A-Za-z0-9]{20,}|^github_pat_|^xox[abposr]-|^glpat-|^AKIA[0-9A-Z]{16}$|^SG\.[A-Za-z0-9_-]{10,}\.|^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\./.test(
+      value,
+    )
+  )
+    return true;
+  return highEntropy(value);
+}
+
+/** 24 or more token characters with upper case, lower case and digits, and little repetition. */
+function highEntropy(value: string): boolean {
+  if (value.length < 24 || !/^[A-Za-z0-9+/=_.~-]+$/.test(value)) return false;
+  if (!/[A-Z]/.test(value) || !/[a-z]/.test(value) || !/[0-9]/.test(value)) return false;
+  const counts = new Map<string, number>();
+  for (const c of value) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) bits -= (n / value.length) * Math.log2(n / value.length);
+  return bits >= 4;
+}
+
+/** A field path as messages show it: a segment shaped like a credential is replaced, never shown. */
+export function shownPath(segments: readonly (string | number)[]): string {
+  return segments
+    .map((k) => (typeof k === "string" && looksLikeSecretValue(k) ? "(name not shown)" : String(k)))
+    .join(".");
+}
+
+/** The name of one of a site's own secrets: `pulumi config set --path --secret secrets.<site>.<key>`. */
+export const SECRET_KEY_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 /** Env names the platform sets itself. */
 export const RESERVED_ENV = ["DATABASE_URL", "DOCKER_HOST", "PORT"] as const;
 
@@ -58,6 +166,8 @@ export const DEFAULT_APP_RESOURCES = {
   cpus: 0.5,
 } as const;
 export const DEFAULT_DATABASE_MEMORY = "256Mi";
+/** The smallest memory limit of a dedicated database (MiB). */
+export const DATABASE_MIN_MIB = 64;
 export const DEFAULT_RETENTION = { daily: 7, weekly: 4, monthly: 12 } as const;
 export const DEFAULT_HEALTHCHECK = {
   path: "/",
@@ -194,12 +304,16 @@ const appSchema = z
     port: portSchema,
     /** Plain environment values. */
     env: envSchema.default({}),
-    /** Env name -> name of a secret stack config key (`pulumi config set --secret <key>`). */
+    /**
+     * Env name -> the name of one of this site's own secrets, set with
+     * `pulumi config set --path --secret 'secrets.<site>.<key>'`. A site reaches no other secret.
+     */
     secretEnv: z
       .record(
         z.string().regex(ENV_NAME_PATTERN, { error: "env names must match ^[A-Z_][A-Z0-9_]*$" }),
-        z.string().regex(CONFIG_KEY_PATTERN, {
-          error: 'must be the name of a stack config key, such as "mysite-stripe-key"',
+        z.string().regex(SECRET_KEY_PATTERN, {
+          error:
+            'must name one of this site\'s secrets: lower-case letters, digits and dashes, such as "stripe-key" (set as secrets.<site>.stripe-key)',
         }),
       )
       .default({}),
@@ -227,12 +341,19 @@ const appSchema = z
           path: ["env", name],
           message: `is set by the platform; remove it (reserved: ${RESERVED_ENV.join(", ")})`,
         });
-      } else if (SECRET_ENV_NAME.test(name)) {
+      } else if (looksLikeSecretName(name)) {
         ctx.addIssue({
           code: "custom",
           path: ["env", name],
           message:
-            "looks like a secret; move it to app.secretEnv as an env name -> secret config key",
+            "looks like a secret; move it to app.secretEnv as an env name -> the name of one of the site's secrets",
+        });
+      } else if (typeof app.env[name] === "string" && looksLikeSecretValue(app.env[name])) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["env", name],
+          message:
+            "has a value shaped like a credential (not shown); move it to app.secretEnv, or write a value that is not secret",
         });
       }
       if (name in secretEnv) {
@@ -269,7 +390,7 @@ const databaseNameSchema = z
   .string()
   .regex(DATABASE_NAME_PATTERN, {
     error:
-      "must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63)",
+      "must match ^[a-z][a-z0-9_]{0,56}$ (the roles add _app and _owner; PostgreSQL names stop at 63)",
   })
   .refine((n) => !(RESERVED_DATABASES as readonly string[]).includes(n), {
     error: `is reserved by PostgreSQL (${RESERVED_DATABASES.join(", ")})`,
@@ -284,8 +405,18 @@ const databaseSchema = z.discriminatedUnion(
       name: databaseNameSchema.optional(),
       resources: z
         .strictObject({
-          /** Memory limit of the database container; PostgreSQL settings follow it; default 256Mi. */
-          memory: memorySchema.default(DEFAULT_DATABASE_MEMORY),
+          /**
+           * Memory limit of the database container; PostgreSQL settings follow it; default 256Mi,
+           * at least 64Mi.
+           */
+          memory: memorySchema
+            .refine(
+              (q) => !MEMORY_PATTERN.test(q) || toMiB(q) < 6 || toMiB(q) >= DATABASE_MIN_MIB,
+              {
+                error: `must be at least ${DATABASE_MIN_MIB}Mi: PostgreSQL's smallest settings (shared_buffers 16MB, 20 connections) take about 22 MiB idle, and each connection and query needs room beyond that`,
+              },
+            )
+            .default(DEFAULT_DATABASE_MEMORY),
           /** Optional CPU limit of the database container; default none. */
           cpus: cpus.optional(),
         })
@@ -296,19 +427,16 @@ const databaseSchema = z.discriminatedUnion(
       /** Database name in the host's shared cluster; default: the site name with "-" replaced by "_". */
       name: databaseNameSchema.optional(),
       /**
-       * For a database that existed before the platform: a role (created by hand, NOLOGIN) that owns
-       * its tables. The app role becomes a member, so it may use and change them, and the backup job
-       * (which logs in as the app) may read them. Default none: the app role owns what it creates.
+       * For a database that existed before the platform (adopted): true. Its tables belong to the
+       * role the platform derives, "<database>_owner" (components/adopt-database.sql hands them over),
+       * and the app role becomes its member. Writing that derived name instead of true is accepted;
+       * any other role is refused. Default false: the app role owns what it creates.
        */
       ownerRole: z
-        .string()
-        .regex(/^[a-z_][a-z0-9_]{0,62}$/, {
-          error: "must be a PostgreSQL role name (lower-case letters, digits, _)",
+        .union([z.boolean(), z.string()], {
+          error: 'must be true (the derived role "<database>_owner") or false',
         })
-        .refine((n) => n !== "postgres" && !n.startsWith("pg_"), {
-          error: "must not be a superuser or built-in role: membership would pass its rights on",
-        })
-        .optional(),
+        .default(false),
     }),
     z.strictObject({ mode: z.literal("none") }),
   ],
@@ -358,10 +486,19 @@ const dnsSchema = z.discriminatedUnion(
 );
 
 const upstreamSchema = z.strictObject({
-  /** Container name or network alias on agi-network. */
+  /**
+   * The container's name on agi-network. Never an address, a domain, loopback or the edge: only a
+   * name Docker's resolver answers for a container.
+   */
   host: z
     .string()
-    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, { error: "must be a container name or network alias" }),
+    .regex(UPSTREAM_HOST_PATTERN, {
+      error:
+        "must be the name of a container on agi-network: lower-case letters, digits, - and _ (no address, no dots)",
+    })
+    .refine((h) => !(PLATFORM_NAMES as readonly string[]).includes(h), {
+      error: "is a name the platform keeps; a service may not route to it",
+    }),
   /** Port inside that container. */
   port: portSchema,
 });
@@ -430,6 +567,25 @@ function checkDomains(
   }
 }
 
+/** An adopted database's owner role is derived; the written form must be that very name. */
+function checkOwnerRole(
+  site: { name?: unknown; database?: { mode?: unknown; name?: unknown; ownerRole?: unknown } },
+  ctx: z.RefinementCtx,
+): void {
+  const role = site.database?.ownerRole;
+  if (typeof role !== "string" || typeof site.name !== "string") return;
+  const db =
+    typeof site.database?.name === "string" ? site.database.name : defaultDatabaseName(site.name);
+  const derived = databaseRoles(db).owner;
+  if (role !== derived) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["database", "ownerRole"],
+      message: `must be true, or the derived name ${JSON.stringify(derived)}: a site may only adopt its own database's owner role`,
+    });
+  }
+}
+
 export const WebsiteSchema = z
   .strictObject({
     ...common,
@@ -439,7 +595,8 @@ export const WebsiteSchema = z
     database: databaseSchema.default({ mode: "none" }),
     backup: backupSchema.default({ retention: { ...DEFAULT_RETENTION } }),
   })
-  .superRefine(checkDomains);
+  .superRefine(checkDomains)
+  .superRefine(checkOwnerRole);
 
 export const ServiceSchema = z
   .strictObject({
@@ -474,4 +631,10 @@ export function defaultBackupSchedule(name: string): string {
 export function databaseName(site: WebsiteSite): string | undefined {
   if (site.database.mode === "none") return undefined;
   return site.database.name ?? defaultDatabaseName(site.name);
+}
+
+/** The owner role of an adopted database ("<database>_owner"), or undefined when not adopted. */
+export function adoptedOwnerRole(site: WebsiteSite): string | undefined {
+  if (site.database.mode !== "shared" || site.database.ownerRole === false) return undefined;
+  return databaseRoles(databaseName(site)!).owner;
 }

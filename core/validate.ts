@@ -6,12 +6,26 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
-import { SITE_NAME_PATTERN, SiteSchema, databaseName, type Site } from "./site";
+import {
+  SITE_NAME_PATTERN,
+  SiteSchema,
+  cronNote,
+  databaseName,
+  looksLikeSecretValue,
+  shownPath,
+  type Site,
+} from "./site";
 import { PLATFORM_NAMES, hostNamesOf, normalName } from "./names";
 import { readSiteFile } from "./site-file";
 import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
 import { formatMiB, toMiB } from "./units";
-import { PROJECT, SETTINGS_KEY, StackSettingsSchema, type StackSettings } from "../stacks/settings";
+import {
+  PROJECT,
+  SETTINGS_KEY,
+  SITE_SECRETS_KEY,
+  StackSettingsSchema,
+  type StackSettings,
+} from "../stacks/settings";
 
 export interface Problem {
   file: string;
@@ -32,9 +46,11 @@ export class ValidationError extends Error {
 }
 
 /** Paths under which values may be secret: never quoted back. */
-const SECRET_VALUE_PATHS = [/^app\.env\./];
+const SECRET_VALUE_PATHS = [/^app\.env\./, /^app\.secretEnv\./, /Secret$/, /\.secrets\./];
 
+/** A value as a message shows it; a value shaped like a credential is never shown. */
 function quote(value: unknown): string {
+  if (typeof value === "string" && looksLikeSecretValue(value)) return "(value not shown)";
   const text = JSON.stringify(value);
   if (text === undefined) return String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
@@ -58,12 +74,12 @@ export function zodProblems(
 ): Problem[] {
   const out: Problem[] = [];
   for (const issue of error.issues) {
-    const basePath = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
+    const basePath = shownPath([prefix, ...issue.path.map(String)].filter(Boolean));
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
         out.push({
           file,
-          path: [basePath, key].filter(Boolean).join("."),
+          path: shownPath([basePath, key].filter(Boolean)),
           message: "unknown field; check its spelling against the site file format",
         });
       }
@@ -308,6 +324,21 @@ export function stackProblems(
       });
     }
   }
+  out.push(...zoneProblems(sites, settings, stackFile));
+  for (const { file, site } of sites) {
+    if (site.kind !== "website") continue;
+    const cluster = hosts.get(hostOf(site, settings))?.sharedDatabase?.container;
+    const taken =
+      cluster !== undefined &&
+      hostNamesOf(site.name).find((n) => normalName(n) === normalName(cluster));
+    if (taken) {
+      out.push({
+        file,
+        path: "name",
+        message: `would take ${quote(taken)}, the shared database cluster's container in ${stackFile}`,
+      });
+    }
+  }
   settings.hosts.forEach((host, hostIndex) => {
     const edge = edgeFootprint(settings);
     let memory = edge.memoryMiB;
@@ -344,6 +375,52 @@ export function stackProblems(
       }
     }
   });
+  return out;
+}
+
+/**
+ * A zone belongs to one site, unless the stack lists it in `sharedZones`: no other site may hold a
+ * name in it or below one of that site's domains, where the browser would give it the owner's
+ * cookies. The first file (by name) that claims a zone owns it; later ones are named in the message.
+ */
+function zoneProblems(sites: ParsedSite[], settings: StackSettings, stackFile: string): Problem[] {
+  const out: Problem[] = [];
+  const shared = new Set(settings.sharedZones);
+  const owners = new Map<string, string>(); // zone or domain -> owning file
+  for (const { file, site } of sites) {
+    const zone = site.dns?.provider === "cloudflare" ? site.dns.zone : undefined;
+    if (zone && !shared.has(zone)) {
+      const owner = owners.get(zone);
+      if (owner && owner !== file) {
+        out.push({
+          file,
+          path: "dns.zone",
+          message: `the zone ${quote(zone)} belongs to ${owner}; a zone serves one client site unless ${stackFile} lists it in ${PROJECT}:${SETTINGS_KEY}.sharedZones`,
+        });
+      } else owners.set(zone, file);
+    }
+    for (const d of site.domains) if (!shared.has(d) && !owners.has(d)) owners.set(d, file);
+  }
+  for (const { file, site } of sites) {
+    if (out.some((p) => p.file === file && p.path === "dns.zone")) continue; // said once
+    site.domains.forEach((d, i) => {
+      // A domain two files list is reported as a duplicate, once.
+      if (sites.some((o) => o.file !== file && o.site.domains.includes(d))) return;
+      const labels = d.split(".");
+      for (let k = 1; k < labels.length - 1; k++) {
+        const parent = labels.slice(k).join(".");
+        const owner = owners.get(parent);
+        if (owner !== undefined && owner !== file) {
+          out.push({
+            file,
+            path: `domains.${i}`,
+            message: `${quote(d)} is under ${quote(parent)}, which belongs to ${owner}; a zone serves one client site unless ${stackFile} lists it in ${PROJECT}:${SETTINGS_KEY}.sharedZones`,
+          });
+          break;
+        }
+      }
+    });
+  }
   return out;
 }
 
@@ -389,11 +466,44 @@ export function readStackFile(
     return { secureKeys: [], problems: [{ file: shownAs, path: "", message: reason }] };
   }
   const config = doc?.config ?? {};
-  const secureKeys = Object.entries(config)
-    .filter(([, v]) => typeof v === "object" && v !== null && "secure" in v)
-    .map(([k]) => k);
+  const { secureKeys, problems: plain } = secureConfigPaths(config, shownAs);
   const { settings, problems } = parseStackSettings(config[`${PROJECT}:${SETTINGS_KEY}`], shownAs);
-  return { settings, secureKeys, problems };
+  return { settings, secureKeys, problems: [...plain, ...problems] };
+}
+
+/**
+ * The secure (encrypted) config values of a stack file, as full paths ("agi-platform:key" or
+ * "agi-platform:secrets.<site>.<key>"), and a problem for every value of the project's namespace
+ * other than the settings that is stored in plain text: those keys hold secrets only. No value is
+ * ever quoted.
+ */
+function secureConfigPaths(
+  config: Record<string, unknown>,
+  file: string,
+): { secureKeys: string[]; problems: Problem[] } {
+  const secureKeys: string[] = [];
+  const problems: Problem[] = [];
+  const isSecure = (v: unknown) =>
+    typeof v === "object" && v !== null && !Array.isArray(v) && "secure" in v;
+  const walk = (value: unknown, at: string, depth: number) => {
+    if (isSecure(value)) {
+      secureKeys.push(at);
+    } else if (depth > 0 && typeof value === "object" && value !== null && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value)) walk(v, `${at}.${k}`, depth - 1);
+    } else if (at.startsWith(`${PROJECT}:`)) {
+      problems.push({
+        file,
+        path: at,
+        message: `is stored in plain text; this key holds a secret: set it with pulumi config set --path --secret '${at.slice(PROJECT.length + 1)}' (the value is not shown)`,
+      });
+    }
+  };
+  for (const [key, value] of Object.entries(config)) {
+    if (key === `${PROJECT}:${SETTINGS_KEY}`) continue;
+    // secrets.<site>.<key> is two levels deep; platform keys are flat.
+    walk(value, key, key === `${PROJECT}:${SITE_SECRETS_KEY}` ? 2 : 0);
+  }
+  return { secureKeys, problems };
 }
 
 /** Everything `validate` checks for one set of site entries against zero or more stacks. */
@@ -407,7 +517,15 @@ export function validateAll(
   return { sites, problems };
 }
 
-/** Every secret config key the program reads for these settings and sites. */
+/** The config path of one of a site's own secrets: `secrets.<site>.<key>`. */
+export function siteSecretPath(site: string, key: string): string {
+  return `${SITE_SECRETS_KEY}.${site}.${key}`;
+}
+
+/**
+ * Every secret config path the program reads for these settings and sites: the platform's own keys
+ * (top level) and each site's `secrets.<site>.<key>`, which no other site's file can name.
+ */
 export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] {
   const keys = new Set<string>();
   if (settings.dns.provider === "cloudflare") keys.add(settings.dns.apiTokenSecret);
@@ -415,7 +533,7 @@ export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] 
     if (h.sharedDatabase) keys.add(h.sharedDatabase.adminPasswordSecret);
   for (const s of sites) {
     if (s.kind === "website" && s.status === "active") {
-      for (const key of Object.values(s.app.secretEnv)) keys.add(key);
+      for (const key of Object.values(s.app.secretEnv)) keys.add(siteSecretPath(s.name, key));
     }
   }
   return [...keys].sort();
@@ -435,4 +553,15 @@ export function unpinnedHosts(settings: StackSettings, stackFile: string): Probl
         ]
       : [],
   );
+}
+
+/** Things worth knowing that are not problems: schedules that fire less than once a month. */
+export function siteNotes(sites: ParsedSite[]): Problem[] {
+  const out: Problem[] = [];
+  for (const { file, site } of sites) {
+    if (site.kind !== "website" || site.backup.schedule === undefined) continue;
+    const note = cronNote(site.backup.schedule);
+    if (note) out.push({ file, path: "backup.schedule", message: note });
+  }
+  return out;
 }

@@ -10,7 +10,12 @@ export const policies: ResourceValidationPolicy[] = RULES.map((rule) => ({
     if (!rule.types.includes(args.type)) return;
     // The engine does not show retainOnDelete to policies: that rule decides in `npm run policy`,
     // which the workflows run before every preview and update.
-    const message = rule.check({ type: args.type, name: args.name, props: args.props });
+    const message = rule.check({
+      type: args.type,
+      name: args.name,
+      urn: args.urn,
+      props: args.props,
+    });
     if (message !== undefined) reportViolation(message);
   },
 }));

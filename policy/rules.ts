@@ -16,6 +16,11 @@ export interface CheckedResource {
    * show it to policy packs, so there it is undefined and the rule that needs it cannot decide.
    */
   retainOnDelete?: boolean;
+  /**
+   * The resource's URN: its type chain names the component that created it. The engine and the
+   * manifest both give it; a platform container is recognised by it, never by a label.
+   */
+  urn?: string;
 }
 
 export interface Rule {
@@ -101,6 +106,73 @@ function isDockerSocket(path: string | undefined): boolean {
 
 const container = (r: CheckedResource) => `container ${r.name}`;
 
+/** The type of the component that created a resource, from its URN's type chain. */
+export function createdBy(r: CheckedResource): string | undefined {
+  const chain = r.urn?.split("::")[2];
+  if (!chain) return undefined;
+  const types = chain.split("$");
+  return types.length > 1 ? types[types.length - 2] : undefined;
+}
+
+/** The platform's socket proxy: a container a Website component creates as `<site>-docker-proxy`. */
+function isPlatformProxy(r: CheckedResource): boolean {
+  return createdBy(r) === "agi:web:Website" && r.name.endsWith("-docker-proxy");
+}
+
+/** The platform's edge: the container a Platform component creates as `<host>-edge`. */
+function isPlatformEdge(r: CheckedResource): boolean {
+  return createdBy(r) === "agi:host:Platform" && r.name.endsWith("-edge");
+}
+
+/** Host directories no container may bind, nor any directory inside them or above them. */
+const SENSITIVE_HOST_DIRS = [
+  "/etc",
+  "/proc",
+  "/sys",
+  "/dev",
+  "/boot",
+  "/root",
+  "/home",
+  "/usr",
+  "/bin",
+  "/sbin",
+  "/lib",
+  "/lib64",
+  "/var/lib",
+  "/var/log",
+  "/run",
+  "/var/run",
+];
+
+/** A host path as the kernel resolves it: repeated and trailing slashes and "." and ".." removed. */
+export function normalHostPath(p: string): string {
+  const out: string[] = [];
+  for (const seg of p.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") out.pop();
+    else out.push(seg);
+  }
+  return `/${out.join("/")}`;
+}
+
+function isSensitiveHostPath(p: string): boolean {
+  const n = normalHostPath(p);
+  if (n === "/" || !p.startsWith("/")) return true;
+  return SENSITIVE_HOST_DIRS.some((d) => n === d || n.startsWith(`${d}/`) || d.startsWith(`${n}/`));
+}
+
+/** Host paths a container binds: bind mounts and the old `volumes` with a host path. */
+function hostBinds(props: Record<string, unknown>): { path: string; readOnly: boolean }[] {
+  return [
+    ...list<Mount>(props.mounts)
+      .filter((m) => m.type === "bind" && typeof m.source === "string")
+      .map((m) => ({ path: m.source!, readOnly: m.readOnly === true })),
+    ...list<Volume>(props.volumes)
+      .filter((v) => typeof v.hostPath === "string")
+      .map((v) => ({ path: v.hostPath!, readOnly: v.readOnly === true })),
+  ];
+}
+
 export const RULES: readonly Rule[] = [
   {
     name: "database-no-host-port",
@@ -120,7 +192,7 @@ export const RULES: readonly Rule[] = [
     description: "Only the edge publishes ports beyond loopback.",
     types: [CONTAINER],
     check(r) {
-      if (label(r.props, "agi.role") === "edge") return undefined;
+      if (isPlatformEdge(r)) return undefined;
       const open = list<Port>(r.props.ports).filter((p) => !isLoopback(p.ip));
       if (open.length === 0) return undefined;
       const where = (p: Port) => `${portText(p)} on ${p.ip ? p.ip : "all interfaces"}`;
@@ -187,20 +259,42 @@ export const RULES: readonly Rule[] = [
     description: "No container mounts the Docker socket except the read-only socket proxy.",
     types: [CONTAINER],
     check(r) {
-      const mounts = [
-        ...list<Mount>(r.props.mounts)
-          .filter((m) => isDockerSocket(m.source))
-          .map((m) => m.readOnly === true),
-        ...list<Volume>(r.props.volumes)
-          .filter((v) => isDockerSocket(v.hostPath))
-          .map((v) => v.readOnly === true),
-      ];
-      if (mounts.length === 0) return undefined;
-      if (label(r.props, "agi.role") === "docker-proxy" && mounts.every(Boolean)) return undefined;
+      const sockets = hostBinds(r.props).filter((b) => isDockerSocket(normalHostPath(b.path)));
+      if (sockets.length === 0) return undefined;
+      if (isPlatformProxy(r) && sockets.every((b) => b.readOnly)) return undefined;
       return (
-        `${container(r)} mounts the Docker socket (or a directory holding it): only the read-only socket proxy may; ` +
+        `${container(r)} mounts the Docker socket (or a directory holding it): only the platform's read-only socket proxy may; ` +
         "set app.dockerReadAccess: true in the site file instead, which gives the app the proxy"
       );
+    },
+  },
+  {
+    name: "container-isolation",
+    description:
+      "No container is privileged, shares the host's network, PID, IPC or user namespace, adds capabilities or devices, turns off its security profile, or binds a sensitive host path.",
+    types: [CONTAINER],
+    check(r) {
+      const p = r.props;
+      const found: string[] = [];
+      if (p.privileged === true) found.push('"privileged": true');
+      for (const key of ["networkMode", "pidMode", "ipcMode", "usernsMode", "cgroupnsMode"]) {
+        const v = p[key];
+        if (typeof v === "string" && /^(host|container:)/.test(v))
+          found.push(`"${key}": ${JSON.stringify(v)}`);
+      }
+      const adds = list<unknown>((p.capabilities as { adds?: unknown } | undefined)?.adds);
+      if (adds.length) found.push(`added capabilities ${adds.map(String).join(", ")}`);
+      if (list<unknown>(p.devices).length) found.push("host devices");
+      for (const o of list<unknown>(p.securityOpts)) {
+        if (typeof o === "string" && /unconfined|label[:=]disable/.test(o))
+          found.push(`security option ${JSON.stringify(o)}`);
+      }
+      for (const b of hostBinds(p)) {
+        if (isSensitiveHostPath(b.path) && !isDockerSocket(normalHostPath(b.path)))
+          found.push(`a bind mount of ${JSON.stringify(b.path)}`);
+      }
+      if (found.length === 0) return undefined;
+      return `${container(r)} has ${found.join(", ")}: a container on the shared host gets none of these; remove them`;
     },
   },
   {

@@ -26,6 +26,8 @@ export function exampleSettings(
     ],
     edge: { acmeEmail: "ops@example.com" },
     dns: { provider: "cloudflare" },
+    // The company's own zone, shared by the test sites; a client's zone would belong to one site.
+    sharedZones: ["example.com"],
     ...overrides,
   };
 }

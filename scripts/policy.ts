@@ -19,6 +19,7 @@ export function checkedResources(resources: ManifestEntry[]): CheckedResource[] 
     .map((r) => ({
       type: r.type,
       name: r.name,
+      urn: r.urn,
       props: r.inputs,
       retainOnDelete: (r.options as { retainOnDelete?: boolean }).retainOnDelete === true,
     }));

@@ -26,7 +26,7 @@ import {
   secretKeysFor,
   validateAll,
 } from "../core/validate";
-import { PROJECT } from "../stacks/settings";
+import { PROJECT, SITE_SECRETS_KEY } from "../stacks/settings";
 
 const USAGE = "usage: npm run synth -- --stack NAME [--sites DIR] [--out DIR]";
 /** Stands in for every secret config value; synth must never print it. */
@@ -46,6 +46,28 @@ export class SynthError extends Error {}
 /** Stands in for a secret config value under mocks: recognisable, so a leak can be caught. */
 export function placeholderFor(key: string): string {
   return `${PLACEHOLDER_PREFIX}${key}`;
+}
+
+/**
+ * Puts a placeholder in `config` for every secret path: flat platform keys as they are, the sites'
+ * `secrets.<site>.<key>` inside one `secrets` object. Returns the full config keys that are secret.
+ */
+function placeholderConfig(paths: string[], config: Record<string, string>): string[] {
+  const keys = new Set<string>();
+  const siteSecrets: Record<string, Record<string, string>> = {};
+  for (const p of paths) {
+    const [head, site, key] = p.split(".");
+    if (head === SITE_SECRETS_KEY && key !== undefined) {
+      (siteSecrets[site] ??= {})[key] = placeholderFor(`${PROJECT}:${p}`);
+      keys.add(`${PROJECT}:${SITE_SECRETS_KEY}`);
+    } else {
+      config[`${PROJECT}:${p}`] = placeholderFor(`${PROJECT}:${p}`);
+      keys.add(`${PROJECT}:${p}`);
+    }
+  }
+  if (Object.keys(siteSecrets).length)
+    config[`${PROJECT}:${SITE_SECRETS_KEY}`] = JSON.stringify(siteSecrets);
+  return [...keys].sort();
 }
 
 export interface MockRun {
@@ -80,8 +102,7 @@ export async function prepareMocks(
   const config: Record<string, string> = {};
   config[`${PROJECT}:settings`] = JSON.stringify(read.settings);
   const sites = checked.sites.map((s) => s.site);
-  const secretKeys = secretKeysFor(read.settings, sites).map((k) => `${PROJECT}:${k}`);
-  for (const key of secretKeys) config[key] = placeholderFor(key);
+  const secretKeys = placeholderConfig(secretKeysFor(read.settings, sites), config);
 
   const engine = await startMockEngine({
     project: PROJECT,

@@ -12,7 +12,7 @@ import {
   validateAll,
   type Problem,
 } from "../core/validate";
-import { secretKeysFor, unpinnedHosts } from "../core/validate";
+import { secretKeysFor, siteNotes, unpinnedHosts } from "../core/validate";
 import type { StackSettings } from "../stacks/settings";
 import { stackNames } from "./stack";
 import { PROJECT } from "../stacks/settings";
@@ -49,6 +49,7 @@ function main(): void {
     );
     process.exit(1);
   }
+  for (const p of siteNotes(sites)) process.stderr.write(`note: ${formatProblem(p)}\n`);
   for (const s of stacks) {
     for (const p of unpinnedHosts(s.settings, s.file)) {
       process.stderr.write(`note: ${formatProblem(p)} (previews work; pulumi up refuses)\n`);
@@ -60,7 +61,7 @@ function main(): void {
     if (missing.length) {
       process.stderr.write(
         `note: ${s.file} has no value yet for secret${missing.length === 1 ? "" : "s"} ${missing.join(", ")} ` +
-          `(pulumi config set --secret --stack ${s.name} <key>); synth works without them, pulumi up does not\n`,
+          `(pulumi config set --path --secret --stack ${s.name} <key>); synth works without them, pulumi up does not\n`,
       );
     }
   }

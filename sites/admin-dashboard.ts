@@ -15,8 +15,9 @@ export default defineSite({
     port: 3000,
     env: { NODE_ENV: "production" },
     secretEnv: {
-      JWT_SECRET: "admin-dashboard-jwt-secret",
-      ADMIN_EMAIL: "admin-dashboard-admin-email",
+      // The site's own secrets: pulumi config set --path --secret 'secrets.admin-dashboard.jwt-secret'
+      JWT_SECRET: "jwt-secret",
+      ADMIN_EMAIL: "admin-email",
     },
     healthcheck: { path: "/api/status" },
     dockerReadAccess: true,

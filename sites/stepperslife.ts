@@ -17,9 +17,9 @@ export default defineSite({
     env: { NODE_ENV: "production" },
     healthcheck: { path: "/" },
   },
-  // The tables predate the platform: components/adopt-database.sql hands them to stepperslife_owner
-  // (run once before the first deployment); the app role is made a member.
-  database: { mode: "shared", name: "stepperslife", ownerRole: "stepperslife_owner" },
+  // The tables predate the platform (adopted): components/adopt-database.sql hands them to the derived
+  // role stepperslife_owner (run once before the first deployment); the app role is made a member.
+  database: { mode: "shared", name: "stepperslife", ownerRole: true },
   dns: { provider: "cloudflare", zone: "stepperslife.com", proxied: true },
   repo: "agistaffers/stepperslife",
 });

@@ -4,9 +4,10 @@
  */
 import { z } from "zod";
 import {
-  CONFIG_KEY_PATTERN,
+  DOMAIN_PATTERN,
   SITE_NAME_PATTERN,
   imageRefSchema,
+  looksLikeSecretValue,
   memorySchema,
   portSchema,
 } from "../core/site";
@@ -15,6 +16,8 @@ import {
 export const PROJECT = "agi-platform";
 /** The config key (in the project namespace) that holds the settings object. */
 export const SETTINGS_KEY = "settings";
+/** The config key whose `<site>.<key>` entries are each site's own secrets. */
+export const SITE_SECRETS_KEY = "secrets";
 
 /** Pinned images the platform itself runs; a stack may override them. */
 export const DEFAULT_IMAGES = {
@@ -34,15 +37,42 @@ export const DEFAULT_BACKUP_MEMORY = "128Mi";
 const imageRef = imageRefSchema;
 const memory = memorySchema;
 const port = portSchema;
+/** A platform secret's key: flat (no path), and never the settings or the sites' secrets. */
 const secretName = z
   .string()
-  .regex(CONFIG_KEY_PATTERN, { error: "must be the name of a secret config key" });
+  .regex(/^[a-zA-Z][a-zA-Z0-9_-]{0,62}$/, {
+    error: "must be the name of a secret config key (letters, digits, - and _)",
+  })
+  .refine((k) => !looksLikeSecretValue(k), {
+    error: "looks like a secret value itself; write the name of the config key that holds it",
+  })
+  .refine((k) => k !== SETTINGS_KEY && k !== SITE_SECRETS_KEY, {
+    error: `must not be "${SETTINGS_KEY}" or "${SITE_SECRETS_KEY}": those keys are taken`,
+  });
 const ipv4 = z
   .string()
   .regex(/^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/, {
     error: "must be an IPv4 address",
   });
-const absPath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, { error: "must be an absolute path" });
+/** An absolute path of plain segments: no "..", no empty segment, nothing a shell or Caddy expands. */
+const absPath = z
+  .string()
+  .regex(/^(\/[A-Za-z0-9._-]+)+$/, {
+    error: 'must be an absolute path of letters, digits, ".", "_" and "-" such as "/srv/agi"',
+  })
+  .refine((p) => !p.split("/").includes(".."), { error: 'must not contain ".."' });
+/** A host name or IPv4 address: never starts with "-" (it would read as an option). */
+const hostName = z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, {
+  error: "must be a host name or IPv4 address",
+});
+/** A container name on the platform network, as apps resolve it. */
+const containerName = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
+  error: "must be a container name: lower-case letters, digits, - and _",
+});
+/** A PostgreSQL role name. */
+const roleName = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "must be a PostgreSQL role name" });
 
 const dockerSchema = z.discriminatedUnion(
   "connection",
@@ -54,14 +84,20 @@ const dockerSchema = z.discriminatedUnion(
         .string()
         .regex(/^[a-z_][a-z0-9_-]*$/, { error: "must be a Unix user name" })
         .refine((u) => u !== "root", { error: "must not be root: deploy as a non-root user" }),
-      address: z.string().min(1),
+      address: hostName,
       /** SSH port; default 22. */
       port: port.default(22),
       /**
        * known_hosts file holding the host's pinned key; default ~/.ssh/known_hosts.
        * Host keys are checked strictly: an unknown or changed key stops the run.
        */
-      knownHostsFile: z.string().min(1).default("~/.ssh/known_hosts"),
+      knownHostsFile: z
+        .string()
+        .regex(/^(~|)(\/[A-Za-z0-9._-]+)+$/, {
+          error: 'must be a file path such as "~/.ssh/known_hosts"',
+        })
+        .refine((p) => !p.split("/").includes(".."), { error: 'must not contain ".."' })
+        .default("~/.ssh/known_hosts"),
       /**
        * The host's public key ("ssh-ed25519 AAAA..."), checked out of band and pinned here; when set,
        * it is the only key accepted and knownHostsFile is not read. Not secret: review it in PRs.
@@ -81,7 +117,12 @@ const dockerSchema = z.discriminatedUnion(
       /** The Docker engine of the machine running Pulumi. */
       connection: z.literal("socket"),
       /** Default unix:///var/run/docker.sock. */
-      socket: z.string().default("unix:///var/run/docker.sock"),
+      socket: z
+        .string()
+        .regex(/^unix:\/\/(\/[A-Za-z0-9._-]+)+$/, {
+          error: 'must be a unix socket address such as "unix:///var/run/docker.sock"',
+        })
+        .default("unix:///var/run/docker.sock"),
     }),
   ],
   { error: 'must have connection "ssh" or "socket"' },
@@ -89,14 +130,14 @@ const dockerSchema = z.discriminatedUnion(
 
 const sharedDatabaseSchema = z.strictObject({
   /** Container name of the shared cluster on agi-network: how apps reach it. */
-  container: z.string().min(1),
+  container: containerName,
   /** Port inside that container; default 5432. */
   port: port.default(5432),
   /** Where the Pulumi run reaches the cluster to manage roles (an SSH tunnel on prod). */
-  adminAddress: z.string().min(1),
+  adminAddress: hostName,
   adminPort: port,
   /** Administrative role; default postgres. */
-  adminUser: z.string().min(1).default("postgres"),
+  adminUser: roleName.default("postgres"),
   /** Name of the secret config key holding that role's password. */
   adminPasswordSecret: secretName,
 });
@@ -124,7 +165,9 @@ const edgeSchema = z.strictObject({
   /** ACME account e-mail for Let's Encrypt; required unless localCerts. */
   acmeEmail: z
     .string()
-    .regex(/^[^@\s]+@[^@\s]+$/, { error: "must be an e-mail address" })
+    .regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/, {
+      error: 'must be an e-mail address such as "ops@example.com"',
+    })
     .optional(),
   /** Use Let's Encrypt's staging CA (first runs, to spare the rate limits); default false. */
   acmeStaging: z.boolean().default(false),
@@ -161,6 +204,17 @@ export const StackSettingsSchema = z
       ],
       { error: 'must have provider "cloudflare" or "none"' },
     ),
+    /**
+     * Zones more than one site may use (the company's own zone, with its services). Every other zone
+     * belongs to the one site that names it: no other site may hold a name in it. Default none.
+     */
+    sharedZones: z
+      .array(
+        z
+          .string()
+          .regex(DOMAIN_PATTERN, { error: 'must be a lower-case DNS name such as "example.com"' }),
+      )
+      .default([]),
     images: z
       .strictObject({
         postgres: imageRef.default(DEFAULT_IMAGES.postgres),
@@ -193,6 +247,21 @@ export const StackSettingsSchema = z
         });
       }
       seen.set(h.name, i);
+    });
+    const ports: [string, number][] = [
+      ["httpPort", s.edge.httpPort],
+      ["httpsPort", s.edge.httpsPort],
+      ["adminAddress", Number(s.edge.adminAddress.split(":")[1])],
+    ];
+    ports.forEach(([field, p], i) => {
+      const clash = ports.slice(0, i).find(([, q]) => q === p);
+      if (clash) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["edge", field],
+          message: `uses port ${p}, which edge.${clash[0]} already uses; the edge needs a port for each`,
+        });
+      }
     });
     if (!s.edge.localCerts && !s.edge.acmeEmail) {
       ctx.addIssue({

@@ -43,7 +43,7 @@ test("validate: every problem of every file, one line each, exit 1", () => {
     [
       'sites/blog.ts: domains.0: "blog.example.org" is not in the zone "example.com" (dns.zone); use a domain under it or another site file',
       'sites/shop.ts: app.image: has no tag; pin a version tag (name:1.4.2) or a digest (name@sha256:...), got "ghcr.io/acme/shop"',
-      "sites/shop.ts: app.env.API_TOKEN: looks like a secret; move it to app.secretEnv as an env name -> secret config key",
+      "sites/shop.ts: app.env.API_TOKEN: looks like a secret; move it to app.secretEnv as an env name -> the name of one of the site's secrets",
       "",
     ].join("\n"),
   );

@@ -206,6 +206,7 @@ test("stack file: missing settings and missing file", () => {
   );
   const read = readStackFile(path.join(dir, "Pulumi.x.yaml"));
   assert.deepEqual(read.problems.map(formatProblem), [
+    "Pulumi.x.yaml: agi-platform:other: is stored in plain text; this key holds a secret: set it with pulumi config set --path --secret 'other' (the value is not shown)",
     "Pulumi.x.yaml: agi-platform:settings: is missing; see the stack settings in the README",
   ]);
   assert.deepEqual(read.secureKeys, ["agi-platform:token"]);

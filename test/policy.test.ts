@@ -51,6 +51,7 @@ const db: CheckedResource = {
 const edge: CheckedResource = {
   ...app,
   name: "vps1-edge",
+  urn: "urn:pulumi:prod::agi-platform::agi:host:Platform$docker:index/container:Container::vps1-edge",
   props: {
     ...app.props,
     labels: containerLabels("platform", "edge"),
@@ -60,6 +61,7 @@ const edge: CheckedResource = {
 const proxy: CheckedResource = {
   ...app,
   name: "shop-docker-proxy",
+  urn: "urn:pulumi:prod::agi-platform::agi:web:Website$docker:index/container:Container::shop-docker-proxy",
   props: {
     ...app.props,
     labels: containerLabels("shop", "docker-proxy"),
@@ -183,7 +185,7 @@ const CASES: [string, CheckedResource, string][] = [
     mutate(app, {
       volumes: [{ hostPath: "/var/run/docker.sock", containerPath: "/var/run/docker.sock" }],
     }),
-    "container shop-app mounts the Docker socket (or a directory holding it): only the read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+    "container shop-app mounts the Docker socket (or a directory holding it): only the platform's read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
   ],
   [
     "docker-socket",
@@ -191,7 +193,7 @@ const CASES: [string, CheckedResource, string][] = [
     mutate(proxy, {
       mounts: [{ type: "bind", source: "/run/docker.sock", target: "/var/run/docker.sock" }],
     }),
-    "container shop-docker-proxy mounts the Docker socket (or a directory holding it): only the read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+    "container shop-docker-proxy mounts the Docker socket (or a directory holding it): only the platform's read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
   ],
   [
     "docker-socket",
@@ -199,7 +201,7 @@ const CASES: [string, CheckedResource, string][] = [
     mutate(app, {
       mounts: [{ type: "bind", source: "/var/run/", target: "/host-run", readOnly: true }],
     }),
-    "container shop-app mounts the Docker socket (or a directory holding it): only the read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+    "container shop-app mounts the Docker socket (or a directory holding it): only the platform's read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
   ],
   [
     "restart-policy",
@@ -213,6 +215,56 @@ const CASES: [string, CheckedResource, string][] = [
     mutate(app, { mustRun: false, healthcheck: undefined }),
     'container shop-app has no healthcheck: add "healthcheck" with a test the image can run, so deploys wait for it and Docker reports it',
   ],
+  [
+    "docker-socket",
+    // A label is a claim anyone can make: the proxy is known by the component that created it.
+    mutate(app, { labels: containerLabels("shop", "docker-proxy"), mounts: proxy.props.mounts }),
+    "container shop-app mounts the Docker socket (or a directory holding it): only the platform's read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+  ],
+  [
+    "docker-socket",
+    // Paths are compared as the kernel resolves them.
+    mutate(app, {
+      mounts: [{ type: "bind", source: "/var//run/../run/./docker.sock", target: "/s" }],
+    }),
+    "container shop-app mounts the Docker socket (or a directory holding it): only the platform's read-only socket proxy may; set app.dockerReadAccess: true in the site file instead, which gives the app the proxy",
+  ],
+  [
+    "no-public-app-port",
+    mutate(app, { labels: containerLabels("platform", "edge"), ports: edge.props.ports }),
+    'container shop-app publishes port 443 on 0.0.0.0: only the edge listens beyond loopback; remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"',
+  ],
+  ...(
+    [
+      [{ privileged: true }, '"privileged": true'],
+      [{ networkMode: "host" }, '"networkMode": "host"'],
+      [{ networkMode: "container:agi-edge" }, '"networkMode": "container:agi-edge"'],
+      [{ pidMode: "host" }, '"pidMode": "host"'],
+      [{ ipcMode: "host" }, '"ipcMode": "host"'],
+      [{ usernsMode: "host" }, '"usernsMode": "host"'],
+      [{ capabilities: { adds: ["ALL"] } }, "added capabilities ALL"],
+      [{ devices: [{ hostPath: "/dev/sda" }] }, "host devices"],
+      [{ securityOpts: ["seccomp=unconfined"] }, 'security option "seccomp=unconfined"'],
+      [{ mounts: [{ type: "bind", source: "/boot", target: "/host" }] }, 'a bind mount of "/boot"'],
+      [
+        { mounts: [{ type: "bind", source: "/etc", target: "/e", readOnly: true }] },
+        'a bind mount of "/etc"',
+      ],
+      [
+        { mounts: [{ type: "bind", source: "/proc/1/root", target: "/r" }] },
+        'a bind mount of "/proc/1/root"',
+      ],
+      [
+        { mounts: [{ type: "bind", source: "/srv/agi/../../etc/", target: "/e" }] },
+        'a bind mount of "/srv/agi/../../etc/"',
+      ],
+      [{ volumes: [{ hostPath: "/var/lib", containerPath: "/l" }] }, 'a bind mount of "/var/lib"'],
+    ] as [Record<string, unknown>, string][]
+  ).map(([props, what]): [string, CheckedResource, string] => [
+    "container-isolation",
+    mutate(app, props),
+    `container shop-app has ${what}: a container on the shared host gets none of these; remove them`,
+  ]),
   [
     "zone-ssl-strict",
     mutate(zone, { value: "flexible" }),
@@ -306,7 +358,7 @@ test("npm run policy: the stacks pass; a planted violation fails with its messag
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(
       r.stderr,
-      new RegExp(`^policy: stack ${stack}: \\d+ resources, 10 policies, 0 violations\\n$`),
+      new RegExp(`^policy: stack ${stack}: \\d+ resources, 11 policies, 0 violations\\n$`),
     );
   }
   const { manifest } = await synth(ROOT, "prod", path.join(ROOT, "sites"), "sites");
@@ -325,7 +377,7 @@ test("npm run policy: the stacks pass; a planted violation fails with its messag
     r.stdout,
     'no-public-app-port: container stepperslife-app publishes port 3002 on 0.0.0.0: only the edge listens beyond loopback; remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"\n',
   );
-  assert.match(r.stderr, /^policy: stack prod: \d+ resources, 10 policies, 1 violation\n$/);
+  assert.match(r.stderr, /^policy: stack prod: \d+ resources, 11 policies, 1 violation\n$/);
   fs.writeFileSync(file, "{}");
   const bad = spawnSync(TSX, [path.join(ROOT, "scripts", "policy.ts"), "--manifest", file], {
     cwd: ROOT,

@@ -163,7 +163,7 @@ test("main Caddyfile: prod, staging CA, local certificates on high ports", () =>
   );
   assert.match(
     renderMainCaddyfile(
-      StackSettingsSchema.parse(settings({ edge: { acmeEmail: "a@b.c", acmeStaging: true } })),
+      StackSettingsSchema.parse(settings({ edge: { acmeEmail: "a@b.co", acmeStaging: true } })),
     ),
     /\tacme_ca https:\/\/acme-staging-v02\.api\.letsencrypt\.org\/directory\n/,
   );

@@ -298,10 +298,17 @@ test("secrets: DATABASE_URL and secretEnv travel as secrets; plain env stays rea
   assert.deepEqual(res("cloudflare").secretPaths, ["apiToken"]);
   assert.deepEqual(res("vps1-shared-db").secretPaths, ["password"]);
   assert.deepEqual(secretKeys, [
-    "agi-platform:admin-dashboard-admin-email",
-    "agi-platform:admin-dashboard-jwt-secret",
     "agi-platform:cloudflareApiToken",
+    "agi-platform:secrets",
     "agi-platform:sharedDbPassword",
+  ]);
+  // Each secretEnv value comes from the site's own namespace, secrets.<site>.<key>.
+  const clear = (app.clearInputs.envs as string[]).filter((e) =>
+    /^(ADMIN_EMAIL|JWT_SECRET)=/.test(e),
+  );
+  assert.deepEqual(clear, [
+    `ADMIN_EMAIL=${placeholderFor("agi-platform:secrets.admin-dashboard.admin-email")}`,
+    `JWT_SECRET=${placeholderFor("agi-platform:secrets.admin-dashboard.jwt-secret")}`,
   ]);
 });
 

@@ -157,14 +157,14 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     title: "secret-looking env name, value never quoted",
     value: website("shop", { app: app({ env: { STRIPE_SECRET_KEY: "sk_live_abcdef" } }) }),
     expected: [
-      "sites/shop.ts: app.env.STRIPE_SECRET_KEY: looks like a secret; move it to app.secretEnv as an env name -> secret config key",
+      "sites/shop.ts: app.env.STRIPE_SECRET_KEY: looks like a secret; move it to app.secretEnv as an env name -> the name of one of the site's secrets",
     ],
   },
   {
     title: "password in env",
     value: website("shop", { app: app({ env: { SMTP_PASSWORD: "hunter2hunter2" } }) }),
     expected: [
-      "sites/shop.ts: app.env.SMTP_PASSWORD: looks like a secret; move it to app.secretEnv as an env name -> secret config key",
+      "sites/shop.ts: app.env.SMTP_PASSWORD: looks like a secret; move it to app.secretEnv as an env name -> the name of one of the site's secrets",
     ],
   },
   {
@@ -190,15 +190,15 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     title: "secretEnv pointing at a bad config key",
     value: website("shop", { app: app({ secretEnv: { STRIPE_KEY: "stripe key" } }) }),
     expected: [
-      'sites/shop.ts: app.secretEnv.STRIPE_KEY: must be the name of a stack config key, such as "mysite-stripe-key", got "stripe key"',
+      `sites/shop.ts: app.secretEnv.STRIPE_KEY: must name one of this site's secrets: lower-case letters, digits and dashes, such as "stripe-key" (set as secrets.<site>.stripe-key)`,
     ],
   },
   {
     title: "the same env name plain and secret",
     value: website("shop", {
-      app: app({ env: { STRIPE_KEY_ID: "a" }, secretEnv: { STRIPE_KEY_ID: "shop-stripe" } }),
+      app: app({ env: { SHOP_REGION: "a" }, secretEnv: { SHOP_REGION: "shop-region" } }),
     }),
-    expected: ["sites/shop.ts: app.env.STRIPE_KEY_ID: is also set in app.secretEnv; keep one"],
+    expected: ["sites/shop.ts: app.env.SHOP_REGION: is also set in app.secretEnv; keep one"],
   },
   {
     title: "healthcheck interval in words",
@@ -246,14 +246,14 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     title: "bad database name",
     value: website("shop", { database: { mode: "shared", name: "Shop-DB" } }),
     expected: [
-      'sites/shop.ts: database.name: must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63), got "Shop-DB"',
+      'sites/shop.ts: database.name: must match ^[a-z][a-z0-9_]{0,56}$ (the roles add _app and _owner; PostgreSQL names stop at 63), got "Shop-DB"',
     ],
   },
   {
     title: "database name too long for its app role",
     value: website("shop", { database: { mode: "shared", name: `s${"x".repeat(58)}` } }),
     expected: [
-      `sites/shop.ts: database.name: must match ^[a-z][a-z0-9_]{0,57}$ (the app role adds _app; PostgreSQL names stop at 63), got "s${"x".repeat(58)}"`,
+      `sites/shop.ts: database.name: must match ^[a-z][a-z0-9_]{0,56}$ (the roles add _app and _owner; PostgreSQL names stop at 63), got "s${"x".repeat(58)}"`,
     ],
   },
   {
@@ -267,7 +267,7 @@ const BAD: { title: string; value: unknown; file?: string; expected: string[] }[
     title: "an owner role that would hand a superuser's rights to the app",
     value: website("shop", { database: { mode: "shared", ownerRole: "postgres" } }),
     expected: [
-      'sites/shop.ts: database.ownerRole: must not be a superuser or built-in role: membership would pass its rights on, got "postgres"',
+      `sites/shop.ts: database.ownerRole: must be true, or the derived name "shop_owner": a site may only adopt its own database's owner role, got "postgres"`,
     ],
   },
   {

@@ -395,3 +395,27 @@ test("adopt: named resources are taken over with their ID; a name that matches n
       'Pulumi.test.yaml: agi-platform:settings.adopt.shop-databse: no resource of the program is named "shop-databse" (names are in npm run synth\'s manifest.json)',
   });
 });
+
+test("capabilities: every container drops what no platform container needs; apps on high ports drop binding low ones", async () => {
+  const shop = website("shop", {
+    database: { mode: "dedicated" },
+    dns: { provider: "external" },
+    domains: ["shop.localhost"],
+    app: { image: "ghcr.io/acme/shop:1.2.3", port: 3000, dockerReadAccess: true },
+  });
+  const web = website("web", {
+    database: { mode: "none" },
+    dns: { provider: "external" },
+    domains: ["web.localhost"],
+    app: { image: "ghcr.io/acme/web:1.0.0", port: 80 },
+  });
+  const { engine } = await run(LOCAL, [shop, web]);
+  const base = ["AUDIT_WRITE", "MKNOD", "NET_RAW", "SETFCAP", "SETPCAP", "SYS_CHROOT"];
+  const drops = (name: string) =>
+    (engine.byName(name).inputs.capabilities as { drops: string[] }).drops;
+  assert.deepEqual(drops("shop-app"), [...base, "NET_BIND_SERVICE"].sort());
+  assert.deepEqual(drops("web-app"), base);
+  for (const name of ["shop-db", "shop-backup", "shop-docker-proxy", "box-edge"]) {
+    assert.deepEqual(drops(name), base, name);
+  }
+});
