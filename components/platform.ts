@@ -19,6 +19,7 @@ import {
   PLATFORM_OWNER,
 } from "../core/names";
 import { toMiB } from "../core/units";
+import { EDGE_RESERVATION_MIB } from "../core/specs";
 import type { HostSettings, StackSettings } from "../stacks/settings";
 
 export interface PlatformArgs {
@@ -151,6 +152,7 @@ export class Platform extends pulumi.ComponentResource {
         wait: true,
         waitTimeout: 120,
         memory: toMiB(edge.memory),
+        memoryReservation: Math.min(EDGE_RESERVATION_MIB, toMiB(edge.memory)),
         stopTimeout: EDGE_STOP_GRACE_SECONDS,
         destroyGraceSeconds: EDGE_STOP_GRACE_SECONDS,
         securityOpts: ["no-new-privileges:true"],

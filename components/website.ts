@@ -25,12 +25,14 @@ import {
 import { databaseRoles, siteNames } from "../core/names";
 import {
   BACKUP_MEMORY_MIB,
+  BACKUP_RESERVATION_MIB,
   BACKUP_SCRIPTS,
   BACKUP_SCRIPT_DIR,
   DB_STOP_GRACE_SECONDS,
   POSTGRES_PORT,
   SOCKET_PROXY_MEMORY_MIB,
   SOCKET_PROXY_PORT,
+  SOCKET_PROXY_RESERVATION_MIB,
   WAIT_TIMEOUT_SECONDS,
   httpProbe,
 } from "../core/specs";
@@ -164,6 +166,7 @@ export class Website extends pulumi.ComponentResource {
             wait: true,
             waitTimeout: WAIT_TIMEOUT_SECONDS,
             memory: toMiB(memory),
+            memoryReservation: toMiB(site.database.resources.memoryReservation),
             ...(site.database.resources.cpus !== undefined
               ? { cpus: String(site.database.resources.cpus) }
               : {}),
@@ -298,6 +301,7 @@ export class Website extends pulumi.ComponentResource {
           wait: true,
           waitTimeout: WAIT_TIMEOUT_SECONDS,
           memory: SOCKET_PROXY_MEMORY_MIB,
+          memoryReservation: SOCKET_PROXY_RESERVATION_MIB,
           securityOpts: ["no-new-privileges:true"],
           labels: containerLabels(site.name, "docker-proxy"),
         },
@@ -490,6 +494,7 @@ function createBackup(
       wait: true,
       waitTimeout: WAIT_TIMEOUT_SECONDS,
       memory: BACKUP_MEMORY_MIB,
+      memoryReservation: BACKUP_RESERVATION_MIB,
       stopTimeout: 30,
       securityOpts: ["no-new-privileges:true"],
       labels: containerLabels(site.name, "backup"),

@@ -38,11 +38,13 @@ export interface FragmentOptions {
   readonly logDir: string;
   /** Address to proxy to instead of the site's own upstream (tests point it at stub servers). */
   readonly upstream?: string;
+  /** The public HTTPS port; redirects name it when it is not 443 (the local stack's 8443). */
+  readonly httpsPort?: number;
 }
 
 /** Fragment options from the stack settings: what synth and the host get. */
 export function fragmentOptions(settings: StackSettings): FragmentOptions {
-  return { logDir: settings.edge.logDir };
+  return { logDir: settings.edge.logDir, httpsPort: settings.edge.httpsPort };
 }
 
 function maintenancePage(site: Site): string {
@@ -82,6 +84,8 @@ function accessLog(site: Site, logDir: string): string[] {
 export function renderSiteFragment(site: Site, options: FragmentOptions): string {
   if (!hasRoute(site)) return "";
   const [primary, ...others] = site.domains;
+  const port =
+    options.httpsPort !== undefined && options.httpsPort !== 443 ? `:${options.httpsPort}` : "";
   const lines = [
     `# Site "${site.name}" (${site.kind}, ${site.status}), managed by agi-platform.`,
     "",
@@ -108,7 +112,16 @@ export function renderSiteFragment(site: Site, options: FragmentOptions): string
       "",
       `${alias} {`,
       `\theader Strict-Transport-Security "${HSTS}"`,
-      `\tredir https://${primary}{uri} permanent`,
+      `\tredir https://${primary}${port}{uri} permanent`,
+      "}",
+    );
+  }
+  if (port) {
+    // Caddy's own HTTP->HTTPS redirect drops a non-standard port (measured on 2.6.2): say it here.
+    lines.push(
+      "",
+      `${site.domains.map((d) => `http://${d}`).join(", ")} {`,
+      `\tredir https://{host}${port}{uri} permanent`,
       "}",
     );
   }

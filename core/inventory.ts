@@ -3,13 +3,13 @@
  * (plus the names Docker gave app containers). It never holds a secret: no password, no URL with
  * credentials, no env value.
  */
-import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
+import { hostLoads, hostOf, siteFootprint } from "./capacity";
 import { fragmentFileName, hasRoute, upstreamOf } from "./caddy";
 import { plannedRecords, type PlannedRecord } from "./dns";
 import { backupHostDir } from "./host";
 import { EDGE_CONTAINER, EDGE_ALIAS, EDGE_VOLUMES, PLATFORM_NETWORK, siteNames } from "./names";
 import { defaultBackupSchedule, databaseName, type Site } from "./site";
-import { formatMiB, toMiB } from "./units";
+import { formatMiB } from "./units";
 import { POSTGRES_PORT, SOCKET_PROXY_PORT } from "./specs";
 import type { StackSettings } from "../stacks/settings";
 
@@ -48,8 +48,11 @@ export interface InventorySite {
   };
   resources?: {
     app: { memory: string; memoryReservation: string; cpus: number };
-    database?: { memory: string; cpus?: number };
+    database?: { memory: string; memoryReservation: string; cpus?: number };
+    /** Reservations of every container of the site: what the host's admission counts. */
     committedMemory: string;
+    /** Limits of every container of the site: the ceiling it may reach. */
+    memoryLimit: string;
   };
 }
 
@@ -57,7 +60,18 @@ export interface InventoryHost {
   publicIp: string;
   docker: string;
   capacity: {
-    memory: { committed: string; available: string; budget: string };
+    /**
+     * committed: the reservations of every container; available: what is left of the budget for
+     * new sites (the headroom); limits: the ceilings, bounded by limitCeiling (budget x overcommit).
+     */
+    memory: {
+      committed: string;
+      available: string;
+      budget: string;
+      limits: string;
+      limitCeiling: string;
+    };
+    /** The containers' CPU limits (ceilings, not admitted) against the host's cores. */
     cpus: { committed: number; budget: number };
   };
   /** Host ports the platform publishes (only the edge publishes any). */
@@ -174,23 +188,21 @@ export function buildInventory(
       entry.resources = {
         app: { ...site.app.resources },
         ...(site.database.mode === "dedicated" ? { database: { ...site.database.resources } } : {}),
-        committedMemory: formatMiB(f.memoryMiB),
+        committedMemory: formatMiB(f.reservationMiB),
+        memoryLimit: formatMiB(f.limitMiB),
       };
     }
     out.sites[site.name] = entry;
   }
 
-  for (const host of settings.hosts) {
+  const loads = hostLoads(
+    settings,
+    sorted.map((site) => ({ site })),
+    (s) => s.site.name,
+  );
+  for (const load of loads) {
+    const host = load.host;
     const onHost = sorted.filter((s) => hostOf(s, settings) === host.name);
-    const edge = edgeFootprint(settings);
-    let memory = edge.memoryMiB;
-    let cpus = 0;
-    for (const s of onHost) {
-      const f = siteFootprint(s);
-      memory += f.memoryMiB;
-      cpus += f.cpus;
-    }
-    const budget = toMiB(host.capacity.memory);
     const names = new Set<string>([
       EDGE_CONTAINER,
       PLATFORM_NETWORK,
@@ -219,11 +231,13 @@ export function buildInventory(
           : host.docker.socket,
       capacity: {
         memory: {
-          committed: formatMiB(memory),
-          available: formatMiB(budget - memory),
+          committed: formatMiB(load.reservationMiB),
+          available: formatMiB(load.headroomMiB),
           budget: host.capacity.memory,
+          limits: formatMiB(load.limitMiB),
+          limitCeiling: formatMiB(load.limitCeilingMiB),
         },
-        cpus: { committed: Math.round(cpus * 100) / 100, budget: host.capacity.cpus },
+        cpus: { committed: load.cpus, budget: host.capacity.cpus },
       },
       ports: [
         `${e.bindAddress}:${e.httpPort}/tcp`,
@@ -240,7 +254,18 @@ export function buildInventory(
 /** The inventory as a plain-text table, as `synth` prints it. */
 export function inventoryTable(inv: Inventory): string {
   const rows = [
-    ["SITE", "KIND", "STATUS", "HOST", "URL", "UPSTREAM", "DATABASE", "BACKUP", "MEMORY", "DNS"],
+    [
+      "SITE",
+      "KIND",
+      "STATUS",
+      "HOST",
+      "URL",
+      "UPSTREAM",
+      "DATABASE",
+      "BACKUP",
+      "MEMORY RESERVED/LIMIT",
+      "DNS",
+    ],
   ];
   for (const [name, s] of Object.entries(inv.sites)) {
     rows.push([
@@ -252,7 +277,7 @@ export function inventoryTable(inv: Inventory): string {
       s.route?.upstream ?? "-",
       s.database ? `${s.database.mode}:${s.database.name}` : "-",
       s.backup ? s.backup.schedule : "-",
-      s.resources?.committedMemory ?? "-",
+      s.resources ? `${s.resources.committedMemory}/${s.resources.memoryLimit}` : "-",
       s.dns.provider === "none" ? "-" : `${s.dns.provider}${s.dns.managed ? "" : " (unmanaged)"}`,
     ]);
   }
@@ -267,8 +292,9 @@ export function inventoryTable(inv: Inventory): string {
   for (const [name, h] of Object.entries(inv.hosts)) {
     lines.push(
       "",
-      `host ${name} (${h.docker}): memory ${h.capacity.memory.committed} committed of ${h.capacity.memory.budget}, ` +
-        `${h.capacity.memory.available} available; CPUs ${h.capacity.cpus.committed} of ${h.capacity.cpus.budget}; ` +
+      `host ${name} (${h.docker}): memory ${h.capacity.memory.committed} reserved of ${h.capacity.memory.budget}, ` +
+        `${h.capacity.memory.available} headroom, limits ${h.capacity.memory.limits} of ${h.capacity.memory.limitCeiling}; ` +
+        `CPU limits ${h.capacity.cpus.committed} on ${h.capacity.cpus.budget} cores; ` +
         `ports ${h.ports.join(", ")}`,
     );
   }

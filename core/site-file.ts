@@ -127,7 +127,7 @@ function checkImport(st: ts.ImportDeclaration): void {
     named.elements[0].name.text === "defineSite";
   const from =
     ts.isStringLiteral(spec) &&
-    /^\.\.?\//.test(spec.text) &&
+    /^(\.\.?\/|\/)/.test(spec.text) &&
     /(^|\/)site(\.ts|\.js)?$/.test(spec.text) &&
     !st.attributes;
   if (!only || !from) {

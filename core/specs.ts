@@ -12,6 +12,14 @@ export const POSTGRES_PORT = 5432;
 export const SOCKET_PROXY_PORT = 2375;
 /** Memory limit of the socket proxy (MiB). */
 export const SOCKET_PROXY_MEMORY_MIB = 32;
+/**
+ * Memory reservations of the platform's own containers (MiB): what admission counts for them. Each is
+ * about twice the idle use measured on a real engine (docs/benchmarks.md): socket proxy 7 MiB, backup
+ * scheduler 1 MiB, edge 12-17 MiB; their limits stay the ceilings for bursts (a dump, a reload).
+ */
+export const SOCKET_PROXY_RESERVATION_MIB = 16;
+export const BACKUP_RESERVATION_MIB = 16;
+export const EDGE_RESERVATION_MIB = 32;
 /** Seconds PostgreSQL gets to shut down cleanly. */
 export const DB_STOP_GRACE_SECONDS = 60;
 /** Seconds `pulumi up` waits for a new container to report healthy (the site schema checks against it). */

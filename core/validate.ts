@@ -17,8 +17,8 @@ import {
 } from "./site";
 import { PLATFORM_NAMES, hostNamesOf, normalName } from "./names";
 import { readSiteFile } from "./site-file";
-import { edgeFootprint, hostOf, siteFootprint } from "./capacity";
-import { formatMiB, toMiB } from "./units";
+import { hostLoads, hostOf, loadParts, siteFootprint } from "./capacity";
+import { formatMiB } from "./units";
 import {
   PROJECT,
   SETTINGS_KEY,
@@ -290,7 +290,6 @@ export function stackProblems(
 ): Problem[] {
   const out: Problem[] = [];
   const hosts = new Map(settings.hosts.map((h) => [h.name, h]));
-  const settingsPath = `${PROJECT}:${SETTINGS_KEY}`;
   for (const { file, site } of sites) {
     if (site.host !== undefined && !hosts.has(site.host)) {
       out.push({
@@ -339,42 +338,53 @@ export function stackProblems(
       });
     }
   }
-  settings.hosts.forEach((host, hostIndex) => {
-    const edge = edgeFootprint(settings);
-    let memory = edge.memoryMiB;
-    let cpus = 0;
-    const parts = [`edge ${formatMiB(edge.memoryMiB)}`];
-    const budget = toMiB(host.capacity.memory);
-    for (const { file, site } of sites) {
-      if (hostOf(site, settings) !== host.name) continue;
-      const f = siteFootprint(site);
-      if (f.memoryMiB === 0) continue;
-      memory += f.memoryMiB;
-      cpus = Math.round((cpus + f.cpus) * 100) / 100;
-      parts.push(`${file} ${formatMiB(f.memoryMiB)}`);
-      if (memory > budget) {
-        out.push({
-          file,
-          path: "app.resources.memory",
-          message: `host ${quote(host.name)} would commit ${formatMiB(memory)} of memory limits, over its ${host.capacity.memory} (${parts.join(", ")}); lower a limit or raise ${settingsPath}.hosts.${hostIndex}.capacity.memory in ${stackFile}`,
-        });
-        memory -= f.memoryMiB;
-        parts.pop();
-        cpus = Math.round((cpus - f.cpus) * 100) / 100;
-        continue;
-      }
-      if (cpus > host.capacity.cpus) {
-        out.push({
-          file,
-          path: "app.resources.cpus",
-          message: `host ${quote(host.name)} would commit ${cpus} CPUs, over its ${host.capacity.cpus} cores; lower a limit or raise ${settingsPath}.hosts.${hostIndex}.capacity.cpus in ${stackFile}`,
-        });
-        memory -= f.memoryMiB;
-        parts.pop();
-        cpus = Math.round((cpus - f.cpus) * 100) / 100;
-      }
+  out.push(...capacityProblems(sites, settings, stackFile));
+  return out;
+}
+
+/**
+ * Admission, once per host: the reservations must fit its memory, and the limits its memory times
+ * the overcommit ratio. The problem is the host's, in the stack file, and lists what it is made of:
+ * no single site file is blamed for a sum. No container's CPU limit may exceed the host's cores.
+ */
+function capacityProblems(
+  sites: ParsedSite[],
+  settings: StackSettings,
+  stackFile: string,
+): Problem[] {
+  const out: Problem[] = [];
+  const settingsPath = `${PROJECT}:${SETTINGS_KEY}`;
+  hostLoads(settings, sites, (s) => s.file).forEach((load, i) => {
+    const at = `${settingsPath}.hosts.${i}.capacity`;
+    const host = quote(load.host.name);
+    if (load.reservationMiB > load.capacityMiB) {
+      out.push({
+        file: stackFile,
+        path: `${at}.memory`,
+        message: `host ${host} needs ${formatMiB(load.reservationMiB)} of memory reservations, over its ${formatMiB(load.capacityMiB)} (${loadParts(load, "reservationMiB")}); lower a site's memoryReservation, move a site to another host, or raise ${at}.memory`,
+      });
+    }
+    if (load.limitMiB > load.limitCeilingMiB) {
+      out.push({
+        file: stackFile,
+        path: `${at}.overcommit`,
+        message: `host ${host} has ${formatMiB(load.limitMiB)} of memory limits, over ${formatMiB(load.limitCeilingMiB)} (capacity ${formatMiB(load.capacityMiB)} x overcommit ${load.host.capacity.overcommit}) (${loadParts(load, "limitMiB")}); lower a limit or raise ${at}.overcommit`,
+      });
     }
   });
+  for (const { file, site } of sites) {
+    const host = settings.hosts.find((h) => h.name === hostOf(site, settings));
+    if (!host) continue;
+    for (const part of siteFootprint(site).parts) {
+      if (part.cpus !== undefined && part.cpus > host.capacity.cpus) {
+        out.push({
+          file,
+          path: part.role === "app" ? "app.resources.cpus" : "database.resources.cpus",
+          message: `${part.cpus} CPUs is more than host ${quote(host.name)} has (${host.capacity.cpus})`,
+        });
+      }
+    }
+  }
   return out;
 }
 

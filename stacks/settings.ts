@@ -148,7 +148,21 @@ const hostSchema = z.strictObject({
   publicIp: ipv4,
   docker: dockerSchema,
   /** What managed containers may commit on this host (limits, not usage). */
-  capacity: z.strictObject({ memory, cpus: z.number().positive({ error: "must be positive" }) }),
+  capacity: z.strictObject({
+    /** Memory the managed containers may reserve in all (admission counts reservations). */
+    memory,
+    /** CPU cores, for the inventory and for no single container's limit to exceed. */
+    cpus: z.number().positive({ error: "must be positive" }),
+    /**
+     * How far the containers' memory limits may add up beyond `memory`: limits are ceilings a site
+     * rarely reaches at once. Default 1 (no overcommit).
+     */
+    overcommit: z
+      .number()
+      .min(1, { error: "must be at least 1 (limits may not add up to less than the reservations)" })
+      .max(8, { error: "must be at most 8" })
+      .default(1),
+  }),
   /** Host directory for platform files; backups live under <root>/backups, Caddy under <root>/edge. */
   root: absPath.default("/srv/agi"),
   /** true: the program creates agi-network; false: it must already exist (it is looked up). */

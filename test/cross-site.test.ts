@@ -3,8 +3,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { hostLoads } from "../core/capacity";
 import {
   formatProblem,
+  loadSiteEntries,
   parseStackSettings,
   readStackFile,
   validateAll,
@@ -120,16 +122,6 @@ test("a routed service may not publish the shared database", () => {
   ]);
 });
 
-test("memory over the host budget names the files that commit it", () => {
-  // 4Gi budget: edge 256Mi + 2 x (512Mi app + 256Mi db + 128Mi backup) + one 1Gi app site (1408Mi)
-  // = 3456Mi fits; a second 1Gi app site does not.
-  const big = (n: string) =>
-    website(n, { app: { image: `ghcr.io/acme/${n}:1`, port: 3000, resources: { memory: "1Gi" } } });
-  assert.deepEqual(check([website("aaa"), website("bbb"), big("ddd"), big("eee")]), [
-    'sites/eee.ts: app.resources.memory: host "vps1" would commit 4864Mi of memory limits, over its 4Gi (edge 256Mi, sites/aaa.ts 896Mi, sites/bbb.ts 896Mi, sites/ddd.ts 1408Mi, sites/eee.ts 1408Mi); lower a limit or raise agi-platform:settings.hosts.0.capacity.memory in Pulumi.test.yaml',
-  ]);
-});
-
 test("planned and paused sites commit nothing", () => {
   const sites = ["aaa", "bbb", "ccc", "ddd", "eee", "fff"].map((n) =>
     website(n, {
@@ -140,15 +132,73 @@ test("planned and paused sites commit nothing", () => {
   assert.deepEqual(check(sites), []);
 });
 
-test("CPUs over the host's cores", () => {
+test("admission counts reservations: over the host's memory, the host's problem lists every part", () => {
+  // 4Gi budget, overcommit 4 so limits stay out of it. Reserved: edge 32Mi; a default site 336Mi
+  // (app 256Mi + db 64Mi + backup 16Mi); a big site 1616Mi (app 1536Mi reserved).
+  // 32 + 2 x 336 + 2 x 1616 = 3936Mi fits; a third big site does not, and no site file is blamed.
+  const stack = StackSettingsSchema.parse(
+    settings({
+      hosts: [
+        {
+          ...(settings().hosts as object[])[0],
+          capacity: { memory: "4Gi", cpus: 4, overcommit: 4 },
+        },
+      ],
+    }),
+  );
+  const big = (n: string) =>
+    website(n, {
+      app: {
+        image: `ghcr.io/acme/${n}:1`,
+        port: 3000,
+        resources: { memory: "1536Mi", memoryReservation: "1536Mi" },
+      },
+    });
+  assert.deepEqual(check([website("aaa"), website("bbb"), big("ddd"), big("eee")], stack), []);
+  assert.deepEqual(
+    check([website("aaa"), website("bbb"), big("ddd"), big("eee"), big("fff")], stack),
+    [
+      `Pulumi.test.yaml: agi-platform:settings.hosts.0.capacity.memory: host "vps1" needs 5552Mi of memory reservations, over its 4Gi (edge 32Mi, sites/aaa.ts 336Mi, sites/bbb.ts 336Mi, sites/ddd.ts 1616Mi, sites/eee.ts 1616Mi, sites/fff.ts 1616Mi); lower a site's memoryReservation, move a site to another host, or raise agi-platform:settings.hosts.0.capacity.memory`,
+    ],
+  );
+});
+
+test("limits may exceed the host up to the overcommit ratio, no further", () => {
+  // Limits: edge 256Mi; a default site 896Mi (app 512Mi + db 256Mi + backup 128Mi).
+  // 256 + 4 x 896 = 3840Mi fits 4Gi x 1; five sites (4736Mi) need an overcommit of 1.16 or more.
+  const five = ["aaa", "bbb", "ccc", "ddd", "eee"].map((n) => website(n));
+  assert.deepEqual(check(five.slice(0, 4)), []);
+  assert.deepEqual(check(five), [
+    'Pulumi.test.yaml: agi-platform:settings.hosts.0.capacity.overcommit: host "vps1" has 4736Mi of memory limits, over 4Gi (capacity 4Gi x overcommit 1) (edge 256Mi, sites/aaa.ts 896Mi, sites/bbb.ts 896Mi, sites/ccc.ts 896Mi, sites/ddd.ts 896Mi, sites/eee.ts 896Mi); lower a limit or raise agi-platform:settings.hosts.0.capacity.overcommit',
+  ]);
+  const loose = StackSettingsSchema.parse(
+    settings({
+      hosts: [
+        {
+          ...(settings().hosts as object[])[0],
+          capacity: { memory: "4Gi", cpus: 4, overcommit: 1.2 },
+        },
+      ],
+    }),
+  );
+  assert.deepEqual(check(five, loose), []);
+});
+
+test("CPU limits are ceilings, not admission; no one container may ask for more than the host has", () => {
   const stack = StackSettingsSchema.parse(
     settings({
       hosts: [{ ...(settings().hosts as object[])[0], capacity: { memory: "8Gi", cpus: 1 } }],
     }),
   );
+  // Three 0.5-CPU apps on one core: admitted (CPU is compressible).
   const sites = ["aaa", "bbb", "ccc"].map((n) => website(n, { database: { mode: "none" } }));
-  assert.deepEqual(check(sites, stack), [
-    'sites/ccc.ts: app.resources.cpus: host "vps1" would commit 1.5 CPUs, over its 1 cores; lower a limit or raise agi-platform:settings.hosts.0.capacity.cpus in Pulumi.test.yaml',
+  assert.deepEqual(check(sites, stack), []);
+  const greedy = website("ddd", {
+    database: { mode: "none" },
+    app: { image: "ghcr.io/acme/ddd:1", port: 3000, resources: { cpus: 2 } },
+  });
+  assert.deepEqual(check([...sites, greedy], stack), [
+    'sites/ddd.ts: app.resources.cpus: 2 CPUs is more than host "vps1" has (1)',
   ]);
 });
 
@@ -220,4 +270,22 @@ test("the repository's own stacks are valid", () => {
     const read = readStackFile(path.join(__dirname, "..", `Pulumi.${stack}.yaml`));
     assert.deepEqual(read.problems, [], stack);
   }
+});
+
+test("prod admits all six websites of sites/ at once, as reservations and limits say", () => {
+  const read = readStackFile(path.join(__dirname, "..", "Pulumi.prod.yaml"));
+  const loaded = loadSiteEntries(path.join(__dirname, "..", "sites"), "sites");
+  const all = loaded.entries.map((e) => {
+    const v = e.value as Record<string, unknown>;
+    return v.kind === "website" ? { ...e, value: { ...v, status: "active" } } : e;
+  });
+  assert.equal(all.filter((e) => (e.value as { kind: string }).kind === "website").length, 6);
+  const { sites, problems } = validateAll(all, [
+    { file: "Pulumi.prod.yaml", settings: read.settings! },
+  ]);
+  assert.deepEqual(problems, []);
+  const [load] = hostLoads(read.settings!, sites, (s) => s.file);
+  // Reserved: edge 32 + 4 dedicated x (256 + 64 + 16) + stepperslife (256 + 16)
+  // + admin-dashboard (256 + 16 + 16) = 1936Mi of 2048Mi.
+  assert.deepEqual([load.reservationMiB, load.limitMiB, load.limitCeilingMiB], [1936, 5152, 5632]);
 });

@@ -418,7 +418,8 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       },
       resources: {
         app: { memory: "512Mi", memoryReservation: "256Mi", cpus: 0.5 },
-        committedMemory: "640Mi",
+        committedMemory: "272Mi",
+        memoryLimit: "640Mi",
       },
     },
   );
@@ -433,7 +434,13 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
     port: 5432,
   });
   assert.deepEqual(inv.hosts.vps1.capacity, {
-    memory: { committed: "1568Mi", available: "480Mi", budget: "2Gi" },
+    memory: {
+      committed: "592Mi",
+      available: "1456Mi",
+      budget: "2Gi",
+      limits: "1568Mi",
+      limitCeiling: "5632Mi",
+    },
     cpus: { committed: 1, budget: 2 },
   });
   assert.deepEqual(inv.hosts.vps1.ports, ["0.0.0.0:80/tcp", "0.0.0.0:443/tcp", "0.0.0.0:443/udp"]);

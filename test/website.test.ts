@@ -6,7 +6,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { resolveOutput, type MockEngine } from "../scripts/mock-engine";
-import { runUnderMocks } from "../scripts/synth";
+import { prepareMocks, runUnderMocks } from "../scripts/synth";
+import { runProgram } from "../components/program";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { entrypointScript, postgresCommand } from "../core/postgres";
@@ -119,7 +120,9 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     host: "shop-db",
     port: 5432,
   });
-  assert.equal(inventory.sites.shop.resources?.committedMemory, "1152Mi");
+  // Reserved: app 256Mi + db 64Mi + backup 16Mi; limits: app 512Mi + db 512Mi + backup 128Mi.
+  assert.equal(inventory.sites.shop.resources?.committedMemory, "336Mi");
+  assert.equal(inventory.sites.shop.resources?.memoryLimit, "1152Mi");
   assert.deepEqual(inventory.sites.shop.dns, {
     provider: "external",
     managed: false,
@@ -241,7 +244,7 @@ test("paused: data, passwords and records kept; no container runs; maintenance p
   );
   assert.doesNotMatch(caddy["sites.d/shop.caddy"], /reverse_proxy/);
   assert.deepEqual(inventory.sites.shop.containers, []);
-  assert.equal(inventory.hosts.vps1.capacity.memory.committed, "256Mi", "only the edge");
+  assert.equal(inventory.hosts.vps1.capacity.memory.committed, "32Mi", "only the edge");
 });
 
 test("planned: nothing at all, but the name, domains and database are reserved in the inventory", async () => {
@@ -279,7 +282,8 @@ test("docker read access: a socket proxy on the internal network, DOCKER_HOST fo
   const app = engine.byName("ops-app");
   assert.ok((app.inputs.envs as string[]).includes("DOCKER_HOST=tcp://ops-docker:2375"));
   assert.equal(app.inputs.mounts, undefined, "the app never mounts the socket");
-  assert.equal(inventory.sites.ops.resources?.committedMemory, "544Mi");
+  assert.equal(inventory.sites.ops.resources?.committedMemory, "272Mi");
+  assert.equal(inventory.sites.ops.resources?.memoryLimit, "544Mi");
 });
 
 test("dns external: no records created, records listed as unmanaged", async () => {
@@ -390,10 +394,13 @@ test("adopt: named resources are taken over with their ID; a name that matches n
     settings({ adopt: { "shop-databse": "shop" } }),
     sites,
   );
-  await assert.rejects(runUnderMocks(root, "test", sitesDir, "sites"), {
+  const { engine: failed } = await prepareMocks(root, "test", sitesDir, "sites");
+  assert.throws(() => runProgram({ sitesDir, sitesShownAs: "sites" }), {
     message:
       'Pulumi.test.yaml: agi-platform:settings.adopt.shop-databse: no resource of the program is named "shop-databse" (names are in npm run synth\'s manifest.json)',
   });
+  // What the failed run had started registering ends here, not in the next test.
+  await failed.settle();
 });
 
 test("capabilities: every container drops what no platform container needs; apps on high ports drop binding low ones", async () => {
