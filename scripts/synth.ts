@@ -166,14 +166,45 @@ export async function synth(
 }
 
 /** Writes the result under `out`, replacing what an earlier synth wrote there. */
+/** The file that marks a directory as synth's own output, which it may replace. */
+export const OUT_MARK = ".agi-synth-output";
+
+/**
+ * Makes `out` synth's own: a directory it creates, an existing empty one (marked now), or one it
+ * marked before. Anything else (a file, a link, a directory with other files) is refused untouched.
+ */
+export function claimOutDir(out: string): void {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.lstatSync(out);
+  } catch {
+    stat = undefined;
+  }
+  if (stat === undefined) {
+    fs.mkdirSync(out, { recursive: true });
+  } else if (!stat.isDirectory()) {
+    throw new SynthError(`synth: --out ${out} is not a directory; nothing written`);
+  } else if (!fs.existsSync(path.join(out, OUT_MARK)) && fs.readdirSync(out).length > 0) {
+    throw new SynthError(
+      `synth: --out ${out} holds files synth did not write; give a new or empty directory, or remove it if it is an older synth output (nothing written)`,
+    );
+  }
+  fs.writeFileSync(
+    path.join(out, OUT_MARK),
+    "written by npm run synth; it may replace this directory's files\n",
+  );
+}
+
 export function writeSynth(out: string, result: SynthResult): string[] {
+  claimOutDir(out);
   fs.rmSync(path.join(out, "caddy"), { recursive: true, force: true });
-  fs.mkdirSync(out, { recursive: true });
   const written: string[] = [];
   const write = (rel: string, text: string) => {
     const file = path.join(out, rel);
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, text);
+    // A link left in the directory is replaced, never followed.
+    fs.rmSync(file, { force: true });
+    fs.writeFileSync(file, text, { flag: "wx" });
     written.push(rel);
   };
   write("manifest.json", `${JSON.stringify(result.manifest, null, 2)}\n`);
