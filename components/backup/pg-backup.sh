@@ -39,7 +39,8 @@ if ! flock -n 8; then
   exit 1
 fi
 
-json_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t' '  ')"; }
+# A JSON string: backslash and quote escaped, every control character dropped (newlines become spaces).
+json_string() { printf '"%s"' "$(printf '%s' "$1" | tr '\n\t' '  ' | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 read_state() { if [ -f "$state/$1" ]; then cat "$state/$1"; else printf '%s' "$2"; fi; }
 
 write_status() { # write_status ERROR_OR_EMPTY
@@ -119,12 +120,17 @@ snapshot=$(sed -n 's/^snapshot=//p' "$work/psql.out")
 version=$(sed -n 's/^version=//p' "$work/psql.out")
 
 step="counting rows"
+# One JSON object, table -> rows, built by PostgreSQL itself (any table name is encoded right), in the
+# snapshot: query_to_xml runs each count inside this read-only transaction.
 cat >&9 <<'SQL'
-SELECT format('SELECT %L || ''|'' || count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND c.relpersistence <> 't'
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-ORDER BY n.nspname, c.relname \gexec
+SELECT 'counts=' || coalesce(json_object_agg(t, n ORDER BY t), '{}')
+FROM (
+  SELECT n.nspname || '.' || c.relname AS t,
+         (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint AS n
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+) x;
 \echo __counted__
 SQL
 wait_for __counted__
@@ -152,18 +158,23 @@ step="writing the manifest"
 size=$(wc -c <"$partial" | tr -d ' ')
 sum=$(sha256sum "$partial" | cut -d' ' -f1)
 duration=$(($(date +%s) - started))
-{
-  printf '{\n  "site": %s,\n  "database": %s,\n  "createdAt": %s,\n' "$(json_string "$SITE")" "$(json_string "$PGDATABASE")" "$(json_string "$now")"
-  printf '  "serverVersion": %s,\n  "format": "custom",\n  "sizeBytes": %s,\n  "sha256": "%s",\n  "durationSeconds": %s,\n' \
-    "$(json_string "$version")" "$size" "$sum" "$duration"
-  printf '  "globals": %s,\n  "rowCounts": {' "$([ -f "$work/$name.globals.sql" ] && echo true || echo false)"
-  sep=""
-  grep '|' "$work/psql.out" | grep -v '^snapshot=\|^version=' | while IFS='|' read -r table count; do
-    printf '%s\n    %s: %s' "$sep" "$(json_string "$table")" "$count"
-    sep=","
-  done
-  printf '\n  }\n}\n'
-} >"$work/$name.manifest.json"
+globals=false
+[ ! -f "$work/$name.globals.sql" ] || globals=true
+sed -n 's/^counts=//p' "$work/psql.out" >"$work/counts.json"
+# The manifest is written by PostgreSQL's JSON encoder; values reach it as psql variables, which
+# quote them, and the counts from the file above.
+out=$(AGI_COUNTS="$work/counts.json" psql -X -A -t -q -v ON_ERROR_STOP=1 \
+  -v site="$SITE" -v database="$PGDATABASE" -v created="$now" -v version="$version" \
+  -v size="$size" -v sha="$sum" -v duration="$duration" -v globals="$globals" \
+  -o "$work/$name.manifest.json" 2>&1 <<'SQL'
+\set counts `cat "$AGI_COUNTS"`
+SELECT jsonb_pretty(jsonb_build_object(
+  'site', :'site', 'database', :'database', 'createdAt', :'created',
+  'serverVersion', :'version', 'format', 'custom', 'sizeBytes', :'size'::bigint,
+  'sha256', :'sha', 'durationSeconds', :'duration'::int, 'globals', :'globals'::boolean,
+  'rowCounts', (:'counts')::jsonb));
+SQL
+) || fail "writing the manifest failed: $(last_lines "$out")"
 
 step="storing"
 # Same filesystem: each move is atomic. The manifest goes last: a dump counts only with it.

@@ -77,10 +77,15 @@ if [ -n "${PGPASSWORD_FILE:-}" ]; then
   export PGPASSFILE="$work/pgpass"
 fi
 
+# The one pattern of a dump's name (site-stamp): anything else in the directory is not ours.
+dump_name_ok() {
+  case $1 in '' | *[!A-Za-z0-9._-]* | .*) return 1 ;; *) return 0 ;; esac
+}
 if [ "$pick" = latest ]; then
-  # Names sort by time; only dumps with a manifest count.
+  # Names sort by time; only dumps with a manifest count, and only names of the dump pattern.
   newest=$(for m in "$dir"/daily/*.manifest.json "$dir"/weekly/*.manifest.json "$dir"/monthly/*.manifest.json; do
-    [ -f "$m" ] && [ -f "${m%.manifest.json}.dump" ] && basename "${m%.manifest.json}"
+    n=$(basename "${m%.manifest.json}")
+    dump_name_ok "$n" && [ -f "$m" ] && [ -f "${m%.manifest.json}.dump" ] && printf '%s\n' "$n"
   done | sort | tail -n 1)
   if [ -z "$newest" ]; then
     echo "restore: no verified dump in $dir" >&2
@@ -94,6 +99,10 @@ if [ "$pick" = latest ]; then
   done
 else
   case $file in /*) ;; *) file="$dir/$file" ;; esac
+  if ! dump_name_ok "$(basename "$file")"; then
+    echo "restore: refusing a dump whose name is not letters, digits, '.', '_' and '-'" >&2
+    exit 2
+  fi
 fi
 manifest="${file%.dump}.manifest.json"
 if [ ! -f "$file" ]; then
@@ -104,7 +113,7 @@ if [ ! -f "$manifest" ]; then
   echo "restore: $file has no manifest: it was never verified; refusing it" >&2
   exit 1
 fi
-sha=$(sed -n 's/^ *"sha256": "\([0-9a-f]*\)".*/\1/p' "$manifest")
+sha=$(grep -o '"sha256": *"[0-9a-f]*"' "$manifest" | sed 's/.*"\([0-9a-f]*\)"$/\1/')
 if ! "$here/verify-dump.sh" "$file" "$sha" >"$work/verify.out" 2>&1; then
   echo "restore: $file fails verification, refusing it: $(tail -n 2 "$work/verify.out" | tr '\n' ' ')" >&2
   exit 1
@@ -157,9 +166,15 @@ fi
 
 # Every table the manifest counted must hold exactly that many rows. The comparison runs in SQL, so
 # table names with spaces or quotes are quoted by format('%I'), not by this shell.
-tables=$(sed -n '/"rowCounts": {/,/^  }/p' "$manifest" | grep -c '": [0-9]*,\{0,1\}$' || true)
-if ! mismatches=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" 2>&1 <<SQL
-\set manifest \`cat "$manifest"\`
+# The manifest's path reaches psql's shell escape only as a quoted variable, never as text.
+export AGI_MANIFEST="$manifest"
+tables=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" 2>/dev/null <<'SQL' || echo "?"
+\set manifest `cat "$AGI_MANIFEST"`
+SELECT count(*) FROM json_object_keys((:'manifest')::json -> 'rowCounts');
+SQL
+)
+if ! mismatches=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" 2>&1 <<'SQL'
+\set manifest `cat "$AGI_MANIFEST"`
 SELECT format(
   'SELECT %L || '' ('' || c || '' of '' || %s || '')'' FROM (SELECT count(*) AS c FROM %I.%I) x WHERE c <> %s',
   key, value, split_part(key, '.', 1), substr(key, length(split_part(key, '.', 1)) + 2), value)
