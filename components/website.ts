@@ -19,6 +19,7 @@ import { socketProxyConfig } from "../core/socket-proxy";
 import {
   adoptedOwnerRole,
   databaseName,
+  databaseReservationMiB,
   defaultBackupSchedule,
   type WebsiteSite,
 } from "../core/site";
@@ -166,7 +167,7 @@ export class Website extends pulumi.ComponentResource {
             wait: true,
             waitTimeout: WAIT_TIMEOUT_SECONDS,
             memory: toMiB(memory),
-            memoryReservation: toMiB(site.database.resources.memoryReservation),
+            memoryReservation: databaseReservationMiB(site.database.resources),
             ...(site.database.resources.cpus !== undefined
               ? { cpus: String(site.database.resources.cpus) }
               : {}),

@@ -7,7 +7,7 @@
  * host has, up to the stack's `capacity.overcommit` ratio. CPU limits are ceilings, not admission:
  * CPU is compressible, so a busy site slows its neighbours and never kills them.
  */
-import type { Site } from "./site";
+import { databaseReservationMiB, type Site } from "./site";
 import type { HostSettings, StackSettings } from "../stacks/settings";
 import {
   BACKUP_MEMORY_MIB,
@@ -63,7 +63,7 @@ export function siteFootprint(site: Site): Footprint {
     const d = site.database.resources;
     parts.push({
       role: "db",
-      reservationMiB: toMiB(d.memoryReservation),
+      reservationMiB: databaseReservationMiB(d),
       limitMiB: toMiB(d.memory),
       cpus: d.cpus,
     });

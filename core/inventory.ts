@@ -8,7 +8,7 @@ import { fragmentFileName, hasRoute, upstreamOf } from "./caddy";
 import { plannedRecords, type PlannedRecord } from "./dns";
 import { backupHostDir } from "./host";
 import { EDGE_CONTAINER, EDGE_ALIAS, EDGE_VOLUMES, PLATFORM_NETWORK, siteNames } from "./names";
-import { defaultBackupSchedule, databaseName, type Site } from "./site";
+import { databaseName, databaseReservationMiB, defaultBackupSchedule, type Site } from "./site";
 import { formatMiB } from "./units";
 import { POSTGRES_PORT, SOCKET_PROXY_PORT } from "./specs";
 import type { StackSettings } from "../stacks/settings";
@@ -187,7 +187,14 @@ export function buildInventory(
       const f = siteFootprint(site);
       entry.resources = {
         app: { ...site.app.resources },
-        ...(site.database.mode === "dedicated" ? { database: { ...site.database.resources } } : {}),
+        ...(site.database.mode === "dedicated"
+          ? {
+              database: {
+                ...site.database.resources,
+                memoryReservation: formatMiB(databaseReservationMiB(site.database.resources)),
+              },
+            }
+          : {}),
         committedMemory: formatMiB(f.reservationMiB),
         memoryLimit: formatMiB(f.limitMiB),
       };

@@ -419,30 +419,23 @@ const databaseSchema = z.discriminatedUnion(
             )
             .default(DEFAULT_DATABASE_MEMORY),
           /**
-           * What the database needs, reserved on the host (admission counts it); default 64Mi,
-           * twice the 14-32 MiB an idle PostgreSQL 15 with these settings was measured to use.
+           * What the database needs, reserved on the host (admission counts it); default 64Mi (or
+           * the limit, if lower), twice the 14-32 MiB an idle PostgreSQL 15 was measured to use.
            */
-          memoryReservation: memorySchema.default(DEFAULT_DATABASE_RESERVATION),
+          memoryReservation: memorySchema.optional(),
           /** Optional CPU limit of the database container; default none. */
           cpus: cpus.optional(),
         })
-        .default({
-          memory: DEFAULT_DATABASE_MEMORY,
-          memoryReservation: DEFAULT_DATABASE_RESERVATION,
-        })
+        .default({ memory: DEFAULT_DATABASE_MEMORY })
         .superRefine((r, ctx) => {
-          if (
-            !MEMORY_PATTERN.test(r.memory ?? "") ||
-            !MEMORY_PATTERN.test(r.memoryReservation ?? "")
-          )
-            return;
-          if (toMiB(r.memoryReservation) > toMiB(r.memory)) {
-            ctx.addIssue({
-              code: "custom",
-              path: ["memoryReservation"],
-              message: `${JSON.stringify(r.memoryReservation)} is above the limit database.resources.memory ${JSON.stringify(r.memory)}`,
-            });
-          }
+          const { memory, memoryReservation: reservation } = r;
+          if (reservation === undefined || !MEMORY_PATTERN.test(reservation)) return;
+          if (!MEMORY_PATTERN.test(memory ?? "") || toMiB(reservation) <= toMiB(memory)) return;
+          ctx.addIssue({
+            code: "custom",
+            path: ["memoryReservation"],
+            message: `${JSON.stringify(reservation)} is above the limit database.resources.memory ${JSON.stringify(memory)}`,
+          });
         }),
     }),
     z.strictObject({
@@ -660,4 +653,14 @@ export function databaseName(site: WebsiteSite): string | undefined {
 export function adoptedOwnerRole(site: WebsiteSite): string | undefined {
   if (site.database.mode !== "shared" || site.database.ownerRole === false) return undefined;
   return databaseRoles(databaseName(site)!).owner;
+}
+
+/** What a dedicated database reserves (MiB): its own setting, else 64Mi or its limit if lower. */
+export function databaseReservationMiB(resources: {
+  memory: string;
+  memoryReservation?: string;
+}): number {
+  return resources.memoryReservation !== undefined
+    ? toMiB(resources.memoryReservation)
+    : Math.min(toMiB(DEFAULT_DATABASE_RESERVATION), toMiB(resources.memory));
 }
