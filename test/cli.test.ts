@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { main as validateMain } from "../scripts/validate";
 import { main as synthMain } from "../scripts/synth";
+import { main as tunnelMain } from "../scripts/tunnel";
 import { ROOT, runInProcess, settings, tempDir, website, writeProject } from "./helpers";
 
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
@@ -216,4 +217,29 @@ test("synth: an unknown option, a bad stack name, a stray argument: usage, exit 
   assert.match(stray.stderr, /^Unexpected argument 'prod'.*\nusage: npm run synth -- /s);
   const help = await cli("synth", ["-h"]);
   assert.deepEqual(help, { code: 0, stdout: usage, stderr: "" });
+});
+
+test("tunnel: usage errors exit 2; an unknown stack is refused; a local engine needs no tunnel", async () => {
+  const usage = "usage: npm run tunnel -- --stack NAME\n";
+  const cases: [string[], string][] = [
+    [[], "--stack is required\n"],
+    [["--stack"], "Option '--stack <value>' argument missing\n"],
+    [["--stack", "a/b"], '--stack: "a/b" is not a stack name\n'],
+    [["--frobnicate"], "Unknown option '--frobnicate'\n"],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runInProcess(tunnelMain, args);
+    assert.deepEqual(r, { code: 2, stdout: "", stderr: `${message}${usage}` }, args.join(" "));
+  }
+  assert.deepEqual(await runInProcess(tunnelMain, ["--stack", "nope"]), {
+    code: 1,
+    stdout: "",
+    stderr: 'tunnel: no stack "nope": there is no Pulumi.nope.yaml here (stacks: local, prod)\n',
+  });
+  assert.deepEqual(await runInProcess(tunnelMain, ["--stack", "local"]), {
+    code: 0,
+    stdout:
+      "tunnel: local: local engine, the cluster is reached directly\ntunnel: stack local needs no tunnel\n",
+    stderr: "",
+  });
 });
