@@ -10,11 +10,41 @@ export interface CommonArgs {
 
 const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
 
+/** Where a command writes and works: the process's own streams and directory, or a test's. */
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Whether a person can answer questions (standard input is a terminal). */
+  interactive: boolean;
+  /** Whether child processes write straight to this process's streams (else through the above). */
+  inheritStdio: boolean;
+}
+
+/** The process's own streams, directory and environment (what a command run from a shell gets). */
+export function processIo(): Io {
+  return {
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+    cwd: process.cwd(),
+    env: process.env,
+    // Looked at only when asked: process.stdin is created on first use.
+    get interactive() {
+      return process.stdin.isTTY === true;
+    },
+    inheritStdio: true,
+  };
+}
+
+/** A bad command line: its message is the problem, then the usage (what the command prints). */
+export class UsageError extends Error {}
+
 /**
  * Parses `argv` strictly with `options` (no positionals), checks a given --stack is a stack name and
- * runs `check` on the values; on any problem prints it with the usage and exits 2.
+ * runs `check` on the values; on any problem throws a UsageError saying it, with the usage.
  */
-export function parseOrUsage<O extends NonNullable<ParseArgsConfig["options"]>>(
+export function parseStrict<O extends NonNullable<ParseArgsConfig["options"]>>(
   argv: string[],
   usage: string,
   options: O,
@@ -31,24 +61,53 @@ export function parseOrUsage<O extends NonNullable<ParseArgsConfig["options"]>>(
     check(values);
     return values;
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${usage}\n`);
+    throw new UsageError(`${(err as Error).message}\n${usage}`);
+  }
+}
+
+/**
+ * Parses `argv` strictly with `options` (no positionals), checks a given --stack is a stack name and
+ * runs `check` on the values; on any problem prints it with the usage and exits 2.
+ */
+export function parseOrUsage<O extends NonNullable<ParseArgsConfig["options"]>>(
+  argv: string[],
+  usage: string,
+  options: O,
+  check: (
+    values: ReturnType<typeof parseArgs<{ options: O; strict: true }>>["values"],
+  ) => void = () => {},
+) {
+  try {
+    return parseStrict(argv, usage, options, check);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
     process.exit(2);
   }
 }
 
-/** Parses --stack, --sites and (where `withOut`) --out; exits 2 with the usage on anything else. */
-export function parseCommon(argv: string[], usage: string, withOut = false): CommonArgs {
-  return parseOrUsage(
-    argv,
-    usage,
+/** The options of parseCommon: --stack, --sites, --out (where `withOut`) and --help. */
+function commonOptions(withOut: boolean) {
+  return [
     {
       stack: { type: "string" },
       sites: { type: "string", default: "sites" },
       out: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
-    (values) => {
+    (values: { out?: string }) => {
       if (values.out !== undefined && !withOut) throw new Error("unknown option '--out'");
     },
-  );
+  ] as const;
+}
+
+/** parseCommon's parsing, throwing a UsageError (with the usage) instead of exiting. */
+export function parseCommonStrict(argv: string[], usage: string, withOut = false): CommonArgs {
+  const [options, check] = commonOptions(withOut);
+  return parseStrict(argv, usage, options, check);
+}
+
+/** Parses --stack, --sites and (where `withOut`) --out; exits 2 with the usage on anything else. */
+export function parseCommon(argv: string[], usage: string, withOut = false): CommonArgs {
+  const [options, check] = commonOptions(withOut);
+  return parseOrUsage(argv, usage, options, check);
 }

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RULES, violations, type CheckedResource } from "../policy/rules";
-import { parseOrUsage } from "./args";
+import { parseStrict, processIo, UsageError, type Io } from "./args";
 import { synth, SynthError, type ManifestEntry } from "./synth";
 
 const USAGE = "usage: npm run policy -- --stack NAME [--sites DIR] [--manifest FILE]";
@@ -48,46 +48,58 @@ function readManifest(file: string): { stack: string; resources: ManifestEntry[]
   return m as { stack: string; resources: ManifestEntry[] };
 }
 
-async function main(): Promise<void> {
-  process.setSourceMapsEnabled(false);
-  Error.stackTraceLimit = 0;
-  const values = parseOrUsage(
-    process.argv.slice(2),
-    USAGE,
-    {
-      stack: { type: "string" },
-      sites: { type: "string", default: "sites" },
-      manifest: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    (v) => {
-      if (!v.help && !v.stack && !v.manifest)
-        throw new Error("--stack (or --manifest) is required");
-    },
-  );
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
+/** The command: `argv` without the node and script; resolves to the exit code. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  let values;
+  try {
+    values = parseStrict(
+      argv,
+      USAGE,
+      {
+        stack: { type: "string" },
+        sites: { type: "string", default: "sites" },
+        manifest: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      (v) => {
+        if (!v.help && !v.stack && !v.manifest)
+          throw new Error("--stack (or --manifest) is required");
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr(`${err.message}\n`);
+    return 2;
   }
-  const root = process.cwd();
+  if (values.help) {
+    io.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  const root = io.cwd;
   try {
     const manifest = values.manifest
       ? readManifest(path.resolve(root, values.manifest))
       : (await synth(root, values.stack as string, path.resolve(root, values.sites), values.sites))
           .manifest;
     const found = manifestViolations(manifest.resources);
-    for (const line of found) process.stdout.write(`${line}\n`);
+    for (const line of found) io.stdout(`${line}\n`);
     const checked = checkedResources(manifest.resources).length;
-    process.stderr.write(
+    io.stderr(
       `policy: stack ${manifest.stack}: ${checked} resources, ${RULES.length} policies, ` +
         `${found.length} violation${found.length === 1 ? "" : "s"}\n`,
     );
-    if (found.length) process.exit(1);
+    return found.length ? 1 : 0;
   } catch (err) {
     const first = String((err as Error)?.message ?? err).split("\n")[0];
-    process.stderr.write(`${first.startsWith("policy:") ? "" : "policy: "}${first}\n`);
-    process.exit(1);
+    io.stderr(`${first.startsWith("policy:") ? "" : "policy: "}${first}\n`);
+    return 1;
   }
 }
 
-if (require.main === module) void main();
+if (require.main === module) {
+  process.setSourceMapsEnabled(false);
+  Error.stackTraceLimit = 0;
+  void main(process.argv.slice(2)).then((code) => {
+    if (code !== 0) process.exit(code);
+  });
+}

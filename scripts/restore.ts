@@ -19,6 +19,7 @@ import { hostOf } from "../core/capacity";
 import { sshOptions } from "../core/host";
 import { commandLine } from "../core/host";
 import { Refusal, readStack } from "./stack";
+import { processIo, type Io } from "./args";
 import type { HostSettings } from "../stacks/settings";
 
 const USAGE =
@@ -123,13 +124,14 @@ export function planRestore(root: string, args: RestoreArgs): RestorePlan {
 export function hostInvocation(
   host: HostSettings,
   scriptArgs: string[],
+  env: NodeJS.ProcessEnv = process.env,
 ): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
   const d = host.docker;
   if (d.connection === "socket") {
     return {
       command: "sh",
       args: ["-s", "--", ...scriptArgs],
-      env: { ...process.env, DOCKER_HOST: d.socket },
+      env: { ...env, DOCKER_HOST: d.socket },
     };
   }
   return {
@@ -141,14 +143,14 @@ export function hostInvocation(
       `${d.user}@${d.address}`,
       commandLine(["sh", "-s", "--", ...scriptArgs]),
     ],
-    env: process.env,
+    env,
   };
 }
 
-async function confirm(plan: RestorePlan, args: RestoreArgs): Promise<void> {
+async function confirm(plan: RestorePlan, args: RestoreArgs, io: Io): Promise<void> {
   if (args.intoScratch || args.yes) return;
   const what = `${plan.site.name}'s database ${plan.database} on ${plan.host.name} (stack ${args.stack})`;
-  if (!process.stdin.isTTY) {
+  if (!io.interactive) {
     throw new Refusal(`replacing ${what} needs --yes (or an answer on a terminal)`);
   }
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
@@ -160,22 +162,24 @@ async function confirm(plan: RestorePlan, args: RestoreArgs): Promise<void> {
 }
 
 /** Runs the restore on the host, passing its output through; resolves to the exit code. */
-function runOnHost(plan: RestorePlan): Promise<number> {
-  const { command, args, env } = hostInvocation(plan.host, plan.scriptArgs);
+function runOnHost(plan: RestorePlan, io: Io): Promise<number> {
+  const { command, args, env } = hostInvocation(plan.host, plan.scriptArgs, io.env);
   // Its own process group, so a Ctrl-C reaches only this process. The part of a restore that stops
   // the app runs detached on the host and finishes (starting the app again) even if we stop
   // following it; the first Ctrl-C says so, the second stops following.
   const child = spawn(command, args, {
     env,
-    stdio: ["pipe", "inherit", "inherit"],
+    stdio: io.inheritStdio ? ["pipe", "inherit", "inherit"] : ["pipe", "pipe", "pipe"],
     detached: true,
   });
-  child.stdin.end(fs.readFileSync(HOST_SCRIPT));
+  child.stdout?.on("data", (d: Buffer) => io.stdout(d.toString()));
+  child.stderr?.on("data", (d: Buffer) => io.stderr(d.toString()));
+  child.stdin!.end(fs.readFileSync(HOST_SCRIPT));
   let interrupts = 0;
   const onInterrupt = () => {
     interrupts += 1;
     if (interrupts === 1) {
-      process.stderr.write(
+      io.stderr(
         "\nrestore: the host finishes the restore and starts the app again whatever you do here; " +
           "Ctrl-C again to stop following it (its log stays on the host)\n",
       );
@@ -186,7 +190,7 @@ function runOnHost(plan: RestorePlan): Promise<number> {
   process.on("SIGINT", onInterrupt);
   return new Promise((resolve) => {
     child.on("error", (err) => {
-      process.stderr.write(`restore: cannot run ${command}: ${err.message}\n`);
+      io.stderr(`restore: cannot run ${command}: ${err.message}\n`);
       resolve(1);
     });
     child.on("close", (code, signal) => {
@@ -196,31 +200,43 @@ function runOnHost(plan: RestorePlan): Promise<number> {
   });
 }
 
-async function main(): Promise<void> {
+/** The command: `argv` without the node and script; resolves to the exit code. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  return (await run(argv, io)).code;
+}
+
+/** The command, saying also whether it ended at once (a bad command line, a refusal). */
+async function run(argv: string[], io: Io): Promise<{ code: number; atOnce: boolean }> {
   let args: RestoreArgs;
   try {
-    if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
-      process.stdout.write(`${USAGE}\n`);
-      return;
+    if (argv.some((a) => a === "--help" || a === "-h")) {
+      io.stdout(`${USAGE}\n`);
+      return { code: 0, atOnce: false };
     }
-    args = parseRestoreArgs(process.argv.slice(2));
+    args = parseRestoreArgs(argv);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    process.exit(2);
+    io.stderr(`${(err as Error).message}\n${USAGE}\n`);
+    return { code: 2, atOnce: true };
   }
   try {
-    const plan = planRestore(process.cwd(), args);
-    await confirm(plan, args);
+    const plan = planRestore(io.cwd, args);
+    await confirm(plan, args, io);
     const dump = args.backup ?? "the latest verified dump";
     const into = args.intoScratch ? "a throwaway database (restore drill)" : plan.database;
     const via = plan.host.docker.connection === "ssh" ? `over SSH to ${plan.host.name}` : "locally";
-    process.stderr.write(`restore: ${plan.site.name}: ${dump} into ${into}, ${via}\n`);
-    process.exitCode = await runOnHost(plan);
+    io.stderr(`restore: ${plan.site.name}: ${dump} into ${into}, ${via}\n`);
+    return { code: await runOnHost(plan, io), atOnce: false };
   } catch (err) {
     if (!(err instanceof Refusal)) throw err;
-    for (const line of err.message.split("\n")) process.stderr.write(`restore: ${line}\n`);
-    process.exit(1);
+    for (const line of err.message.split("\n")) io.stderr(`restore: ${line}\n`);
+    return { code: 1, atOnce: true };
   }
 }
 
-if (require.main === module) void main();
+if (require.main === module) {
+  void run(process.argv.slice(2), processIo()).then(({ code, atOnce }) => {
+    // A bad command line or a refusal ends at once; the host's exit code is the process's.
+    if (atOnce) process.exit(code);
+    process.exitCode = code;
+  });
+}

@@ -9,7 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseCommon } from "./args";
+import { parseCommonStrict, processIo, UsageError, type Io } from "./args";
 import {
   MOCK_PASSWORD_PREFIX,
   resolveOutput,
@@ -213,18 +213,21 @@ export function writeSynth(out: string, result: SynthResult): string[] {
   return written;
 }
 
-async function main(): Promise<void> {
-  // The SDK captures a stack trace for every resource and promise (for the engine's source
-  // positions and leak reports, neither of which a mock engine uses); that was most of synth's time.
-  // Messages here never show stack traces, so capture none.
-  process.setSourceMapsEnabled(false);
-  Error.stackTraceLimit = 0;
-  const args = parseCommon(process.argv.slice(2), USAGE, true);
-  if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
+/** The command: `argv` without the node and script; resolves to the exit code. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  let args;
+  try {
+    args = parseCommonStrict(argv, USAGE, true);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr(`${err.message}\n`);
+    return 2;
   }
-  const root = process.cwd();
+  if (args.help) {
+    io.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  const root = io.cwd;
   const stack = args.stack ?? "local";
   const out = path.resolve(root, args.out ?? path.join("build", stack));
   try {
@@ -232,21 +235,31 @@ async function main(): Promise<void> {
     const written = writeSynth(out, result);
     const rel = path.relative(root, out);
     const shown = rel === "" ? "." : rel.startsWith("..") ? out : rel;
-    process.stdout.write(inventoryTable(result.inventory));
-    process.stdout.write(
+    io.stdout(inventoryTable(result.inventory));
+    io.stdout(
       `\nsynth: stack ${stack}: ${result.manifest.resources.length} resources, ` +
         `${Object.keys(result.caddy).length} Caddy files; wrote ${written.length} files to ${shown}/\n`,
     );
+    return 0;
   } catch (err) {
     if (err instanceof SynthError) {
-      process.stdout.write(`${err.message}\n`);
-      process.stderr.write("synth: nothing written\n");
-      process.exit(1);
+      io.stdout(`${err.message}\n`);
+      io.stderr("synth: nothing written\n");
+      return 1;
     }
     const first = String((err as Error)?.message ?? err).split("\n")[0];
-    process.stderr.write(`synth: ${first}\n`);
-    process.exit(1);
+    io.stderr(`synth: ${first}\n`);
+    return 1;
   }
 }
 
-if (require.main === module) void main();
+if (require.main === module) {
+  // The SDK captures a stack trace for every resource and promise (for the engine's source
+  // positions and leak reports, neither of which a mock engine uses); that was most of synth's time.
+  // Messages here never show stack traces, so capture none.
+  process.setSourceMapsEnabled(false);
+  Error.stackTraceLimit = 0;
+  void main(process.argv.slice(2)).then((code) => {
+    if (code !== 0) process.exit(code);
+  });
+}

@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { sshOptions } from "../core/host";
 import { commandLine } from "../core/host";
-import { parseOrUsage } from "./args";
+import { parseStrict, processIo, UsageError, type Io } from "./args";
 import { Refusal, readStack } from "./stack";
 import type { HostSettings } from "../stacks/settings";
 
@@ -28,7 +28,11 @@ function sshBase(d: SshDocker): string[] {
 }
 
 /** The container's address on the host (its first network's), asked over SSH. */
-export function containerAddress(d: SshDocker, container: string): string {
+export function containerAddress(
+  d: SshDocker,
+  container: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   const r = spawnSync(
     "ssh",
     [
@@ -36,7 +40,7 @@ export function containerAddress(d: SshDocker, container: string): string {
       `${d.user}@${d.address}`,
       `docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' ${commandLine([container])}`,
     ],
-    { encoding: "utf8", timeout: 60_000 },
+    { encoding: "utf8", timeout: 60_000, env },
   );
   const address = r.stdout?.trim().split(/\s+/)[0];
   if (r.status !== 0 || !address) {
@@ -61,6 +65,7 @@ export async function openTunnel(
   d: SshDocker,
   local: { address: string; port: number },
   remote: { address: string; port: number },
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   if (await connects(local.address, local.port)) {
     throw new Refusal(`${local.address}:${local.port} is already in use here; close what holds it`);
@@ -81,7 +86,7 @@ export async function openTunnel(
       `${local.address}:${local.port}:${remote.address}:${remote.port}`,
       `${d.user}@${d.address}`,
     ],
-    { detached: true, stdio: ["ignore", "ignore", fd] },
+    { detached: true, stdio: ["ignore", "ignore", fd], env },
   );
   fs.closeSync(fd);
   let exited = false;
@@ -99,58 +104,62 @@ export async function openTunnel(
   return child.pid as number;
 }
 
-async function main(): Promise<void> {
+/** The command: `argv` without the node and script; resolves to the exit code. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   const pids: number[] = [];
-  const { stack } = parseOrUsage(
-    process.argv.slice(2),
-    USAGE,
-    { stack: { type: "string" } },
-    (v) => {
-      if (!v.stack) throw new Error("--stack is required");
-    },
-  ) as { stack: string };
+  let stack: string;
   try {
-    const { settings } = readStack(process.cwd(), stack);
+    ({ stack } = parseStrict(argv, USAGE, { stack: { type: "string" } }, (v) => {
+      if (!v.stack) throw new Error("--stack is required");
+    }) as { stack: string });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr(`${err.message}\n`);
+    return 2;
+  }
+  try {
+    const { settings } = readStack(io.cwd, stack);
     let opened = 0;
-    // All or none: when one host fails, the tunnels already opened are closed again.
-    process.once("exit", (code) => {
-      if (code === 0) return;
-      for (const pid of pids) {
-        try {
-          process.kill(pid);
-        } catch {
-          // already gone
-        }
-      }
-    });
     for (const host of settings.hosts) {
       const db = host.sharedDatabase;
       if (!db) continue;
       if (host.docker.connection !== "ssh") {
-        process.stdout.write(
-          `tunnel: ${host.name}: local engine, the cluster is reached directly\n`,
-        );
+        io.stdout(`tunnel: ${host.name}: local engine, the cluster is reached directly\n`);
         continue;
       }
-      const address = containerAddress(host.docker, db.container);
+      const address = containerAddress(host.docker, db.container, io.env);
       const pid = await openTunnel(
         host.docker,
         { address: db.adminAddress, port: db.adminPort },
         { address, port: db.port },
+        io.env,
       );
       opened += 1;
       pids.push(pid);
-      process.stdout.write(
+      io.stdout(
         `tunnel: ${db.adminAddress}:${db.adminPort} -> ${host.name} ${db.container} ` +
           `(${address}:${db.port}), pid ${pid}\n`,
       );
     }
-    if (opened === 0) process.stdout.write(`tunnel: stack ${stack} needs no tunnel\n`);
+    if (opened === 0) io.stdout(`tunnel: stack ${stack} needs no tunnel\n`);
+    return 0;
   } catch (err) {
+    // All or none: when one host fails, the tunnels already opened are closed again.
+    for (const pid of pids) {
+      try {
+        process.kill(pid);
+      } catch {
+        // already gone
+      }
+    }
     if (!(err instanceof Refusal)) throw err;
-    process.stderr.write(`tunnel: ${err.message}\n`);
-    process.exit(1);
+    io.stderr(`tunnel: ${err.message}\n`);
+    return 1;
   }
 }
 
-if (require.main === module) void main();
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    if (code !== 0) process.exit(code);
+  });
+}

@@ -4,7 +4,7 @@
  * Exit 0 with a one-line summary; otherwise exit 1 and one line per problem: <file>: <field.path>: <message>.
  */
 import * as path from "node:path";
-import { parseCommon } from "./args";
+import { parseCommonStrict, processIo, UsageError, type Io } from "./args";
 import {
   formatProblem,
   loadSiteEntries,
@@ -19,13 +19,21 @@ import { PROJECT } from "../stacks/settings";
 
 const USAGE = "usage: npm run validate [-- --sites DIR] [--stack NAME]";
 
-function main(): void {
-  const args = parseCommon(process.argv.slice(2), USAGE);
-  if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
+/** The command: `argv` without the node and script; returns the exit code. */
+export function main(argv: string[], io: Io = processIo()): number {
+  let args;
+  try {
+    args = parseCommonStrict(argv, USAGE);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr(`${err.message}\n`);
+    return 2;
   }
-  const root = process.cwd();
+  if (args.help) {
+    io.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  const root = io.cwd;
   const problems: Problem[] = [];
   const stacks: { name: string; file: string; settings: StackSettings; secureKeys: string[] }[] =
     [];
@@ -43,35 +51,37 @@ function main(): void {
   problems.push(...siteProblems);
 
   if (problems.length) {
-    for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
-    process.stderr.write(
-      `validate: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n`,
-    );
-    process.exit(1);
+    for (const p of problems) io.stdout(`${formatProblem(p)}\n`);
+    io.stderr(`validate: ${problems.length} problem${problems.length === 1 ? "" : "s"}\n`);
+    return 1;
   }
   for (const p of siteNotes(sites)) process.stderr.write(`note: ${formatProblem(p)}\n`);
   for (const s of stacks) {
     for (const p of unpinnedHosts(s.settings, s.file)) {
-      process.stderr.write(`note: ${formatProblem(p)} (previews work; pulumi up refuses)\n`);
+      io.stderr(`note: ${formatProblem(p)} (previews work; pulumi up refuses)\n`);
     }
     const missing = secretKeysFor(
       s.settings,
       sites.map((x) => x.site),
     ).filter((k) => !s.secureKeys.includes(`${PROJECT}:${k}`));
     if (missing.length) {
-      process.stderr.write(
+      io.stderr(
         `note: ${s.file} has no value yet for secret${missing.length === 1 ? "" : "s"} ${missing.join(", ")} ` +
           `(pulumi config set --path --secret --stack ${s.name} <key>); synth works without them, pulumi up does not\n`,
       );
     }
   }
   const count = (pred: (x: (typeof sites)[number]) => boolean) => sites.filter(pred).length;
-  process.stdout.write(
+  io.stdout(
     `validate: ${sites.length} site files OK (${count((x) => x.site.kind === "website")} websites, ` +
       `${count((x) => x.site.kind === "service")} services; ${count((x) => x.site.status === "active")} active, ` +
       `${count((x) => x.site.status === "paused")} paused, ${count((x) => x.site.status === "planned")} planned) ` +
       `against stack${stacks.length === 1 ? "" : "s"} ${stacks.map((s) => s.name).join(", ") || "(none)"}\n`,
   );
+  return 0;
 }
 
-if (require.main === module) main();
+if (require.main === module) {
+  const code = main(process.argv.slice(2));
+  if (code !== 0) process.exit(code);
+}

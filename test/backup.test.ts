@@ -240,11 +240,34 @@ test(
         .replace(/[-:]/g, "")
         .replace(/\.\d+Z$/, "Z")}`;
       names.push(name);
-      fs.writeFileSync(path.join(dir, "daily", `${name}.dump`), name);
-      fs.writeFileSync(path.join(dir, "daily", `${name}.manifest.json`), "{}");
-      const r = spawnSync("sh", [RETENTION, dir, name, "7", "4", "12"], { encoding: "utf8" });
-      assert.equal(r.status, 0, `day ${day}: ${r.stderr}`);
     }
+    // The days in one shell, as the backup job runs them: each day's verified dump lands in daily/,
+    // then the real retention.sh runs for it (one process per day, not one Node spawn per day).
+    const days = spawnSync(
+      "sh",
+      [
+        "-c",
+        `set -eu
+dir=$1 retention=$2
+shift 2
+day=0
+for name in "$@"; do
+  printf '%s' "$name" >"$dir/daily/$name.dump"
+  printf '{}' >"$dir/daily/$name.manifest.json"
+  sh "$retention" "$dir" "$name" 7 4 12 || { echo "day $day ($name): retention.sh failed" >&2; exit 1; }
+  day=$((day + 1))
+done
+echo "$day days"`,
+        "sh",
+        dir,
+        RETENTION,
+        ...names,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(days.status, 0, days.stderr);
+    assert.equal(days.stdout, "400 days\n");
+    assert.equal(days.stderr, "");
     // Independently: the first dump of each ISO week and of each month, newest 4 and 12.
     const dateOf = (n: string) =>
       new Date(n.replace(/^shop-(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"));
@@ -471,28 +494,38 @@ test(
       `CREATE TABLE "my table" (x int); INSERT INTO "my table" SELECT generate_series(1, 7);
                  CREATE TABLE "we""ird" (y text); INSERT INTO "we""ird" VALUES ('a'), ('b');`,
     );
-    // Another session holds a temp table with rows for the whole backup.
-    const holder = spawn(
-      "psql",
-      [
-        "-X",
-        ...pg.connArgs("odd"),
-        // Two commands, two transactions: the temp table is committed while the session sleeps.
-        "-c",
-        "CREATE TEMP TABLE held AS SELECT 1 AS n",
-        "-c",
-        "SELECT pg_sleep(6)",
-      ],
-      { stdio: "ignore" },
-    );
-    await new Promise((r) => setTimeout(r, 1000));
+    // Another session holds a temp table with rows for the whole backup: its psql reads commands
+    // from a pipe kept open until the backup is done, so the session (and the table) stays.
+    const holder = spawn("psql", ["-X", "-v", "ON_ERROR_STOP=1", ...pg.connArgs("odd")], {
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+    let holderErr = "";
+    holder.stderr.on("data", (d: Buffer) => (holderErr += d.toString()));
+    const exited = new Promise<number | null>((r) => holder.once("exit", (code) => r(code)));
+    holder.stdin.write("CREATE TEMP TABLE held AS SELECT n FROM generate_series(1, 3) n;\n");
+    // The other session's temp table as this one sees it: committed, in pg_class, temporary.
+    const held = () =>
+      pg.sql(
+        "odd",
+        "SELECT count(*) FROM pg_class WHERE relname = 'held' AND relpersistence = 't'",
+      );
+    const deadline = Date.now() + 30_000;
+    while (held() !== "1") {
+      assert.equal(holder.exitCode, null, `the holding session ended: ${holderErr}`);
+      assert.ok(Date.now() < deadline, `no temp table after 30 s: ${holderErr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const dir = tempDir("backups");
     try {
       const r = backup(dir, "2026-03-04T02:17:00Z", { PGDATABASE: "odd", BACKUP_GLOBALS: "no" });
       assert.equal(r.status, 0, r.stderr);
+      // The table was there for the whole backup: its session is still open, the table still held.
+      assert.equal(holder.exitCode, null, `the holding session ended: ${holderErr}`);
+      assert.equal(held(), "1", "the other session's temp table outlived the backup");
     } finally {
-      holder.kill();
+      holder.stdin.end();
     }
+    assert.equal(await exited, 0, holderErr);
     const manifest = JSON.parse(
       fs.readFileSync(path.join(dir, "daily", "shop-20260304T021700Z.manifest.json"), "utf8"),
     );

@@ -29,23 +29,17 @@ import {
   stubUpstream,
   type RunningCaddy,
 } from "./caddy-server";
-import { ROOT, freePorts, tempDir } from "./helpers";
+import { ROOT, freePorts, runInProcess, tempDir } from "./helpers";
+import { main as synthMain } from "../scripts/synth";
 
 const skip = !caddyAvailable() && !process.env.CI ? "caddy not installed" : false;
-const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
 const SCRIPT = path.join(ROOT, "components", "edge-route.sh");
 
-function synthTo(stack: string): string {
+/** synth's main, in process (the command's end-to-end run is in cli.test.ts). */
+async function synthTo(stack: string): Promise<string> {
   const out = tempDir(`synth-${stack}`);
-  const r = spawnSync(
-    TSX,
-    [path.join(ROOT, "scripts", "synth.ts"), "--stack", stack, "--out", out],
-    {
-      cwd: ROOT,
-      encoding: "utf8",
-    },
-  );
-  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const r = await runInProcess(synthMain, ["--stack", stack, "--out", out]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
   return path.join(out, "caddy");
 }
 
@@ -53,8 +47,8 @@ for (const stack of ["prod", "local"]) {
   test(
     `every fragment synth writes for ${stack} passes caddy validate in the main Caddyfile`,
     { skip },
-    () => {
-      const dir = synthTo(stack);
+    async () => {
+      const dir = await synthTo(stack);
       const fragments = fs.readdirSync(path.join(dir, "sites.d")).sort();
       assert.equal(fragments.length, 9, "nine routed seed sites");
       const home = tempDir("caddy-home");
@@ -135,6 +129,7 @@ test(
   "every seed site: HTTPS from its own upstream, HSTS, HTTP -> HTTPS, alias -> primary",
   { skip },
   async () => {
+    standardEdge();
     assert.equal(routed().length, 9);
     for (const site of routed()) {
       const [primary, ...aliases] = site.domains;
@@ -164,6 +159,7 @@ test(
 );
 
 test("a paused site shows the maintenance page with 503", { skip }, async () => {
+  standardEdge();
   const site = sites.find((s) => s.name === "stepperslife")!;
   const paused = { ...site, status: "paused" } as Site;
   const r = run("apply", "stepperslife", render(paused));
@@ -194,10 +190,46 @@ function run(action: "apply" | "remove", site: string, fragment = "", exec: stri
   });
 }
 
-/** Requests every site but `except` in a loop until stopped; counts answers that are not 200. */
+/** The route script as `run` runs it, without blocking this process (the request loop goes on). */
+function runAsync(action: "apply" | "remove", site: string, fragment = "") {
+  const guard = action === "remove" ? [sha256(fragment)] : [];
+  const args = [
+    SCRIPT,
+    action,
+    site,
+    path.join(edgeDir, "sites.d"),
+    path.join(edgeDir, "Caddyfile"),
+    adminAddress,
+    ...guard,
+  ];
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn("sh", args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end(action === "apply" ? fragment : "");
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Polls `ready` every 20 ms until it holds; fails after 30 s, naming `what`. */
+async function waitFor(what: string, ready: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!ready()) {
+    assert.ok(Date.now() < deadline, `waited 30 s for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Requests every site but `except` in a loop until stopped; counts answers that are not 200.
+ * `rounds(n)` waits until n more full rounds over the other sites have completed.
+ */
 function requestLoop(except: string) {
   let running = true;
   let requests = 0;
+  let completed = 0;
   const failures: string[] = [];
   const targets = routed().filter((s) => s.name !== except);
   const done = (async () => {
@@ -211,9 +243,15 @@ function requestLoop(except: string) {
         }
         requests++;
       }
+      completed++;
     }
   })();
   return {
+    async rounds(n: number) {
+      // A round that is under way now may have begun before: wait for n whole ones after it.
+      const target = completed + n + 1;
+      await waitFor(`${n} rounds of requests`, () => completed >= target);
+    },
     async stop() {
       running = false;
       await done;
@@ -222,12 +260,36 @@ function requestLoop(except: string) {
   };
 }
 
+/**
+ * Puts the live edge in its starting state, whatever an earlier test left: every routed site's own
+ * fragment (to its own upstream), nothing else. Each live test starts with this.
+ */
+function standardEdge(): void {
+  const wanted = new Map(routed().map((s) => [`${s.name}.caddy`, render(s)]));
+  for (const f of fs.readdirSync(path.join(edgeDir, "sites.d"))) {
+    if (f.startsWith(".") || wanted.has(f)) continue;
+    const r = run(
+      "remove",
+      f.replace(/\.caddy$/, ""),
+      fs.readFileSync(fragmentPath(f.replace(/\.caddy$/, "")), "utf8"),
+    );
+    assert.equal(r.status, 0, r.stderr);
+  }
+  for (const [f, text] of wanted) {
+    const file = path.join(edgeDir, "sites.d", f);
+    if (fs.existsSync(file) && fs.readFileSync(file, "utf8") === text) continue;
+    const r = run("apply", f.replace(/\.caddy$/, ""), text);
+    assert.equal(r.status, 0, r.stderr);
+  }
+}
+
 test("apply: a good change is served; re-applying it is a no-op", { skip }, async () => {
+  standardEdge();
   const n8n = sites.find((s) => s.name === "n8n")!;
   const loop = requestLoop("n8n");
-  await new Promise((r) => setTimeout(r, 500));
-  const r = run("apply", "n8n", render(n8n, "spare"));
-  await new Promise((r2) => setTimeout(r2, 500));
+  await loop.rounds(1);
+  const r = await runAsync("apply", "n8n", render(n8n, "spare"));
+  await loop.rounds(1);
   const counted = await loop.stop();
   console.log(
     `good change: ${counted.requests} requests to the other sites, ${counted.failures.length} failed`,
@@ -246,11 +308,16 @@ test(
   "apply: a syntax error is refused, the previous fragment restored, other sites unaffected",
   { skip },
   async () => {
+    standardEdge();
+    // The previous route: n8n served from the spare upstream (not its own), so it is recognisable.
+    const n8n = sites.find((s) => s.name === "n8n")!;
+    const moved = run("apply", "n8n", render(n8n, "spare"));
+    assert.equal(moved.status, 0, moved.stderr);
     const before = fs.readFileSync(fragmentPath("n8n"), "utf8");
     const loop = requestLoop("n8n");
-    await new Promise((r) => setTimeout(r, 500));
-    const r = run("apply", "n8n", "n8n.agistaffers.com {\n\treverse_proxy {\n");
-    await new Promise((r2) => setTimeout(r2, 500));
+    await loop.rounds(1);
+    const r = await runAsync("apply", "n8n", "n8n.agistaffers.com {\n\treverse_proxy {\n");
+    await loop.rounds(1);
     const { requests, failures } = await loop.stop();
     console.log(
       `syntax error attempt: ${requests} requests to the other sites, ${failures.length} failed`,
@@ -279,6 +346,7 @@ test(
   "apply: a port clash validates but fails to reload; refused, removed, no failed request",
   { skip },
   async () => {
+    standardEdge();
     // Something else holds a port; a new site asks Caddy to listen on it.
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
@@ -295,9 +363,9 @@ test(
     );
 
     const loop = requestLoop("clash");
-    await new Promise((r) => setTimeout(r, 500));
-    const r = run("apply", "clash", fragment);
-    await new Promise((r2) => setTimeout(r2, 500));
+    await loop.rounds(1);
+    const r = await runAsync("apply", "clash", fragment);
+    await loop.rounds(1);
     const { requests, failures } = await loop.stop();
     blocker.close();
     console.log(
@@ -323,11 +391,35 @@ test(
   "apply: a new free listener passes the probe, also with busybox's timeout (Caddy exits 0)",
   { skip },
   async () => {
+    standardEdge();
     // busybox's timeout (the edge image is Alpine) sends SIGTERM and returns Caddy's own exit: 0.
+    // The stand-in sends it once Caddy's probe server runs (its listeners are bound) or Caddy has
+    // quit, polling Caddy's log (bounded at 30 s), instead of waiting out the 2 s.
     const busybox = path.join(tempDir("busybox"), "exec");
     fs.writeFileSync(
       busybox,
-      '#!/bin/sh\nif [ "$1" = timeout ]; then shift 2; "$@" & pid=$!; sleep 2; kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit $?; fi\nexec "$@"\n',
+      [
+        "#!/bin/sh",
+        'if [ "$1" = timeout ]; then',
+        "  shift 2",
+        "  out=$(mktemp)",
+        '  "$@" >"$out" 2>&1 &',
+        "  pid=$!",
+        "  i=0",
+        `  while kill -0 "$pid" 2>/dev/null && ! grep -q '"server running"' "$out" && [ "$i" -lt 600 ]; do`,
+        "    sleep 0.05",
+        "    i=$((i + 1))",
+        "  done",
+        '  kill -TERM "$pid" 2>/dev/null',
+        '  wait "$pid"',
+        "  status=$?",
+        '  cat "$out"',
+        '  rm -f "$out"',
+        '  exit "$status"',
+        "fi",
+        'exec "$@"',
+        "",
+      ].join("\n"),
       { mode: 0o755 },
     );
     const port = await freePort();
@@ -344,6 +436,7 @@ test(
   "apply: a fragment Caddy adapts but refuses to load is rolled back and reloaded",
   { skip },
   async () => {
+    standardEdge();
     const before = fs.readFileSync(fragmentPath("portainer"), "utf8");
     const fragment =
       "portainer.agistaffers.com {\n\ttls /nonexistent/cert.pem /nonexistent/key.pem\n\trespond ok\n}\n";
@@ -365,6 +458,7 @@ test(
   "remove: only the fragment this resource applied; then the route goes away",
   { skip },
   async () => {
+    standardEdge();
     assert.equal(
       (await request("https", httpsPort, "searxng.agistaffers.com", "/", caddy.ca)).status,
       200,
@@ -397,13 +491,21 @@ test(
 );
 
 test("a run interrupted after the swap puts the previous fragment back", { skip }, async () => {
+  standardEdge();
   const before = fs.readFileSync(fragmentPath("langfuse"), "utf8");
   const langfuse = sites.find((s) => s.name === "langfuse")!;
-  // Where Caddy runs, the reload is slow: the run is stopped while it waits.
-  const slow = path.join(tempDir("slow"), "slow-exec");
-  fs.writeFileSync(slow, '#!/bin/sh\ncase "$2" in reload) sleep 3 ;; esac\nexec "$@"\n', {
-    mode: 0o755,
-  });
+  // Where Caddy runs, the reload is slow: it says it has begun (a marker file), then holds until
+  // released (a FIFO), and the run is stopped while it waits.
+  const slowDir = tempDir("slow");
+  const slow = path.join(slowDir, "slow-exec");
+  const marker = path.join(slowDir, "reloading");
+  const gate = path.join(slowDir, "gate");
+  assert.equal(spawnSync("mkfifo", [gate]).status, 0);
+  fs.writeFileSync(
+    slow,
+    `#!/bin/sh\ncase "$2" in reload) [ -e '${marker}' ] || { : >'${marker}'; read -r _ <'${gate}'; } ;; esac\nexec "$@"\n`,
+    { mode: 0o755 },
+  );
   const args = [
     SCRIPT,
     "apply",
@@ -414,15 +516,18 @@ test("a run interrupted after the swap puts the previous fragment back", { skip 
     slow,
   ];
   const child = spawn("sh", args, { stdio: ["pipe", "pipe", "pipe"] });
+  const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
   child.stdin.end(render(langfuse, "spare"));
-  await new Promise((r) => setTimeout(r, 1500));
+  await waitFor("the reload to begin", () => fs.existsSync(marker));
   assert.notEqual(
     fs.readFileSync(fragmentPath("langfuse"), "utf8"),
     before,
     "the new fragment was in place",
   );
   child.kill("SIGTERM");
-  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  // Release the held reload; the rollback's own reload is not held (the marker exists).
+  fs.writeFileSync(gate, "go\n");
+  const code = await exited;
   assert.notEqual(code, 0);
   assert.equal(fs.readFileSync(fragmentPath("langfuse"), "utf8"), before, "previous fragment back");
   assert.deepEqual(leftovers(), []);
@@ -434,6 +539,7 @@ test(
   "a run that died half-way is rolled back by the next one, which then reloads",
   { skip },
   () => {
+    standardEdge();
     const langfuse = sites.find((s) => s.name === "langfuse")!;
     const current = fs.readFileSync(fragmentPath("langfuse"), "utf8");
     const next = render(langfuse, "spare");

@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as net from "node:net";
 import * as path from "node:path";
 import { exampleSettings, writeProject } from "../scripts/fixtures";
+import type { Io } from "../scripts/args";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -67,4 +68,33 @@ export async function freePorts(count: number): Promise<number[]> {
 /** A TCP port free on loopback right now. */
 export async function freePort(): Promise<number> {
   return (await freePorts(1))[0];
+}
+
+/** What a command printed and returned, run in this process. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command's exported `main(argv, io)` in this process, as `npm run <command>` would run it in
+ * `cwd` with `env`, capturing what it prints: no terminal, child processes' output captured too.
+ */
+export async function runInProcess(
+  main: (argv: string[], io: Io) => number | Promise<number>,
+  argv: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CommandResult> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(argv, {
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+    cwd: options.cwd ?? ROOT,
+    env: options.env ?? process.env,
+    interactive: false,
+    inheritStdio: false,
+  });
+  return { code, stdout, stderr };
 }

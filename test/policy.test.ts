@@ -22,9 +22,9 @@ import {
 import { policies } from "../policy/policies";
 import { recordComment } from "../core/dns";
 import { containerLabels } from "../core/containers";
-import { manifestViolations } from "../scripts/policy";
+import { main as policyMain, manifestViolations } from "../scripts/policy";
 import { synth } from "../scripts/synth";
-import { ROOT, settings, service, tempDir, website, writeProject } from "./helpers";
+import { ROOT, runInProcess, settings, service, tempDir, website, writeProject } from "./helpers";
 
 const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
 
@@ -350,12 +350,18 @@ test("the components comply: synth manifests of both stacks and of every kind of
 });
 
 test("npm run policy: the stacks pass; a planted violation fails with its message", async () => {
+  // The real entry point once (exit code and output), then the same main in process.
+  const e2e = spawnSync(TSX, [path.join(ROOT, "scripts", "policy.ts"), "--stack", "prod"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  assert.equal(e2e.status, 0, e2e.stdout + e2e.stderr);
+  assert.equal(e2e.stdout, "");
+  assert.match(e2e.stderr, /^policy: stack prod: \d+ resources, 10 policies, 0 violations\n$/);
   for (const stack of ["prod", "local"]) {
-    const r = spawnSync(TSX, [path.join(ROOT, "scripts", "policy.ts"), "--stack", stack], {
-      cwd: ROOT,
-      encoding: "utf8",
-    });
-    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const r = await runInProcess(policyMain, ["--stack", stack]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.stdout, "");
     assert.match(
       r.stderr,
       new RegExp(`^policy: stack ${stack}: \\d+ resources, 11 policies, 0 violations\\n$`),
@@ -368,22 +374,39 @@ test("npm run policy: the stacks pass; a planted violation fails with its messag
   const dir = tempDir("policy");
   const file = path.join(dir, "manifest.json");
   fs.writeFileSync(file, JSON.stringify(manifest));
-  const r = spawnSync(TSX, [path.join(ROOT, "scripts", "policy.ts"), "--manifest", file], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  assert.equal(r.status, 1);
+  const r = await runInProcess(policyMain, ["--manifest", file]);
+  assert.equal(r.code, 1);
   assert.equal(
     r.stdout,
     'no-public-app-port: container stepperslife-app publishes port 3002 on 0.0.0.0: only the edge listens beyond loopback; remove "ports" (the edge proxies to the container on agi-network) or bind "ip": "127.0.0.1"\n',
   );
   assert.match(r.stderr, /^policy: stack prod: \d+ resources, 11 policies, 1 violation\n$/);
   fs.writeFileSync(file, "{}");
-  const bad = spawnSync(TSX, [path.join(ROOT, "scripts", "policy.ts"), "--manifest", file], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  assert.equal(bad.status, 1);
+  const bad = await runInProcess(policyMain, ["--manifest", file]);
+  assert.equal(bad.code, 1);
   assert.match(bad.stderr, /is not a synth manifest/);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("npm run policy: usage errors exit 2 with the usage; an unknown stack exits 1", async () => {
+  const usage = "usage: npm run policy -- --stack NAME [--sites DIR] [--manifest FILE]\n";
+  const cases: [string[], string][] = [
+    [[], "--stack (or --manifest) is required\n"],
+    [["--frobnicate"], "Unknown option '--frobnicate'\n"],
+    [["--stack", "a b"], '--stack: "a b" is not a stack name\n'],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runInProcess(policyMain, args);
+    assert.deepEqual(r, { code: 2, stdout: "", stderr: `${message}${usage}` }, args.join(" "));
+  }
+  assert.deepEqual(await runInProcess(policyMain, ["--help"]), {
+    code: 0,
+    stdout: usage,
+    stderr: "",
+  });
+  assert.deepEqual(await runInProcess(policyMain, ["--stack", "nope"]), {
+    code: 1,
+    stdout: "",
+    stderr: "policy: Pulumi.nope.yaml: (file): no such stack file\n",
+  });
 });

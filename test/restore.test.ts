@@ -10,7 +10,9 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ids, postgresAvailable, psqlOverTcp, startPostgres, type PgServer } from "./pg-server";
-import { ROOT, freePorts, settings, tempDir, website, writeProject } from "./helpers";
+import { ROOT, freePorts, runInProcess, settings, tempDir, website, writeProject } from "./helpers";
+import { main as restoreMain } from "../scripts/restore";
+import { main as tunnelMain } from "../scripts/tunnel";
 import { SSHD, startSshd, type Sshd } from "./sshd";
 
 const skip =
@@ -48,7 +50,8 @@ exec)
   args=()
   for a in "\${@:4}"; do args+=("\${a/#\\/backups/$FAKE_BACKUPS}"); done
   export PGHOST PGPORT PGUSER PGPASSWORD_FILE TMPDIR
-  case " $* " in *" --into "*) sleep "\${FAKE_SLOW:-0}" ;; esac
+  # A restore held until the test releases it (a line written to the FIFO FAKE_HOLD).
+  case " $* " in *" --into "*) if [ -n "\${FAKE_HOLD:-}" ]; then read -r _ <"$FAKE_HOLD"; fi ;; esac
   exec sh "$cmd" "\${args[@]}" ;;
 *) echo "fake docker: unexpected $1" >&2; exit 1 ;;
 esac
@@ -97,12 +100,20 @@ function project(stack: Record<string, unknown>, sites: Record<string, unknown>[
   return writeProject("local", stack, sites).root;
 }
 
-/** Runs `npm run restore` in a project, with the stand-in Docker CLI first on PATH. */
+/** `npm run restore` in a project, with the stand-in Docker CLI first on PATH: its main, in process. */
 function restore(root: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runInProcess(restoreMain, args, {
+    cwd: root,
+    env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, TMPDIR: scratchTmp, ...env },
+  });
+}
+
+/** The same through the real entry point (tsx, a process of its own). */
+function restoreSpawned(root: string, args: string[]) {
   return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(TSX, [RESTORE, ...args], {
       cwd: root,
-      env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, TMPDIR: scratchTmp, ...env },
+      env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, TMPDIR: scratchTmp },
     });
     let stdout = "";
     let stderr = "";
@@ -171,7 +182,7 @@ after(async () => {
 
 const DUMP = "daily/shop-20261120T023000Z.dump";
 
-test("refusals name the stack, the site or the option, and touch nothing", () => {
+test("refusals name the stack, the site or the option, and touch nothing", async () => {
   const cases: [string[], number, RegExp][] = [
     [
       ["--stack", "staging", "--site", "stepperslife"],
@@ -195,15 +206,33 @@ test("refusals name the stack, the site or the option, and touch nothing", () =>
     ],
   ];
   for (const [args, status, message] of cases) {
-    const r = spawnSync(TSX, [RESTORE, ...args], {
-      cwd: ROOT,
-      encoding: "utf8",
-      input: "",
-    });
-    assert.equal(r.status, status, `${args.join(" ")}: ${r.stderr}`);
+    const r = await runInProcess(restoreMain, args, { cwd: ROOT });
+    assert.equal(r.code, status, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    assert.equal(r.stdout, "");
   }
+  // Bad command lines: the problem, then the usage, exactly.
+  const usage =
+    "usage: npm run restore -- --stack NAME --site NAME [--backup FILE | --latest] [--into-scratch] [--yes] [--sites DIR]\n";
+  const usageCases: [string[], string][] = [
+    [["--site", "stepperslife"], "--stack is required\n"],
+    [["--stack", "prod"], "--site is required\n"],
+    [["--stack", "prod", "--site", "x", "--frobnicate"], "Unknown option '--frobnicate'\n"],
+    [
+      ["--stack", "prod", "--site", "x", "--latest", "--backup", DUMP],
+      "--backup and --latest exclude each other\n",
+    ],
+  ];
+  for (const [args, message] of usageCases) {
+    const r = await runInProcess(restoreMain, args, { cwd: ROOT });
+    assert.deepEqual(r, { code: 2, stdout: "", stderr: `${message}${usage}` }, args.join(" "));
+  }
+  assert.deepEqual(await runInProcess(restoreMain, ["--help"], { cwd: ROOT }), {
+    code: 0,
+    stdout: usage,
+    stderr: "",
+  });
 });
 
 for (const mode of ["dedicated", "shared"] as const) {
@@ -214,7 +243,7 @@ for (const mode of ["dedicated", "shared"] as const) {
       writeFakeEnv();
       const root = project(localStack, [shop(mode)]);
       const r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
-      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /restore: daily\/shop-20261120T023000Z\.dump is verified/);
       assert.match(
         r.stdout,
@@ -237,7 +266,7 @@ for (const mode of ["dedicated", "shared"] as const) {
 }
 
 test(
-  "restore: the app is stopped, the database replaced and checked, the app started",
+  "restore (end to end): the app is stopped, the database replaced and checked, the app started",
   { skip },
   async () => {
     writeFakeEnv();
@@ -246,7 +275,8 @@ test(
       "INSERT INTO orders (total, note) SELECT 1, 'written after the dump' FROM generate_series(1, 77)",
     );
     const root = project(localStack, [shop("dedicated")]);
-    const r = await restore(root, [
+    // The real entry point: its exit code, and the host's output passed straight through.
+    const r = await restoreSpawned(root, [
       "--stack",
       "local",
       "--site",
@@ -277,13 +307,19 @@ test("a failed restore still starts the app again and exits 1", { skip }, async 
   // The site's database does not exist on the server: pg_restore fails after the app was stopped.
   const root = project(localStack, [shop("dedicated", "shop_gone")]);
   const r = await restore(root, ["--stack", "local", "--site", "shop", "--latest", "--yes"]);
-  assert.equal(r.status, 1);
+  assert.equal(r.code, 1);
   // The detached part's log comes back through the caller's output.
   assert.match(r.stdout, /restore: pg_restore failed, shop_gone left as it was/);
   assert.match(r.stdout, /restore: started the app again/);
-  const log = calls();
-  assert.equal(log.at(-1), `start ${APPS.join(" ")}`);
-  assert.ok(log.indexOf(`stop --time 30 ${APPS.join(" ")}`) < log.length - 2);
+  // Every call, in order: stop, then the restore (which fails), then start, each of them present.
+  assert.deepEqual(calls(), [
+    "inspect --format {{.State.Running}} shop-backup",
+    "exec shop-backup /opt/agi/pg-restore.sh /backups --latest --check",
+    "ps --quiet --filter label=agi.site=shop --filter label=agi.role=app",
+    `stop --time 30 ${APPS.join(" ")}`,
+    `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --into shop_gone`,
+    `start ${APPS.join(" ")}`,
+  ]);
   assert.deepEqual(leftovers(), []);
 });
 
@@ -291,7 +327,10 @@ test(
   "a lost connection mid-restore: the host finishes the restore and starts the app",
   { skip },
   async () => {
-    writeFakeEnv({ FAKE_SLOW: "2" });
+    // The restore is held (the stand-in waits on a FIFO) until the follower has been killed.
+    const hold = path.join(tempDir("restore-hold"), "hold");
+    assert.equal(spawnSync("mkfifo", ["-m", "0666", hold]).status, 0);
+    writeFakeEnv({ FAKE_HOLD: hold });
     pg.sql(
       "shop",
       "INSERT INTO orders (total, note) SELECT 1, 'lost connection' FROM generate_series(1, 5)",
@@ -314,6 +353,8 @@ test(
       "exec shop-backup /opt/agi/pg-restore.sh /backups --backup daily/shop-20261120T023000Z.dump --into shop",
     );
     host.kill("SIGKILL");
+    await new Promise((r) => host.once("exit", r));
+    fs.writeFileSync(hold, "go\n");
     await until("start");
     assert.equal(calls().at(-1), `start ${APPS.join(" ")}`);
     assert.equal(pg.sql("shop", "SELECT count(*) FROM orders"), "1200", "the restore completed");
@@ -336,7 +377,7 @@ test("one restore per site at a time", { skip }, async () => {
   try {
     const root = project(localStack, [shop("dedicated")]);
     const r = await restore(root, ["--stack", "local", "--site", "shop", "--latest", "--yes"]);
-    assert.equal(r.status, 1);
+    assert.equal(r.code, 1);
     assert.match(r.stderr, /restore: another restore of shop is running/);
     assert.ok(!calls().some((c) => c.startsWith("stop")), "nothing stopped");
   } finally {
@@ -356,7 +397,7 @@ test("a damaged or missing dump is refused before the app is stopped", { skip },
   try {
     const root = project(localStack, [shop("dedicated")]);
     const r = await restore(root, ["--stack", "local", "--site", "shop", "--latest", "--yes"]);
-    assert.equal(r.status, 1);
+    assert.equal(r.code, 1);
     assert.match(
       r.stderr,
       /restore: .*shop-20261121T023000Z\.dump fails verification, refusing it/,
@@ -377,7 +418,7 @@ test("a damaged or missing dump is refused before the app is stopped", { skip },
       gone,
       "--yes",
     ]);
-    assert.equal(r2.status, 1);
+    assert.equal(r2.code, 1);
     assert.match(r2.stderr, /restore: no such dump: .*\/daily\/shop-20200101T000000Z\.dump/);
     assert.equal(calls().length, 2);
   } finally {
@@ -390,11 +431,11 @@ test("no backup container, or a stopped one: refused with what to do", { skip },
   const root = project(localStack, [shop("dedicated")]);
   writeFakeEnv({ FAKE_CONTAINER: "other-backup" });
   let r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
-  assert.equal(r.status, 1);
+  assert.equal(r.code, 1);
   assert.match(r.stderr, /shop has no backup container \(shop-backup\) on this host/);
   writeFakeEnv({ FAKE_RUNNING: "false" });
   r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
-  assert.equal(r.status, 1);
+  assert.equal(r.code, 1);
   assert.match(r.stderr, /shop-backup is not running; start it first/);
   assert.equal(calls().length, 1);
 });
@@ -467,7 +508,7 @@ test(
       SSH_AUTH_SOCK: agent.sock,
     });
     assert.equal(
-      r.status,
+      r.code,
       0,
       r.stderr + fs.readFileSync(path.join(sshDir as string, "sshd.log"), "utf8"),
     );
@@ -507,7 +548,7 @@ test(
     const refused = await restore(wrong, ["--stack", "prod", "--site", "shop", "--into-scratch"], {
       SSH_AUTH_SOCK: agent.sock,
     });
-    assert.equal(refused.status, 255);
+    assert.equal(refused.code, 255);
     assert.match(refused.stderr, /Host key verification failed/);
     assert.deepEqual(calls(), []);
   },
@@ -536,13 +577,13 @@ test(
       ],
     });
     const root = writeProject("prod", stack, [shop("shared")]).root;
-    const run = () =>
-      spawnSync(TSX, [path.join(ROOT, "scripts", "tunnel.ts"), "--stack", "prod"], {
-        cwd: root,
-        encoding: "utf8",
-        env: { ...process.env, SSH_AUTH_SOCK: agent.sock },
-      });
-    const r = run();
+    const env = { ...process.env, SSH_AUTH_SOCK: agent.sock };
+    // The real entry point once (its exit code and output); the second run in process.
+    const r = spawnSync(TSX, [path.join(ROOT, "scripts", "tunnel.ts"), "--stack", "prod"], {
+      cwd: root,
+      encoding: "utf8",
+      env,
+    });
     assert.equal(r.status, 0, r.stderr);
     const m = new RegExp(
       `^tunnel: 127\\.0\\.0\\.1:${adminPort} -> vps1 shared-pg \\(127\\.0\\.0\\.1:${pg.port}\\), pid (\\d+)\\n$`,
@@ -555,12 +596,12 @@ test(
       assert.equal(q.status, 0, q.stderr);
       assert.equal(q.stdout.trim(), String(pg.port));
       // A second run finds the port taken and says so.
-      const again = run();
-      assert.equal(again.status, 1);
-      assert.equal(
-        again.stderr,
-        `tunnel: 127.0.0.1:${adminPort} is already in use here; close what holds it\n`,
-      );
+      const again = await runInProcess(tunnelMain, ["--stack", "prod"], { cwd: root, env });
+      assert.deepEqual(again, {
+        code: 1,
+        stdout: "",
+        stderr: `tunnel: 127.0.0.1:${adminPort} is already in use here; close what holds it\n`,
+      });
     } finally {
       process.kill(pid);
     }

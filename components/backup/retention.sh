@@ -7,6 +7,9 @@
 # manifest. It is promoted (hard-linked, no extra space) to weekly/ when weekly/ holds nothing from
 # its ISO week yet, and to monthly/ when monthly/ holds nothing from its month yet. Then each tier
 # keeps its newest DAILY, WEEKLY and MONTHLY dumps. A dump counts only with its manifest.
+#
+# Shell builtins only on the common path (no process per file or per date): one `ln` per promoted
+# file and one `rm` per tier that has something to prune.
 set -eu
 [ "$#" -eq 5 ] || {
   echo "usage: retention.sh BACKUP_DIR NAME DAILY WEEKLY MONTHLY" >&2
@@ -30,45 +33,92 @@ if [ ! -f "$dir/daily/$name.dump" ] || [ ! -f "$dir/daily/$name.manifest.json" ]
   echo "retention: $name is not a verified dump in $dir/daily" >&2
   exit 1
 fi
-mkdir -p "$dir/weekly" "$dir/monthly"
+if [ ! -d "$dir/weekly" ] || [ ! -d "$dir/monthly" ]; then mkdir -p "$dir/weekly" "$dir/monthly"; fi
 
-# Verified dumps of a tier, oldest first (names sort by time).
-dumps() {
-  for m in "$1"/*.manifest.json; do
+# Counts the verified dumps of a tier (`count`) and names its newest (`newest`, empty when none).
+# The glob expands sorted and names sort by time, so the last one seen is the newest.
+dumps() { # dumps TIER
+  count=0
+  newest=
+  for m in "$dir/$1"/*.manifest.json; do
     [ -f "$m" ] || continue
     base=${m%.manifest.json}
-    [ -f "$base.dump" ] && basename "$base"
-  done | sort
+    [ -f "$base.dump" ] || continue
+    count=$((count + 1))
+    newest=${base##*/}
+  done
 }
 
-# The period key of a dump name: ISO week or month.
-period() {
+# Days since 1970-01-01 of a dump name's date (days-from-civil, integer arithmetic only).
+days() { # days NAME -> $day
   s=${1##*-}
-  if [ "$2" = week ]; then date -u -d "$(printf '%s' "$s" | cut -c1-8)" +%G-W%V; else printf '%s' "$s" | cut -c1-6; fi
+  d8=${s%%T*}
+  y=${d8%????}
+  md=${d8#????}
+  m=${md%??}
+  d=${md#??}
+  m=${m#0}
+  d=${d#0}
+  if [ "$m" -le 2 ]; then
+    y=$((y - 1))
+    m=$((m + 9))
+  else
+    m=$((m - 3))
+  fi
+  era=$((y / 400))
+  yoe=$((y - era * 400))
+  doy=$(((153 * m + 2) / 5 + d - 1))
+  day=$((era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468))
 }
 
-promote() { # promote TIER KIND KEY
+# The period key of a dump name: its ISO week (weeks run Monday to Sunday; 1970-01-01 was a
+# Thursday, so day 0 is the fourth day of week 0) or its month.
+period() { # period NAME week|month -> $key
+  if [ "$2" = week ]; then
+    days "$1"
+    key=$(((day + 3) / 7))
+  else
+    s=${1##*-}
+    key=${s%??T*}
+  fi
+}
+
+promote() { # promote TIER KIND
   # Dumps arrive in time order, so only the tier's newest can share the new one's period.
-  newest=$(dumps "$dir/$1" | tail -n 1)
-  if [ -n "$newest" ] && [ "$(period "$newest" "$2")" = "$3" ]; then return 0; fi
+  dumps "$1"
+  if [ -n "$newest" ]; then
+    period "$newest" "$2"
+    theirs=$key
+    period "$name" "$2"
+    [ "$key" != "$theirs" ] || return 0
+  fi
   ln -f "$dir/daily/$name.dump" "$dir/$1/$name.dump"
   if [ -f "$dir/daily/$name.globals.sql" ]; then ln -f "$dir/daily/$name.globals.sql" "$dir/$1/$name.globals.sql"; fi
   ln -f "$dir/daily/$name.manifest.json" "$dir/$1/$name.manifest.json"
 }
 
 prune() { # prune TIER KEEP
-  total=$(dumps "$dir/$1" | wc -l)
-  excess=$((total - $2))
+  tier=$1
+  dumps "$tier"
+  excess=$((count - $2))
   [ "$excess" -gt 0 ] || return 0
-  dumps "$dir/$1" | head -n "$excess" | while read -r old; do
+  # The oldest `excess` verified dumps, collected as arguments of a single rm.
+  set --
+  for m in "$dir/$tier"/*.manifest.json; do
+    [ "$excess" -gt 0 ] || break
+    [ -f "$m" ] || continue
+    base=${m%.manifest.json}
+    [ -f "$base.dump" ] || continue
+    excess=$((excess - 1))
     # The dump this run made is never pruned (a clock set back would sort it oldest).
-    [ "$old" != "$name" ] || continue
-    rm -f "$dir/$1/$old.manifest.json" "$dir/$1/$old.dump" "$dir/$1/$old.globals.sql"
+    [ "${base##*/}" != "$name" ] || continue
+    set -- "$@" "$m" "$base.dump" "$base.globals.sql"
   done
+  [ "$#" -eq 0 ] || rm -f "$@"
 }
 
-promote weekly week "$(period "$name" week)"
-promote monthly month "$(period "$name" month)"
+promote weekly week
+promote monthly month
 prune daily "$keep_daily"
 prune weekly "$keep_weekly"
 prune monthly "$keep_monthly"

@@ -43,9 +43,12 @@ field_matches() {
     esac
     case "$lo$hi$step" in *[!0-9]* | '') return 2 ;; esac
     # No leading zeros for the shell's arithmetic ("08" is not octal here), and no step 0.
-    lo=$(strip "$lo")
-    hi=$(strip "$hi")
-    step=$(strip "$step")
+    strip "$lo"
+    lo=$stripped
+    strip "$hi"
+    hi=$stripped
+    strip "$step"
+    step=$stripped
     [ "$step" -gt 0 ] || return 2
     if [ "$value" -ge "$lo" ] && [ "$value" -le "$hi" ] && [ $(((value - lo) % step)) -eq 0 ]; then
       return 0
@@ -94,7 +97,17 @@ cron_valid() {
   return 0
 }
 
-strip() { printf '%s' "$1" | sed 's/^0*\([0-9]\)/\1/'; }
+# strip NUMBER: the number without its leading zeros, in $stripped (no process: the matcher runs it
+# for every field).
+strip() {
+  stripped=$1
+  while :; do
+    case $stripped in
+    0[0-9]*) stripped=${stripped#0} ;;
+    *) break ;;
+    esac
+  done
+}
 
 if [ "${1:-}" = --matches ]; then
   cron_valid "$2" || exit 2
@@ -118,8 +131,11 @@ echo "scheduler: backups of ${SITE:-this site} at \"$BACKUP_SCHEDULE\" (UTC)"
 done) </dev/null >/dev/null 2>&1 &
 heartbeat_pid=$!
 job_pid=
+sleep_pid=
 stop() {
   kill "$heartbeat_pid" 2>/dev/null || true
+  # The wait for the next minute goes too: a stray sleep would hold the scheduler's output open.
+  if [ -n "$sleep_pid" ]; then kill "$sleep_pid" 2>/dev/null || true; fi
   if [ -n "$job_pid" ]; then
     kill -TERM "$job_pid" 2>/dev/null || true
     wait "$job_pid" 2>/dev/null || true
@@ -130,7 +146,12 @@ trap stop TERM INT
 while :; do
   # shellcheck disable=SC2046 # five numbers
   set -- $(date -u '+%M %H %d %m %w')
-  now="$(strip "$1") $(strip "$2") $(strip "$3") $(strip "$4") $5"
+  now=
+  for field in "$1" "$2" "$3" "$4"; do
+    strip "$field"
+    now="$now$stripped "
+  done
+  now="$now$5"
   if cron_matches "$BACKUP_SCHEDULE" "$now"; then
     sh "$job" &
     job_pid=$!
@@ -138,6 +159,9 @@ while :; do
     job_pid=
   fi
   # Sleep to the start of the next minute; in the background so a stop signal is not held up.
-  sleep $((60 - $(strip "$(date -u +%S)"))) &
-  wait $! || true
+  strip "$(date -u +%S)"
+  sleep $((60 - stripped)) &
+  sleep_pid=$!
+  wait "$sleep_pid" || true
+  sleep_pid=
 done
