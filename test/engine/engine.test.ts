@@ -5,6 +5,7 @@
  * `npm run test:engine`. Measurements go to build/engine/measurements.json; no test asserts a time.
  */
 import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as path from "node:path";
@@ -12,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { synth } from "../../scripts/synth";
 import { databaseRoles, siteNames } from "../../core/names";
 import { docker, inspect, run } from "./docker";
-import { Harness, desiredState, type Desired } from "./harness";
+import { Harness, desiredState, waitHealthy, type Desired } from "./harness";
 import { buildImages, tagsFor, type BuildReport } from "./images";
 import { STACK, removeSite, writeEngineProject, type EngineProject } from "./project";
 
@@ -278,7 +279,7 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
       harness.dockerName("alpha-app"),
     );
     assert.equal(alphaApp.HostConfig.Memory, 96 * 1024 * 1024);
-    assert.equal(alphaApp.HostConfig.NanoCpus, 0.25e9);
+    assert.equal(alphaApp.HostConfig.NanoCpus, 0.4e9);
   });
 
   it("writes secret files with the declared permissions and keeps internal networks internal", async () => {
@@ -351,6 +352,40 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
     }
     measurements.idleMemoryMiB = byKind;
     assert.ok(Object.keys(byKind).length >= 5, JSON.stringify(byKind));
+  });
+
+  it("comes back healthy after the Docker daemon restarts", async (t) => {
+    // Only a daemon this run owns is restarted (.ci/run says so when it started dockerd itself).
+    if (process.env.ENGINE_DOCKERD_RESTART !== "yes") {
+      t.skip("the Docker daemon is not this run's own (ENGINE_DOCKERD_RESTART is not yes)");
+      return;
+    }
+    const pid = Number(fs.readFileSync("/var/run/docker.pid", "utf8").trim());
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    process.kill(pid, "SIGTERM");
+    for (let i = 0; i < 120 && alive(); i++) await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(!alive(), "dockerd did not stop within 120 s");
+    const logFd = fs.openSync(process.env.ENGINE_DOCKERD_LOG ?? "/dev/null", "a");
+    spawn("dockerd", [], { detached: true, stdio: ["ignore", logFd, logFd] }).unref();
+    fs.closeSync(logFd);
+    for (let i = 0; i < 60; i++) {
+      if ((await run("docker", ["info"])).code === 0) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    for (const c of containersOf(desired)) {
+      await waitHealthy(harness.dockerName(c.name), 180, Boolean(c.clearInputs.healthcheck));
+    }
+    for (const name of ["alpha", "beta"]) {
+      const res = await fetchEdgeReady(`${name}.engine.test`);
+      assert.equal(res.status, 200, `${name} after the restart: ${res.status} ${res.body}`);
+    }
   });
 
   it("removes a site and leaves its data volume", async () => {

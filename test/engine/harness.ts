@@ -451,7 +451,11 @@ export class Harness {
         await docker(["network", "rm", a.dockerName!]);
         break;
       case T.volume:
-        if (!r.options.retainOnDelete) await docker(["volume", "rm", a.dockerName!]);
+        if (r.options.retainOnDelete) {
+          this.log(`retained ${r.name} (retainOnDelete)`);
+          return;
+        }
+        await docker(["volume", "rm", a.dockerName!]);
         break;
       case T.command:
         await this.runCommand(r, "delete");
@@ -542,6 +546,6 @@ export async function waitHealthy(
         `${name}: not healthy within ${timeoutSeconds}s (${state.Health?.Status ?? state.Status}); last probe: ${last}\n${(logs.stdout + logs.stderr).trim()}`,
       );
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }

@@ -41,8 +41,9 @@ export async function freePorts(count: number): Promise<number[]> {
 /** Fast probes, so a run does not wait on the defaults' 10 s intervals. */
 const quickHealth = (p: string) => ({
   path: p,
-  interval: "2s",
-  timeout: "3s",
+  interval: "3s",
+  // Generous: a Node.js probe under a CPU quota on a busy 2-core machine can take seconds to start.
+  timeout: "10s",
   startPeriod: "10s",
   retries: 3,
 });
@@ -63,7 +64,7 @@ export function engineSites(appImages: [string, string]): Record<string, unknown
         port: 3000,
         env: { APP_NAME: "alpha", WARMUP_SECONDS: "3" },
         healthcheck: quickHealth("/api/status"),
-        resources: { memory: "96Mi", memoryReservation: "48Mi", cpus: 0.25 },
+        resources: { memory: "96Mi", memoryReservation: "48Mi", cpus: 0.4 },
         dockerReadAccess: true,
         stopGracePeriod: 5,
       },
