@@ -151,6 +151,8 @@ export async function buildImages(
         { env: { ...process.env, DOCKER_BUILDKIT: "0" }, timeoutMs: 10 * 60_000 },
       );
     }
+    // The stand-ins these replaced, now untagged: only dangling images with this suite's label go.
+    await docker(["image", "prune", "--force", "--filter", `label=${HASH_LABEL}`]);
   }
   return { seconds: (Date.now() - t0) / 1000, baseBuilt, baseSeconds, built: stale };
 }
