@@ -15,7 +15,7 @@ import { databaseRoles, siteNames } from "../../core/names";
 import { docker, inspect, run } from "./docker";
 import { Harness, desiredState, waitHealthy, type Desired } from "./harness";
 import { buildImages, tagsFor, type BuildReport } from "./images";
-import { STACK, removeSite, writeEngineProject, type EngineProject } from "./project";
+import { STACK, appImagesOf, removeSite, writeEngineProject, type EngineProject } from "./project";
 
 const ROOT = path.resolve(__dirname, "../..");
 const EDGE = "agi-edge";
@@ -98,17 +98,8 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
   before(async () => {
     // The stand-ins carry the references the local stack declares, and those of the test project.
     const local = await synth(ROOT, "local", path.join(ROOT, "sites"), "sites");
-    const localApps = local.manifest.resources
-      .filter((r) => r.name.endsWith("-app-image"))
-      .map((r) => String(r.inputs.name))
-      .sort();
-    assert.ok(
-      localApps.length >= 1,
-      "the local stack runs no app to borrow an image reference from",
-    );
-    const appImages: [string, string] = [localApps[0], localApps[1] ?? localApps[0]];
     harness = new Harness({ log });
-    project = await writeEngineProject(appImages);
+    project = await writeEngineProject(appImagesOf(local.manifest.resources));
     harness.ownedDirs.push(project.root);
     desired = await desiredState(project.root, STACK, project.sitesDir);
     const tags = tagsFor([...local.manifest.resources, ...desired.resources]);
@@ -278,7 +269,7 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
       "container",
       harness.dockerName("alpha-app"),
     );
-    assert.equal(alphaApp.HostConfig.Memory, 96 * 1024 * 1024);
+    assert.equal(alphaApp.HostConfig.Memory, 192 * 1024 * 1024);
     assert.equal(alphaApp.HostConfig.NanoCpus, 0.4e9);
   });
 

@@ -64,7 +64,8 @@ export function engineSites(appImages: [string, string]): Record<string, unknown
         port: 3000,
         env: { APP_NAME: "alpha", WARMUP_SECONDS: "3" },
         healthcheck: quickHealth("/api/status"),
-        resources: { memory: "96Mi", memoryReservation: "48Mi", cpus: 0.4 },
+        // Room for the app, its Node.js probes and the suite's `docker exec node` probes (~40 MiB each).
+        resources: { memory: "192Mi", memoryReservation: "64Mi", cpus: 0.4 },
         dockerReadAccess: true,
         stopGracePeriod: 5,
       },
@@ -89,7 +90,20 @@ export function engineSites(appImages: [string, string]): Record<string, unknown
   ];
 }
 
-/** Writes the project; `sites` filters which of the sites the stack has (for removal). */
+/** Two app image references the `local` stack's own sites declare (one twice if it has one). */
+export function appImagesOf(
+  resources: readonly { name: string; inputs: Record<string, unknown> }[],
+): [string, string] {
+  const refs = resources
+    .filter((r) => r.name.endsWith("-app-image"))
+    .map((r) => String(r.inputs.name))
+    .sort();
+  if (!refs.length)
+    throw new Error("the local stack runs no app to borrow an image reference from");
+  return [refs[0], refs[1] ?? refs[0]];
+}
+
+/** Writes the project in a new temporary directory. */
 export async function writeEngineProject(appImages: [string, string]): Promise<EngineProject> {
   const [httpPort, httpsPort] = await freePorts(2);
   const sites = engineSites(appImages);
