@@ -1,0 +1,416 @@
+/**
+ * The real-engine suite: the program's desired state for a test project (two websites with dedicated
+ * databases on the `local` stack's kind of host) realized on this machine's Docker engine by the
+ * harness, then checked there. Needs dockerd and mmdebstrap (`.ci/run` provides both); run with
+ * `npm run test:engine`. Measurements go to build/engine/measurements.json; no test asserts a time.
+ */
+import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { synth } from "../../scripts/synth";
+import { databaseRoles, siteNames } from "../../core/names";
+import { docker, inspect, run } from "./docker";
+import { Harness, desiredState, waitHealthy, type Desired } from "./harness";
+import { buildImages, tagsFor, type BuildReport } from "./images";
+import { STACK, appImagesOf, removeSite, writeEngineProject, type EngineProject } from "./project";
+
+const ROOT = path.resolve(__dirname, "../..");
+const EDGE = "agi-edge";
+const CA_PATH = "/data/caddy/pki/authorities/local/root.crt";
+const log = (m: string) => process.stdout.write(`engine: ${m}\n`);
+
+interface Measurements {
+  images?: BuildReport;
+  secondsToAllHealthy?: number;
+  idleMemoryMiB?: Record<string, number[]>;
+  backupSeconds?: number;
+  suiteSeconds?: number;
+}
+
+const suiteStart = Date.now();
+const measurements: Measurements = {};
+let harness: Harness;
+let project: EngineProject;
+let desired: Desired;
+let ca: string;
+
+/** One HTTPS request to the edge on loopback, with SNI and the edge's own CA. */
+function fetchEdge(
+  host: string,
+  pathname = "/",
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: "127.0.0.1",
+        port: project.httpsPort,
+        servername: host,
+        path: pathname,
+        headers: { host },
+        ca,
+        timeout: 10_000,
+      },
+      (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Retries while the edge is still getting its certificate; the last error otherwise. */
+async function fetchEdgeReady(host: string, pathname = "/") {
+  let last: unknown;
+  for (let i = 0; i < 40; i++) {
+    try {
+      return await fetchEdge(host, pathname);
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  throw last;
+}
+
+/** Tries a TCP connection from inside a container; "open" or the error's code. */
+async function probeFrom(container: string, host: string, port: number): Promise<string> {
+  const script =
+    "const s=require('net').connect({host:process.argv[1],port:+process.argv[2]});" +
+    "s.setTimeout(3000,()=>{console.log('timeout');process.exit(1)});" +
+    "s.on('connect',()=>{console.log('open');process.exit(0)});" +
+    "s.on('error',(e)=>{console.log(e.code||e.message);process.exit(1)})";
+  const r = await run("docker", ["exec", container, "node", "-e", script, host, String(port)]);
+  return r.stdout.trim() || r.stderr.trim();
+}
+
+const website = (name: string) => project.sites.find((s) => s.name === name)!;
+const containersOf = (d: Desired) =>
+  d.resources.filter((r) => r.type === "docker:index/container:Container");
+
+describe("real engine", { timeout: 25 * 60_000 }, () => {
+  before(async () => {
+    // The stand-ins carry the references the local stack declares, and those of the test project.
+    const local = await synth(ROOT, "local", path.join(ROOT, "sites"), "sites");
+    harness = new Harness({ log });
+    project = await writeEngineProject(appImagesOf(local.manifest.resources));
+    harness.ownedDirs.push(project.root);
+    desired = await desiredState(project.root, STACK, project.sitesDir);
+    const tags = tagsFor([...local.manifest.resources, ...desired.resources]);
+    measurements.images = await buildImages(tags, log);
+    log(
+      `images ready in ${measurements.images.seconds.toFixed(1)}s (base built: ${measurements.images.baseBuilt}, rebuilt: ${measurements.images.built.join(", ") || "none"})`,
+    );
+    const t0 = Date.now();
+    await harness.apply(desired);
+    measurements.secondsToAllHealthy = (Date.now() - t0) / 1000;
+    log(
+      `all declared resources created and healthy in ${measurements.secondsToAllHealthy.toFixed(1)}s`,
+    );
+    ca = await docker(["exec", EDGE, "cat", CA_PATH]);
+  });
+
+  after(async () => {
+    try {
+      if (harness) {
+        const left = await harness.cleanup();
+        if (left.length) log(`cleanup could not remove:\n${left.join("\n")}`);
+      }
+    } finally {
+      measurements.suiteSeconds = (Date.now() - suiteStart) / 1000;
+      const out = path.join(ROOT, "build", "engine");
+      fs.mkdirSync(out, { recursive: true });
+      fs.writeFileSync(
+        path.join(out, "measurements.json"),
+        `${JSON.stringify(measurements, null, 2)}\n`,
+      );
+      log(`measurements: ${JSON.stringify(measurements)}`);
+    }
+  });
+
+  it("runs every declared container, healthy where it has a healthcheck", async () => {
+    const containers = containersOf(desired);
+    assert.ok(containers.length >= 8, `only ${containers.length} containers declared`);
+    for (const c of containers) {
+      const state = (
+        await inspect<{ State: { Status: string; Health?: { Status: string } } }>(
+          "container",
+          harness.dockerName(c.name),
+        )
+      ).State;
+      assert.equal(state.Status, "running", `${c.name} is ${state.Status}`);
+      if (c.clearInputs.healthcheck) assert.equal(state.Health?.Status, "healthy", c.name);
+    }
+  });
+
+  it("serves every active site over HTTPS through the edge, with the edge's local CA", async () => {
+    for (const name of ["alpha", "beta"]) {
+      const [domain] = website(name).domains as string[];
+      const res = await fetchEdgeReady(domain);
+      assert.equal(res.status, 200, `${domain}: ${res.status} ${res.body}`);
+      assert.equal(res.body, `hello from ${name}\n`, `${domain} reached the wrong app`);
+      assert.equal(res.headers["strict-transport-security"], "max-age=31536000");
+    }
+    const alias = await fetchEdgeReady("www.beta.engine.test", "/x?y=1");
+    assert.equal(alias.status, 301);
+    assert.equal(alias.headers.location, "https://beta.engine.test/x?y=1");
+  });
+
+  it("refuses a TLS client that does not trust the edge's CA", async () => {
+    const saved = ca;
+    ca = "";
+    try {
+      await assert.rejects(fetchEdge("alpha.engine.test"), /certificate/);
+    } finally {
+      ca = saved;
+    }
+  });
+
+  it("logs each app into its database with the declared credentials, as a non-superuser role", async () => {
+    for (const [name, db] of [
+      ["alpha", "alpha"],
+      ["beta", "beta_db"],
+    ]) {
+      const res = await fetchEdge(`${name}.engine.test`, "/whoami");
+      assert.equal(res.status, 200, res.body);
+      const who = JSON.parse(res.body) as {
+        db: { user: string; superuser: boolean; database: string };
+      };
+      assert.deepEqual(who.db, { user: databaseRoles(db).app, superuser: false, database: db });
+      // The URL the app was given names that role, and the server checks the password.
+      const app = desired.resources.find((r) => r.name === `${name}-app`)!;
+      const url = (app.clearInputs.envs as string[])
+        .find((e) => e.startsWith("DATABASE_URL="))!
+        .slice("DATABASE_URL=".length);
+      assert.equal(new URL(url).username, databaseRoles(db).app);
+      const wrong = new URL(url);
+      wrong.password = "not-the-password";
+      const denied = await run("docker", [
+        "exec",
+        harness.dockerName(`${name}-app`),
+        "psql",
+        "-X",
+        "-d",
+        wrong.toString(),
+        "-c",
+        "select 1",
+      ]);
+      assert.notEqual(denied.code, 0, "a wrong password was accepted");
+      assert.match(denied.stderr, /password authentication failed/);
+    }
+  });
+
+  it("keeps one site's app from reaching another site's dedicated database", async () => {
+    const alphaApp = harness.dockerName("alpha-app");
+    const betaApp = harness.dockerName("beta-app");
+    const alphaDb = siteNames("alpha").database;
+    const betaDb = siteNames("beta").database;
+    // The probe works: each app reaches its own database.
+    assert.equal(await probeFrom(alphaApp, alphaDb, 5432), "open");
+    assert.equal(await probeFrom(betaApp, betaDb, 5432), "open");
+    // Neither by name nor by address across sites.
+    assert.notEqual(await probeFrom(alphaApp, betaDb, 5432), "open");
+    assert.notEqual(await probeFrom(betaApp, alphaDb, 5432), "open");
+    const betaDbInfo = await inspect<{
+      NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
+    }>("container", betaDb);
+    for (const [net, { IPAddress }] of Object.entries(betaDbInfo.NetworkSettings.Networks)) {
+      assert.notEqual(await probeFrom(alphaApp, IPAddress, 5432), "open", `via ${net}`);
+    }
+  });
+
+  it("gives every container the limits and settings it declares", async () => {
+    for (const c of containersOf(desired)) {
+      const i = c.clearInputs;
+      const info = await inspect<{
+        HostConfig: {
+          Memory: number;
+          MemoryReservation: number;
+          NanoCpus: number;
+          RestartPolicy: { Name: string };
+          LogConfig: { Type: string; Config: Record<string, string> };
+          SecurityOpt: string[] | null;
+        };
+        Config: {
+          User: string;
+          StopSignal?: string;
+          StopTimeout?: number;
+          Labels: Record<string, string>;
+        };
+      }>("container", harness.dockerName(c.name));
+      const h = info.HostConfig;
+      const mib = 1024 * 1024;
+      assert.equal(h.Memory, Number(i.memory) * mib, `${c.name} memory`);
+      assert.equal(
+        h.MemoryReservation,
+        Number(i.memoryReservation ?? 0) * mib,
+        `${c.name} reservation`,
+      );
+      assert.equal(h.NanoCpus, Math.round(Number(i.cpus ?? 0) * 1e9), `${c.name} cpus`);
+      assert.equal(h.RestartPolicy.Name, i.restart, `${c.name} restart`);
+      assert.equal(h.LogConfig.Type, i.logDriver);
+      assert.deepEqual(h.LogConfig.Config, i.logOpts);
+      assert.deepEqual(h.SecurityOpt ?? [], i.securityOpts ?? [], `${c.name} security options`);
+      if (typeof i.user === "string") assert.equal(info.Config.User, i.user, `${c.name} user`);
+      if (i.stopSignal) assert.equal(info.Config.StopSignal, i.stopSignal);
+      if (i.stopTimeout !== undefined) assert.equal(info.Config.StopTimeout, i.stopTimeout);
+      for (const l of i.labels as { label: string; value: string }[]) {
+        assert.equal(info.Config.Labels[l.label], l.value, `${c.name} label ${l.label}`);
+      }
+    }
+    // The declared figures are the site file's, not defaults that happen to match.
+    const alphaApp = await inspect<{ HostConfig: { Memory: number; NanoCpus: number } }>(
+      "container",
+      harness.dockerName("alpha-app"),
+    );
+    assert.equal(alphaApp.HostConfig.Memory, 192 * 1024 * 1024);
+    assert.equal(alphaApp.HostConfig.NanoCpus, 0.4e9);
+  });
+
+  it("writes secret files with the declared permissions and keeps internal networks internal", async () => {
+    const mode = async (container: string, file: string) =>
+      (await docker(["exec", container, "stat", "-c", "%a %U", file])).trim();
+    assert.equal(await mode("alpha-db", "/run/agi/superuser-password"), "444 root");
+    assert.equal(await mode("alpha-backup", "/run/agi/backup-password"), "400 root");
+    const net = await inspect<{ Internal: boolean }>("network", siteNames("alpha").internalNetwork);
+    assert.equal(net.Internal, true);
+    // The internal network has no way out: the database cannot reach the edge's network.
+    const r = await run("docker", ["exec", "alpha-db", "pg_isready", "-h", "agi-edge", "-t", "2"]);
+    assert.notEqual(r.code, 0);
+  });
+
+  it("answers read-only Docker API calls through the socket proxy and refuses the rest", async () => {
+    const app = harness.dockerName("alpha-app");
+    const call = async (method: string, p: string) => {
+      const script =
+        "fetch(process.env.DOCKER_HOST.replace('tcp:','http:')+process.argv[2],{method:process.argv[1]})" +
+        ".then(r=>{console.log(r.status)},e=>{console.log('error '+e.message)})";
+      return (await docker(["exec", app, "node", "-e", script, method, p])).trim();
+    };
+    assert.equal(await call("GET", "/_ping"), "200");
+    assert.equal(await call("GET", "/v1.41/containers/json"), "200");
+    assert.equal(await call("GET", `/containers/${harness.dockerName("beta-app")}/json`), "403");
+    assert.equal(await call("POST", "/containers/create"), "403");
+  });
+
+  it("takes a forced backup that leaves a verified dump and a status record, and the restore drill passes", async () => {
+    const t0 = Date.now();
+    const out = await docker(["exec", "alpha-backup", "/opt/agi/pg-backup.sh"]);
+    measurements.backupSeconds = (Date.now() - t0) / 1000;
+    assert.match(out, /backup alpha: ok: daily\/alpha-\S+\.dump/);
+    const dir = path.join(project.hostRoot, "backups", "alpha");
+    const status = JSON.parse(fs.readFileSync(path.join(dir, "status.json"), "utf8")) as {
+      lastError: string | null;
+      lastDump: string;
+    };
+    assert.equal(status.lastError, null);
+    const dump = path.join(dir, status.lastDump);
+    assert.ok(fs.statSync(dump).size > 0);
+    assert.ok(fs.existsSync(dump.replace(/\.dump$/, ".manifest.json")));
+    const drill = await run("sh", [
+      path.join(ROOT, "components", "backup", "host-restore.sh"),
+      "alpha",
+      "alpha",
+      "dedicated",
+      "--latest",
+      "--into-scratch",
+    ]);
+    assert.equal(drill.code, 0, `restore drill: ${drill.stdout}\n${drill.stderr}`);
+  });
+
+  it("records the idle memory of each kind of container", async () => {
+    const out = await docker([
+      "stats",
+      "--no-stream",
+      "--format",
+      "{{.Name}}\t{{.MemUsage}}",
+      ...containersOf(desired).map((c) => harness.dockerName(c.name)),
+    ]);
+    const byKind: Record<string, number[]> = {};
+    for (const line of out.trim().split("\n")) {
+      const [name, usage] = line.split("\t");
+      const c = containersOf(desired).find((r) => harness.dockerName(r.name) === name)!;
+      const role = (c.clearInputs.labels as { label: string; value: string }[]).find(
+        (l) => l.label === "agi.role",
+      )!.value;
+      (byKind[role] ??= []).push(toMiB(usage.split("/")[0].trim()));
+    }
+    measurements.idleMemoryMiB = byKind;
+    assert.ok(Object.keys(byKind).length >= 5, JSON.stringify(byKind));
+  });
+
+  it("comes back healthy after the Docker daemon restarts", async (t) => {
+    // Only a daemon this run owns is restarted (.ci/run says so when it started dockerd itself).
+    if (process.env.ENGINE_DOCKERD_RESTART !== "yes") {
+      t.skip("the Docker daemon is not this run's own (ENGINE_DOCKERD_RESTART is not yes)");
+      return;
+    }
+    const pid = Number(fs.readFileSync("/var/run/docker.pid", "utf8").trim());
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    process.kill(pid, "SIGTERM");
+    for (let i = 0; i < 120 && alive(); i++) await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(!alive(), "dockerd did not stop within 120 s");
+    const logFd = fs.openSync(process.env.ENGINE_DOCKERD_LOG ?? "/dev/null", "a");
+    spawn("dockerd", [], { detached: true, stdio: ["ignore", logFd, logFd] }).unref();
+    fs.closeSync(logFd);
+    for (let i = 0; i < 60; i++) {
+      if ((await run("docker", ["info"])).code === 0) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    for (const c of containersOf(desired)) {
+      await waitHealthy(harness.dockerName(c.name), 180, Boolean(c.clearInputs.healthcheck));
+    }
+    for (const name of ["alpha", "beta"]) {
+      const res = await fetchEdgeReady(`${name}.engine.test`);
+      assert.equal(res.status, 200, `${name} after the restart: ${res.status} ${res.body}`);
+    }
+  });
+
+  it("removes a site and leaves its data volume", async () => {
+    removeSite(project, "beta");
+    const next = await desiredState(project.root, STACK, project.sitesDir);
+    const removed = await harness.removeAbsent(next);
+    desired = next;
+    for (const n of ["beta-app", "beta-db", "beta-backup", "beta-internal", "beta-route-local"]) {
+      assert.ok(removed.includes(n), `${n} was not removed: ${removed.join(", ")}`);
+    }
+    const gone = await run("docker", ["container", "inspect", siteNames("beta").database]);
+    assert.notEqual(gone.code, 0, "beta's database container is still there");
+    const volume = await inspect<{ Labels: Record<string, string> }>(
+      "volume",
+      siteNames("beta").databaseVolume,
+    );
+    assert.equal(volume.Labels["agi.site"], "beta");
+    assert.ok(!fs.existsSync(path.join(project.hostRoot, "edge", "sites.d", "beta.caddy")));
+    await assert.rejects(fetchEdge("beta.engine.test"));
+    assert.equal((await fetchEdge("alpha.engine.test")).status, 200);
+  });
+});
+
+function toMiB(text: string): number {
+  const m = /^([\d.]+)\s*([KMG]i?B|B)$/.exec(text);
+  if (!m) throw new Error(`unreadable memory figure ${text}`);
+  const factor: Record<string, number> = {
+    B: 1 / 1048576,
+    KiB: 1 / 1024,
+    KB: 1 / 1024,
+    MiB: 1,
+    MB: 1,
+    GiB: 1024,
+    GB: 1024,
+  };
+  return Math.round(Number(m[1]) * factor[m[2]] * 10) / 10;
+}

@@ -1,0 +1,551 @@
+/**
+ * Realizes a program's desired state on a real Docker engine with the docker CLI: the resources the
+ * program registers under the SDK's mocks (what `synth` writes to manifest.json, here with secret
+ * values in clear, in memory and in this run's private 0700 directory only), created in dependency
+ * order, concurrently where the order allows, as the providers would create them. Every input is
+ * either honoured or refused by name before anything is created: nothing is silently dropped.
+ * Everything it creates carries this run's label, and `cleanup` removes exactly that.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { resolveOutput, type RecordedResource } from "../../scripts/mock-engine";
+import { runUnderMocks } from "../../scripts/synth";
+import { docker, imageExists, must, run } from "./docker";
+
+export const RUN_LABEL = "agi.engine-suite.run";
+export const RESOURCE_LABEL = "agi.engine-suite.resource";
+
+const T = {
+  provider: "pulumi:providers:docker",
+  network: "docker:index/network:Network",
+  volume: "docker:index/volume:Volume",
+  image: "docker:index/remoteImage:RemoteImage",
+  container: "docker:index/container:Container",
+  command: "command:local:Command",
+  password: "random:index/randomPassword:RandomPassword",
+} as const;
+
+/** Inputs the harness honours, per resource type; nested objects list their own keys. */
+const KNOWN: Record<string, Record<string, true | Record<string, true>>> = {
+  [T.provider]: { host: true },
+  [T.network]: { name: true, driver: true, internal: true, labels: { label: true, value: true } },
+  [T.volume]: { name: true, labels: { label: true, value: true } },
+  [T.image]: { name: true, keepLocally: true },
+  [T.command]: { create: true, update: true, delete: true, stdin: true },
+  [T.password]: { length: true, special: true },
+  [T.container]: {
+    name: true,
+    image: true,
+    envs: true,
+    entrypoints: true,
+    command: true,
+    uploads: { file: true, content: true, executable: true, permissions: true },
+    mounts: { type: true, source: true, target: true, readOnly: true },
+    networksAdvanced: { name: true, aliases: true },
+    ports: { internal: true, external: true, ip: true, protocol: true },
+    healthcheck: { tests: true, interval: true, timeout: true, startPeriod: true, retries: true },
+    wait: true,
+    waitTimeout: true,
+    memory: true,
+    memoryReservation: true,
+    cpus: true,
+    restart: true,
+    logDriver: true,
+    logOpts: true,
+    securityOpts: true,
+    labels: { label: true, value: true },
+    user: true,
+    stopSignal: true,
+    stopTimeout: true,
+    destroyGraceSeconds: true,
+  },
+};
+
+/** The Docker endpoint this harness drives; a provider for any other is refused. */
+const LOCAL_DOCKER = "unix:///var/run/docker.sock";
+
+export interface Desired {
+  resources: RecordedResource[];
+}
+
+/**
+ * Runs the program under mocks (as an update, so every output is known) and returns what it
+ * registered. Sequential only: the SDK's runtime is global to the process.
+ */
+export async function desiredState(
+  root: string,
+  stack: string,
+  sitesDir: string,
+): Promise<Desired> {
+  const { engine, program } = await runUnderMocks(root, stack, sitesDir, "sites", false);
+  await resolveOutput(program.inventory);
+  await resolveOutput(program.caddy);
+  await engine.settle();
+  return { resources: [...engine.resources] };
+}
+
+/** Every input or option the harness cannot honour, as "<type> <name>: <what>". */
+export function unsupported(resources: readonly RecordedResource[]): string[] {
+  const problems: string[] = [];
+  for (const r of resources) {
+    const where = `${r.type} ${r.name}`;
+    if (!r.custom) {
+      if (Object.keys(r.inputs).length)
+        problems.push(`${where}: component inputs are not honoured`);
+      continue;
+    }
+    const known = KNOWN[r.type];
+    if (!known) {
+      problems.push(`${where}: resource type is not honoured by the engine harness`);
+      continue;
+    }
+    if (r.options.import) problems.push(`${where}: option import is not honoured`);
+    if (r.options.protect) problems.push(`${where}: option protect is not honoured`);
+    for (const [key, value] of Object.entries(r.clearInputs)) {
+      const spec = known[key];
+      if (!spec) {
+        problems.push(`${where}: input ${key} is not honoured`);
+        continue;
+      }
+      if (spec === true) continue;
+      const items = Array.isArray(value) ? value : [value];
+      for (const item of items) {
+        for (const sub of Object.keys((item ?? {}) as object)) {
+          if (!spec[sub]) problems.push(`${where}: input ${key}.${sub} is not honoured`);
+        }
+      }
+    }
+    if (JSON.stringify(r.clearInputs).includes("[unknown]")) {
+      problems.push(`${where}: an input is unknown (preview value)`);
+    }
+    if (r.type === T.provider && r.clearInputs.host !== LOCAL_DOCKER) {
+      problems.push(`${where}: input host ${str(r.clearInputs.host)} is not this machine's engine`);
+    }
+    if (r.type === T.container) {
+      for (const e of (r.clearInputs.envs as string[] | undefined) ?? []) {
+        if (e.includes("\n")) problems.push(`${where}: input envs holds a value with a newline`);
+      }
+    }
+  }
+  return problems;
+}
+
+interface Applied {
+  resource: RecordedResource;
+  /** Docker's name of the container, network or volume. */
+  dockerName?: string;
+}
+
+export interface HarnessOptions {
+  /** Called with progress lines. */
+  log?: (m: string) => void;
+}
+
+export class Harness {
+  readonly runId = `r${Date.now().toString(36)}${crypto.randomBytes(3).toString("hex")}`;
+  /** 0700: env files and uploads with clear secret values pass through here, and are removed. */
+  readonly privateDir = fs.mkdtempSync(path.join(os.tmpdir(), "agi-engine-private-"));
+  readonly applied = new Map<string, Applied>();
+  /** URNs in the order they were created, for removal in reverse. */
+  private readonly order: string[] = [];
+  private seq = 0;
+  private readonly log: (m: string) => void;
+  /** Directories to remove at cleanup (the test project, host root). */
+  readonly ownedDirs: string[] = [];
+
+  constructor(options: HarnessOptions = {}) {
+    fs.chmodSync(this.privateDir, 0o700);
+    this.log = options.log ?? (() => undefined);
+  }
+
+  get labelFilter(): string {
+    return `label=${RUN_LABEL}=${this.runId}`;
+  }
+
+  /** The Docker name of a created resource, by the program's resource name. */
+  dockerName(resourceName: string): string {
+    const found = [...this.applied.values()].filter((a) => a.resource.name === resourceName);
+    if (found.length !== 1 || !found[0].dockerName) {
+      throw new Error(`harness: no created docker object for ${resourceName}`);
+    }
+    return found[0].dockerName;
+  }
+
+  /** Creates every resource of `desired` not created yet, dependencies first. */
+  async apply(desired: Desired): Promise<void> {
+    const problems = unsupported(desired.resources);
+    if (problems.length)
+      throw new Error(`harness: cannot realize the manifest:\n${problems.join("\n")}`);
+    const byUrn = new Map(desired.resources.map((r) => [r.urn, r]));
+    const descendants = (urn: string): string[] => {
+      const r = byUrn.get(urn);
+      if (!r) throw new Error(`harness: dependency ${urn} is not a resource of the manifest`);
+      if (r.custom) return [urn];
+      return desired.resources.filter((c) => c.parent === urn).flatMap((c) => descendants(c.urn));
+    };
+    const started = new Map<string, Promise<void>>();
+    const start = (r: RecordedResource): Promise<void> => {
+      let p = started.get(r.urn);
+      if (p) return p;
+      p = (async () => {
+        const deps = r.options.dependsOn.flatMap(descendants).filter((u) => u !== r.urn);
+        const results = await Promise.allSettled(deps.map((u) => start(byUrn.get(u)!)));
+        const failed = results.find((x) => x.status === "rejected");
+        if (failed) throw new Error(`${r.name}: not created, a dependency failed`);
+        if (this.applied.has(r.urn)) return;
+        await this.create(r, desired);
+        this.order.push(r.urn);
+      })();
+      started.set(r.urn, p);
+      return p;
+    };
+    const results = await Promise.allSettled(desired.resources.filter((r) => r.custom).map(start));
+    const errors = results
+      .filter((x): x is PromiseRejectedResult => x.status === "rejected")
+      .map((x) => String((x.reason as Error)?.message ?? x.reason))
+      .filter((m) => !m.endsWith("a dependency failed"));
+    if (errors.length) throw new Error(`harness: apply failed:\n${errors.join("\n")}`);
+  }
+
+  /**
+   * Brings the engine to a new desired state that only drops resources: each created resource the
+   * new state lacks is deleted, dependents first, as the providers delete (volumes retained on
+   * delete are kept). A resource whose inputs changed is refused: the harness does not update.
+   */
+  async removeAbsent(desired: Desired): Promise<string[]> {
+    const next = new Map(desired.resources.map((r) => [r.urn, r]));
+    for (const urn of this.order) {
+      const now = next.get(urn);
+      const before = this.applied.get(urn)!.resource;
+      if (now && JSON.stringify(now.clearInputs) !== JSON.stringify(before.clearInputs)) {
+        throw new Error(`harness: ${before.name} changed; updates are not realized by the harness`);
+      }
+    }
+    for (const r of desired.resources) {
+      if (r.custom && !this.applied.has(r.urn)) {
+        throw new Error(`harness: ${r.name} is new; only removals are realized by removeAbsent`);
+      }
+    }
+    const removed: string[] = [];
+    for (const urn of [...this.order].reverse()) {
+      if (next.has(urn)) continue;
+      await this.delete(this.applied.get(urn)!);
+      removed.push(this.applied.get(urn)!.resource.name);
+      this.applied.delete(urn);
+      this.order.splice(this.order.indexOf(urn), 1);
+    }
+    return removed;
+  }
+
+  private async create(r: RecordedResource, desired: Desired): Promise<void> {
+    const t0 = Date.now();
+    const i = r.clearInputs;
+    switch (r.type) {
+      case T.provider:
+      case T.password:
+        // The engine connection is checked in unsupported(); passwords are the mock's values.
+        break;
+      case T.image: {
+        const ref = str(i.name);
+        if (!(await imageExists(ref))) {
+          throw new Error(
+            `${r.name}: image ${ref} is not on this engine and no registry is reachable`,
+          );
+        }
+        break;
+      }
+      case T.network: {
+        const name = i.name
+          ? str(i.name)
+          : `${r.name}-${crypto.randomBytes(4).toString("hex").slice(0, 7)}`;
+        const args = ["network", "create", "--label", `${RUN_LABEL}=${this.runId}`];
+        args.push("--label", `${RESOURCE_LABEL}=${r.name}`);
+        if (i.driver) args.push("--driver", str(i.driver));
+        if (i.internal) args.push("--internal");
+        for (const l of labels(i.labels)) args.push("--label", l);
+        await docker([...args, name]);
+        this.applied.set(r.urn, { resource: r, dockerName: name });
+        break;
+      }
+      case T.volume: {
+        const name = i.name
+          ? str(i.name)
+          : `${r.name}-${crypto.randomBytes(4).toString("hex").slice(0, 7)}`;
+        const args = ["volume", "create", "--label", `${RUN_LABEL}=${this.runId}`];
+        args.push("--label", `${RESOURCE_LABEL}=${r.name}`);
+        for (const l of labels(i.labels)) args.push("--label", l);
+        await docker([...args, name]);
+        this.applied.set(r.urn, { resource: r, dockerName: name });
+        break;
+      }
+      case T.command: {
+        await this.runCommand(r, "create");
+        break;
+      }
+      case T.container: {
+        const name = await this.createContainer(r, desired);
+        this.applied.set(r.urn, { resource: r, dockerName: name });
+        break;
+      }
+      default:
+        throw new Error(`${r.name}: type ${r.type} is not realized`);
+    }
+    if (!this.applied.has(r.urn)) this.applied.set(r.urn, { resource: r });
+    this.log(`created ${r.name} (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  }
+
+  /** Runs a command resource's script as the command provider does: /bin/sh -c, stdin given. */
+  private async runCommand(
+    r: RecordedResource,
+    which: "create" | "update" | "delete",
+  ): Promise<void> {
+    const script = r.clearInputs[which];
+    if (typeof script !== "string") return;
+    const stdin = r.clearInputs.stdin;
+    const res = await run("/bin/sh", ["-c", script], {
+      input: typeof stdin === "string" ? stdin : undefined,
+    });
+    if (res.code !== 0) {
+      throw new Error(
+        `${r.name}: ${which} exited ${res.code}: ${(res.stderr || res.stdout).trim()}`,
+      );
+    }
+  }
+
+  private async createContainer(r: RecordedResource, desired: Desired): Promise<string> {
+    const i = r.clearInputs;
+    const n = ++this.seq;
+    const name = i.name
+      ? str(i.name)
+      : `${r.name}-${crypto.randomBytes(4).toString("hex").slice(0, 7)}`;
+    const args = ["create", "--name", name, "--label", `${RUN_LABEL}=${this.runId}`];
+    args.push("--label", `${RESOURCE_LABEL}=${r.name}`);
+    for (const l of labels(i.labels)) args.push("--label", l);
+
+    const envs = (i.envs as string[] | undefined) ?? [];
+    let envFile: string | undefined;
+    if (envs.length) {
+      envFile = path.join(this.privateDir, `env-${n}`);
+      fs.writeFileSync(envFile, `${envs.join("\n")}\n`, { mode: 0o600 });
+      args.push("--env-file", envFile);
+    }
+    const entrypoints = (i.entrypoints as string[] | undefined) ?? [];
+    if (entrypoints.length) args.push("--entrypoint", entrypoints[0]);
+    const mounts = (i.mounts as Record<string, unknown>[] | undefined) ?? [];
+    for (const m of mounts) {
+      if (m.type !== "volume" && m.type !== "bind") {
+        throw new Error(`${r.name}: input mounts.type ${str(m.type)} is not honoured`);
+      }
+      const parts = [`type=${m.type}`, `source=${str(m.source)}`, `target=${str(m.target)}`];
+      if (m.readOnly) parts.push("readonly");
+      args.push("--mount", parts.join(","));
+    }
+    const networks =
+      (i.networksAdvanced as { name: string; aliases?: string[] }[] | undefined) ?? [];
+    if (networks.length) {
+      args.push("--network", networks[0].name);
+      for (const a of networks[0].aliases ?? []) args.push("--network-alias", a);
+    }
+    for (const p of (i.ports as Record<string, unknown>[] | undefined) ?? []) {
+      const ip = p.ip ? `${str(p.ip)}:` : "";
+      const ext = p.external !== undefined ? str(p.external) : "";
+      args.push("--publish", `${ip}${ext}:${str(p.internal)}/${str(p.protocol ?? "tcp")}`);
+    }
+    const hc = i.healthcheck as Record<string, unknown> | undefined;
+    if (hc) {
+      const tests = hc.tests as string[];
+      args.push("--health-cmd", healthCommand(r.name, tests));
+      if (hc.interval) args.push("--health-interval", str(hc.interval));
+      if (hc.timeout) args.push("--health-timeout", str(hc.timeout));
+      if (hc.startPeriod) args.push("--health-start-period", str(hc.startPeriod));
+      if (hc.retries !== undefined) args.push("--health-retries", str(hc.retries));
+    }
+    // The Docker provider's memory figures are MiB.
+    if (i.memory !== undefined) args.push("--memory", `${Number(i.memory)}m`);
+    if (i.memoryReservation !== undefined) {
+      args.push("--memory-reservation", `${Number(i.memoryReservation)}m`);
+    }
+    if (i.cpus !== undefined) args.push("--cpus", str(i.cpus));
+    if (i.restart) args.push("--restart", str(i.restart));
+    if (i.logDriver) args.push("--log-driver", str(i.logDriver));
+    for (const [k, v] of Object.entries((i.logOpts as Record<string, string>) ?? {})) {
+      args.push("--log-opt", `${k}=${v}`);
+    }
+    for (const s of (i.securityOpts as string[] | undefined) ?? []) args.push("--security-opt", s);
+    if (i.user) args.push("--user", str(i.user));
+    if (i.stopSignal) args.push("--stop-signal", str(i.stopSignal));
+    if (i.stopTimeout !== undefined) args.push("--stop-timeout", str(i.stopTimeout));
+
+    args.push(this.imageRef(r, desired));
+    args.push(...entrypoints.slice(1), ...((i.command as string[] | undefined) ?? []));
+    try {
+      await docker(args);
+    } finally {
+      if (envFile) fs.rmSync(envFile, { force: true });
+    }
+    // Recorded before anything else can fail, so a failed container is still known by name.
+    this.applied.set(r.urn, { resource: r, dockerName: name });
+
+    for (const u of (i.uploads as Record<string, unknown>[] | undefined) ?? []) {
+      await this.upload(name, u, n);
+    }
+    for (const net of networks.slice(1)) {
+      const a = (net.aliases ?? []).flatMap((x) => ["--alias", x]);
+      await docker(["network", "connect", ...a, net.name, name]);
+    }
+    await docker(["start", name]);
+    if (i.wait) await waitHealthy(name, Number(i.waitTimeout ?? 60), Boolean(hc));
+    return name;
+  }
+
+  /**
+   * One upload as the Docker provider makes it: a tar stream of the single file (owned by root,
+   * mode `permissions`, else 0744 when executable, else 0644) extracted at / before the start.
+   */
+  private async upload(container: string, u: Record<string, unknown>, n: number): Promise<void> {
+    const file = str(u.file);
+    if (!file.startsWith("/")) throw new Error(`upload ${file}: not an absolute path`);
+    const mode = u.permissions ? parseInt(str(u.permissions), 8) : u.executable ? 0o744 : 0o644;
+    const stage = fs.mkdtempSync(path.join(this.privateDir, `upload-${n}-`));
+    try {
+      const rel = file.slice(1);
+      fs.mkdirSync(path.join(stage, path.dirname(rel)), { recursive: true });
+      fs.writeFileSync(path.join(stage, rel), str(u.content ?? ""), { mode: 0o600 });
+      fs.chmodSync(path.join(stage, rel), mode);
+      await must("/bin/sh", [
+        "-c",
+        'tar --owner=0 --group=0 --numeric-owner --no-recursion -C "$1" -cf - "$2" | docker cp - "$3":/',
+        "sh",
+        stage,
+        rel,
+        container,
+      ]);
+    } finally {
+      fs.rmSync(stage, { recursive: true, force: true });
+    }
+  }
+
+  /** The image a container names: the RemoteImage among its dependencies (its id is the mock's). */
+  private imageRef(r: RecordedResource, desired: Desired): string {
+    const image = str(r.clearInputs.image);
+    const images = desired.resources.filter(
+      (x) => x.type === T.image && r.options.dependsOn.includes(x.urn),
+    );
+    if (images.length === 1) return str(images[0].clearInputs.name);
+    if (images.length === 0 && !image.startsWith("sha256:")) return image;
+    throw new Error(`${r.name}: input image ${image} names no single RemoteImage of the program`);
+  }
+
+  private async delete(a: Applied): Promise<void> {
+    const r = a.resource;
+    switch (r.type) {
+      case T.container: {
+        const grace = r.clearInputs.destroyGraceSeconds ?? r.clearInputs.stopTimeout ?? 10;
+        await docker(["stop", "--time", str(grace), a.dockerName!]);
+        await docker(["rm", "--volumes", a.dockerName!]);
+        break;
+      }
+      case T.network:
+        await docker(["network", "rm", a.dockerName!]);
+        break;
+      case T.volume:
+        if (r.options.retainOnDelete) {
+          this.log(`retained ${r.name} (retainOnDelete)`);
+          return;
+        }
+        await docker(["volume", "rm", a.dockerName!]);
+        break;
+      case T.command:
+        await this.runCommand(r, "delete");
+        break;
+      default:
+        break; // images are kept locally, providers and passwords hold nothing on the engine
+    }
+    this.log(`deleted ${r.name}`);
+  }
+
+  /** Removes everything this run created, whatever state it is in; returns what it could not remove. */
+  async cleanup(): Promise<string[]> {
+    const left: string[] = [];
+    const ids = async (kind: string[]) =>
+      (await docker([...kind, "--filter", this.labelFilter, "--quiet"]))
+        .split("\n")
+        .filter(Boolean);
+    const remove = async (args: string[]) => {
+      const r = await run("docker", args);
+      if (r.code !== 0) left.push(`${args.join(" ")}: ${r.stderr.trim()}`);
+    };
+    for (const id of await ids(["ps", "--all"])) await remove(["rm", "--force", "--volumes", id]);
+    for (const id of await ids(["network", "ls"])) await remove(["network", "rm", id]);
+    for (const id of await ids(["volume", "ls"])) await remove(["volume", "rm", id]);
+    for (const dir of [...this.ownedDirs, this.privateDir]) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return left;
+  }
+}
+
+/** An input's scalar value as text; anything else is refused rather than stringified. */
+function str(value: unknown): string {
+  if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+    return String(value);
+  }
+  throw new Error(`harness: expected a scalar input, got ${JSON.stringify(value)}`);
+}
+
+function labels(value: unknown): string[] {
+  return ((value as { label: string; value: string }[] | undefined) ?? []).map(
+    (l) => `${l.label}=${l.value}`,
+  );
+}
+
+/** Shell-quotes one word. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:@=%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The docker CLI sets only shell-form healthchecks. CMD-SHELL passes as is; the exec form (CMD ...)
+ * is given as the same words, quoted, which /bin/sh runs as the exec form would (every stand-in has
+ * /bin/sh). NONE and anything else is refused.
+ */
+export function healthCommand(name: string, tests: string[]): string {
+  const [kind, ...rest] = tests;
+  if (kind === "CMD-SHELL" && rest.length === 1) return rest[0];
+  if (kind === "CMD" && rest.length) return rest.map(shellQuote).join(" ");
+  throw new Error(`${name}: input healthcheck.tests ${JSON.stringify(tests)} is not honoured`);
+}
+
+/** Waits until the container is healthy (or running, without a healthcheck), as `wait: true` does. */
+export async function waitHealthy(
+  name: string,
+  timeoutSeconds: number,
+  hasHealth: boolean,
+): Promise<void> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const state = JSON.parse(await docker(["inspect", "--format", "{{json .State}}", name])) as {
+      Status: string;
+      ExitCode: number;
+      Health?: { Status: string; Log?: { Output: string }[] };
+    };
+    if (!hasHealth && state.Status === "running") return;
+    if (hasHealth && state.Health?.Status === "healthy") return;
+    if (state.Status === "exited" || state.Status === "dead") {
+      const logs = await run("docker", ["logs", "--tail", "30", name]);
+      throw new Error(
+        `${name}: exited ${state.ExitCode} before it was healthy:\n${(logs.stdout + logs.stderr).trim()}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      const last = state.Health?.Log?.slice(-1)[0]?.Output?.trim() ?? "";
+      const logs = await run("docker", ["logs", "--tail", "20", name]);
+      throw new Error(
+        `${name}: not healthy within ${timeoutSeconds}s (${state.Health?.Status ?? state.Status}); last probe: ${last}\n${(logs.stdout + logs.stderr).trim()}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
