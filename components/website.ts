@@ -146,7 +146,9 @@ export class Website extends pulumi.ComponentResource {
               {
                 file: "/docker-entrypoint-initdb.d/10-agi-app-role.sh",
                 content: appRoleInitScript(),
-                executable: true,
+                // 0755: the image's entrypoint runs init scripts as postgres, and runs (rather
+                // than sources) only those it may execute; the provider's "executable" is 0744.
+                permissions: "0755",
               },
               { file: ENTRYPOINT_PATH, content: entrypointScript(), executable: true },
             ],

@@ -133,6 +133,7 @@ test("synth --stack prod (end to end): writes manifest, Caddy files and inventor
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const files = fs.readdirSync(out, { recursive: true }).map(String).sort();
   assert.deepEqual(files, [
+    ".agi-synth-output",
     "caddy",
     "caddy/Caddyfile",
     "caddy/sites.d",

@@ -357,7 +357,7 @@ test("npm run policy: the stacks pass; a planted violation fails with its messag
   });
   assert.equal(e2e.status, 0, e2e.stdout + e2e.stderr);
   assert.equal(e2e.stdout, "");
-  assert.match(e2e.stderr, /^policy: stack prod: \d+ resources, 10 policies, 0 violations\n$/);
+  assert.match(e2e.stderr, /^policy: stack prod: \d+ resources, 11 policies, 0 violations\n$/);
   for (const stack of ["prod", "local"]) {
     const r = await runInProcess(policyMain, ["--stack", stack]);
     assert.equal(r.code, 0, r.stdout + r.stderr);

@@ -94,6 +94,7 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
       "/usr/local/bin/agi-postgres.sh",
     ],
   );
+  assert.equal((uploads[2] as { permissions?: string }).permissions, "0755");
   assert.equal(uploads[3].content, entrypointScript());
   assert.equal(uploads[3].executable, true);
   assert.equal(db.inputs.wait, true);

@@ -236,6 +236,7 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
           RestartPolicy: { Name: string };
           LogConfig: { Type: string; Config: Record<string, string> };
           SecurityOpt: string[] | null;
+          CapDrop: string[] | null;
         };
         Config: {
           User: string;
@@ -257,6 +258,13 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
       assert.equal(h.LogConfig.Type, i.logDriver);
       assert.deepEqual(h.LogConfig.Config, i.logOpts);
       assert.deepEqual(h.SecurityOpt ?? [], i.securityOpts ?? [], `${c.name} security options`);
+      const drops = (i.capabilities as { drops?: string[] } | undefined)?.drops ?? [];
+      assert.ok(drops.includes("NET_RAW"), `${c.name} declares NET_RAW dropped`);
+      assert.deepEqual(
+        [...(h.CapDrop ?? [])].map((x) => x.replace(/^CAP_/, "")).sort(),
+        [...drops].sort(),
+        `${c.name} capabilities dropped`,
+      );
       if (typeof i.user === "string") assert.equal(info.Config.User, i.user, `${c.name} user`);
       if (i.stopSignal) assert.equal(info.Config.StopSignal, i.stopSignal);
       if (i.stopTimeout !== undefined) assert.equal(info.Config.StopTimeout, i.stopTimeout);
@@ -283,6 +291,16 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
     // The internal network has no way out: the database cannot reach the edge's network.
     const r = await run("docker", ["exec", "alpha-db", "pg_isready", "-h", "agi-edge", "-t", "2"]);
     assert.notEqual(r.code, 0);
+  });
+
+  it("runs the database's init script (as postgres, not sourced) and never logs a role error", async () => {
+    for (const db of ["alpha-db", "beta-db"]) {
+      const r = await run("docker", ["logs", db]);
+      const log = r.stdout + r.stderr;
+      assert.match(log, /running \/docker-entrypoint-initdb\.d\/10-agi-app-role\.sh/, db);
+      assert.doesNotMatch(log, /sourcing \/docker-entrypoint-initdb\.d\/10-agi-app-role\.sh/, db);
+      assert.doesNotMatch(log, /role "root" does not exist/, db);
+    }
   });
 
   it("answers read-only Docker API calls through the socket proxy and refuses the rest", async () => {

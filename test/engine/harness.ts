@@ -55,6 +55,7 @@ const KNOWN: Record<string, Record<string, true | Record<string, true>>> = {
     logDriver: true,
     logOpts: true,
     securityOpts: true,
+    capabilities: { drops: true, adds: true },
     labels: { label: true, value: true },
     user: true,
     stopSignal: true,
@@ -374,6 +375,9 @@ export class Harness {
       args.push("--log-opt", `${k}=${v}`);
     }
     for (const s of (i.securityOpts as string[] | undefined) ?? []) args.push("--security-opt", s);
+    const caps = (i.capabilities as { drops?: string[]; adds?: string[] } | undefined) ?? {};
+    for (const c of caps.drops ?? []) args.push("--cap-drop", c);
+    for (const c of caps.adds ?? []) args.push("--cap-add", c);
     if (i.user) args.push("--user", str(i.user));
     if (i.stopSignal) args.push("--stop-signal", str(i.stopSignal));
     if (i.stopTimeout !== undefined) args.push("--stop-timeout", str(i.stopTimeout));
