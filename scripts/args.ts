@@ -111,3 +111,22 @@ export function parseCommon(argv: string[], usage: string, withOut = false): Com
   const [options, check] = commonOptions(withOut);
   return parseOrUsage(argv, usage, options, check);
 }
+
+/**
+ * Runs a command's `main` as the process: its exit code becomes the process's. `fast` drops stack
+ * capture for commands that run the program under mocks (the SDK records a stack per resource and
+ * promise for the engine's source positions, which a mock engine never reads; messages here never
+ * show stack traces).
+ */
+export function runCommand(
+  main: (argv: string[]) => number | Promise<number>,
+  options: { fast?: boolean } = {},
+): void {
+  if (options.fast) {
+    process.setSourceMapsEnabled(false);
+    Error.stackTraceLimit = 0;
+  }
+  void Promise.resolve(main(process.argv.slice(2))).then((code) => {
+    if (code !== 0) process.exit(code);
+  });
+}

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RULES, violations, type CheckedResource } from "../policy/rules";
-import { parseStrict, processIo, UsageError, type Io } from "./args";
+import { type Io, parseStrict, processIo, runCommand, UsageError } from "./args";
 import { synth, SynthError, type ManifestEntry } from "./synth";
 
 const USAGE = "usage: npm run policy -- --stack NAME [--sites DIR] [--manifest FILE]";
@@ -96,10 +96,4 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
 }
 
-if (require.main === module) {
-  process.setSourceMapsEnabled(false);
-  Error.stackTraceLimit = 0;
-  void main(process.argv.slice(2)).then((code) => {
-    if (code !== 0) process.exit(code);
-  });
-}
+if (require.main === module) runCommand(main, { fast: true });

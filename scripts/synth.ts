@@ -9,7 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseCommonStrict, processIo, UsageError, type Io } from "./args";
+import { type Io, parseCommonStrict, processIo, runCommand, UsageError } from "./args";
 import {
   MOCK_PASSWORD_PREFIX,
   resolveOutput,
@@ -253,13 +253,4 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
 }
 
-if (require.main === module) {
-  // The SDK captures a stack trace for every resource and promise (for the engine's source
-  // positions and leak reports, neither of which a mock engine uses); that was most of synth's time.
-  // Messages here never show stack traces, so capture none.
-  process.setSourceMapsEnabled(false);
-  Error.stackTraceLimit = 0;
-  void main(process.argv.slice(2)).then((code) => {
-    if (code !== 0) process.exit(code);
-  });
-}
+if (require.main === module) runCommand(main, { fast: true });

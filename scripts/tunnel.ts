@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { sshOptions } from "../core/host";
 import { commandLine } from "../core/host";
-import { parseStrict, processIo, UsageError, type Io } from "./args";
+import { type Io, parseStrict, processIo, runCommand, UsageError } from "./args";
 import { Refusal, readStack } from "./stack";
 import type { HostSettings } from "../stacks/settings";
 
@@ -158,8 +158,4 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
 }
 
-if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => {
-    if (code !== 0) process.exit(code);
-  });
-}
+if (require.main === module) runCommand(main);

@@ -4,7 +4,7 @@
  * Exit 0 with a one-line summary; otherwise exit 1 and one line per problem: <file>: <field.path>: <message>.
  */
 import * as path from "node:path";
-import { parseCommonStrict, processIo, UsageError, type Io } from "./args";
+import { type Io, parseCommonStrict, processIo, runCommand, UsageError } from "./args";
 import {
   formatProblem,
   loadSiteEntries,
@@ -81,7 +81,4 @@ export function main(argv: string[], io: Io = processIo()): number {
   return 0;
 }
 
-if (require.main === module) {
-  const code = main(process.argv.slice(2));
-  if (code !== 0) process.exit(code);
-}
+if (require.main === module) runCommand(main);

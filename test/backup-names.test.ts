@@ -46,21 +46,26 @@ const env = () => ({
   PGPASSWORD_FILE: pw,
 });
 
+/** One backup of the tenant database into `dir`, stamped 2026-03-04 02:17 UTC. */
+function backupTenant(dir: string) {
+  return spawnSync("sh", [BACKUP], {
+    env: {
+      ...env(),
+      SITE: "tenant",
+      BACKUP_DIR: dir,
+      PGDATABASE: "tenant",
+      BACKUP_NOW: "2026-03-04T02:17:00Z",
+    },
+    encoding: "utf8",
+  });
+}
+
 test(
   "a table name that forges JSON: the manifest stays valid, the counts exact, the drill passes",
   { skip },
   () => {
     const dir = tempDir("names-backups");
-    const r = spawnSync("sh", [BACKUP], {
-      env: {
-        ...env(),
-        SITE: "tenant",
-        BACKUP_DIR: dir,
-        PGDATABASE: "tenant",
-        BACKUP_NOW: "2026-03-04T02:17:00Z",
-      },
-      encoding: "utf8",
-    });
+    const r = backupTenant(dir);
     assert.equal(r.status, 0, r.stderr);
     const manifest = JSON.parse(
       fs.readFileSync(path.join(dir, "daily", "tenant-20260304T021700Z.manifest.json"), "utf8"),
@@ -82,16 +87,7 @@ test(
 
 test("a dump named to run a command is never picked nor run", { skip }, () => {
   const dir = tempDir("names-planted");
-  const r = spawnSync("sh", [BACKUP], {
-    env: {
-      ...env(),
-      SITE: "tenant",
-      BACKUP_DIR: dir,
-      PGDATABASE: "tenant",
-      BACKUP_NOW: "2026-03-04T02:17:00Z",
-    },
-    encoding: "utf8",
-  });
+  const r = backupTenant(dir);
   assert.equal(r.status, 0, r.stderr);
   const good = path.join(dir, "daily", "tenant-20260304T021700Z");
   // Newer by name than the real dump, with a dump and a manifest beside it. Run, its command would

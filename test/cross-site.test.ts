@@ -10,22 +10,11 @@ import {
   parseStackSettings,
   readStackFile,
   validateAll,
-  type SiteEntry,
 } from "../core/validate";
 import { StackSettingsSchema } from "../stacks/settings";
-import { service, settings, tempDir, website } from "./helpers";
+import { checkSites, service, settings, tempDir, website } from "./helpers";
 
-const entry = (value: Record<string, unknown>): SiteEntry => ({
-  file: `sites/${String(value.name)}.ts`,
-  value,
-});
-const STACK = StackSettingsSchema.parse(settings());
-
-function check(values: Record<string, unknown>[], stack = STACK): string[] {
-  return validateAll(values.map(entry), [
-    { file: "Pulumi.test.yaml", settings: stack },
-  ]).problems.map(formatProblem);
-}
+const check = checkSites;
 
 test("valid sites pass together", () => {
   assert.deepEqual(check([website("shop"), website("blog"), service("tool")]), []);

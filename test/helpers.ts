@@ -4,6 +4,8 @@ import * as os from "node:os";
 import * as net from "node:net";
 import * as path from "node:path";
 import { exampleSettings, writeProject } from "../scripts/fixtures";
+import { formatProblem, validateAll, type SiteEntry } from "../core/validate";
+import { StackSettingsSchema, type StackSettings } from "../stacks/settings";
 import type { Io } from "../scripts/args";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -97,4 +99,20 @@ export async function runInProcess(
     inheritStdio: false,
   });
   return { code, stdout, stderr };
+}
+
+/** A site file's value as the loader gives it, shown as `sites/<name>.ts`. */
+export const siteEntry = (value: Record<string, unknown>): SiteEntry => ({
+  file: `sites/${String(value.name)}.ts`,
+  value,
+});
+
+/** Every problem `validate` finds in these site values against one stack (default: `settings()`). */
+export function checkSites(
+  values: Record<string, unknown>[],
+  stack: StackSettings = StackSettingsSchema.parse(settings()),
+): string[] {
+  return validateAll(values.map(siteEntry), [
+    { file: "Pulumi.test.yaml", settings: stack },
+  ]).problems.map(formatProblem);
 }

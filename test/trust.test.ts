@@ -14,23 +14,14 @@ import {
   secretKeysFor,
   siteNotes,
   validateAll,
-  type SiteEntry,
 } from "../core/validate";
 import { looksLikeSecretName, looksLikeSecretValue } from "../core/site";
 import { StackSettingsSchema } from "../stacks/settings";
-import { service, settings, tempDir, website } from "./helpers";
+import { checkSites, service, settings, siteEntry, tempDir, website } from "./helpers";
 
-const entry = (value: Record<string, unknown>): SiteEntry => ({
-  file: `sites/${String(value.name)}.ts`,
-  value,
-});
 const STACK = StackSettingsSchema.parse(settings());
-
-function check(values: Record<string, unknown>[], stack = STACK): string[] {
-  return validateAll(values.map(entry), [
-    { file: "Pulumi.test.yaml", settings: stack },
-  ]).problems.map(formatProblem);
-}
+const check = checkSites;
+const entry = siteEntry;
 
 const app = (extra: Record<string, unknown>) => ({
   image: "ghcr.io/acme/shop:1.2.3",

@@ -4,10 +4,10 @@
  * databases. The app images are the references the `local` stack's own sites declare.
  */
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { writeProject } from "../../scripts/fixtures";
+import { freePorts } from "../helpers";
 
 export const STACK = "engine";
 
@@ -19,23 +19,6 @@ export interface EngineProject {
   httpPort: number;
   httpsPort: number;
   sites: Record<string, unknown>[];
-}
-
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const srv = net.createServer();
-          srv.once("error", reject);
-          srv.listen(0, "127.0.0.1", () => resolve(srv));
-        }),
-    ),
-  );
-  const ports = servers.map((srv) => (srv.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((srv) => new Promise((r) => srv.close(r))));
-  return ports;
 }
 
 /** Fast probes, so a run does not wait on the defaults' 10 s intervals. */
