@@ -1,5 +1,6 @@
 /** Command-line parsing shared by the scripts: clear errors, never a stack trace. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { STACK_NAME_PATTERN } from "../stacks/settings";
 
 export interface CommonArgs {
   stack?: string;
@@ -7,8 +8,6 @@ export interface CommonArgs {
   out?: string;
   help: boolean;
 }
-
-const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /** Where a command writes and works: the process's own streams and directory, or a test's. */
 export interface Io {
@@ -55,7 +54,7 @@ export function parseStrict<O extends NonNullable<ParseArgsConfig["options"]>>(
   try {
     const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
     const stack = (values as { stack?: unknown }).stack;
-    if (typeof stack === "string" && !STACK_NAME.test(stack)) {
+    if (typeof stack === "string" && !STACK_NAME_PATTERN.test(stack)) {
       throw new Error(`--stack: ${JSON.stringify(stack)} is not a stack name`);
     }
     check(values);
@@ -65,27 +64,7 @@ export function parseStrict<O extends NonNullable<ParseArgsConfig["options"]>>(
   }
 }
 
-/**
- * Parses `argv` strictly with `options` (no positionals), checks a given --stack is a stack name and
- * runs `check` on the values; on any problem prints it with the usage and exits 2.
- */
-export function parseOrUsage<O extends NonNullable<ParseArgsConfig["options"]>>(
-  argv: string[],
-  usage: string,
-  options: O,
-  check: (
-    values: ReturnType<typeof parseArgs<{ options: O; strict: true }>>["values"],
-  ) => void = () => {},
-) {
-  try {
-    return parseStrict(argv, usage, options, check);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(2);
-  }
-}
-
-/** The options of parseCommon: --stack, --sites, --out (where `withOut`) and --help. */
+/** The common options: --stack, --sites, --out (where `withOut`) and --help. */
 function commonOptions(withOut: boolean) {
   return [
     {
@@ -100,16 +79,10 @@ function commonOptions(withOut: boolean) {
   ] as const;
 }
 
-/** parseCommon's parsing, throwing a UsageError (with the usage) instead of exiting. */
+/** Parses --stack, --sites and (where `withOut`) --out; throws a UsageError (with the usage) on anything else. */
 export function parseCommonStrict(argv: string[], usage: string, withOut = false): CommonArgs {
   const [options, check] = commonOptions(withOut);
   return parseStrict(argv, usage, options, check);
-}
-
-/** Parses --stack, --sites and (where `withOut`) --out; exits 2 with the usage on anything else. */
-export function parseCommon(argv: string[], usage: string, withOut = false): CommonArgs {
-  const [options, check] = commonOptions(withOut);
-  return parseOrUsage(argv, usage, options, check);
 }
 
 /**

@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatProblem, readStackFile } from "../core/validate";
-import type { StackSettings } from "../stacks/settings";
+import { STACK_NAME_PATTERN, type StackSettings } from "../stacks/settings";
 
 /** A refusal: the command prints `<command>: <message>` and exits 1. */
 export class Refusal extends Error {}
@@ -11,15 +11,15 @@ export class Refusal extends Error {}
 export function stackNames(dir: string): string[] {
   return fs
     .readdirSync(dir)
-    .map((f) => /^Pulumi\.([A-Za-z0-9_.-]+)\.yaml$/.exec(f)?.[1])
-    .filter((s): s is string => s !== undefined)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined && STACK_NAME_PATTERN.test(s))
     .sort();
 }
 
 /** The settings of stack `name` in project `root`; refuses an unknown stack or invalid settings. */
 export function readStack(root: string, name: string): { file: string; settings: StackSettings } {
   const file = `Pulumi.${name}.yaml`;
-  if (!/^[A-Za-z0-9_.-]+$/.test(name) || !fs.existsSync(path.join(root, file))) {
+  if (!STACK_NAME_PATTERN.test(name) || !fs.existsSync(path.join(root, file))) {
     throw new Refusal(
       `no stack ${JSON.stringify(name)}: there is no ${file} here ` +
         `(stacks: ${stackNames(root).join(", ") || "none"})`,

@@ -14,6 +14,8 @@ import {
 
 /** The project name: the config namespace of every key. */
 export const PROJECT = "agi-platform";
+/** A stack's name, as `Pulumi.<stack>.yaml` and `--stack` give it. */
+export const STACK_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 /** The config key (in the project namespace) that holds the settings object. */
 export const SETTINGS_KEY = "settings";
 /** The config key whose `<site>.<key>` entries are each site's own secrets. */
