@@ -172,18 +172,16 @@ test("a paused site shows the maintenance page with 503", { skip }, async () => 
   assert.equal((await request("https", httpsPort, "stepperslife.com", "/", caddy.ca)).status, 200);
 });
 
+/** The route script's arguments for this edge; `remove` names the fragment it may remove. */
+function routeArgs(action: "apply" | "remove", site: string, fragment: string): string[] {
+  const guard = action === "remove" ? [sha256(fragment)] : [];
+  const dirs = [path.join(edgeDir, "sites.d"), path.join(edgeDir, "Caddyfile")];
+  return [SCRIPT, action, site, ...dirs, adminAddress, ...guard];
+}
+
 /** Runs the route script here (Caddy runs here: no EXEC prefix, the same paths for both). */
 function run(action: "apply" | "remove", site: string, fragment = "", exec: string[] = []) {
-  const guard = action === "remove" ? [sha256(fragment)] : [];
-  const args = [
-    SCRIPT,
-    action,
-    site,
-    path.join(edgeDir, "sites.d"),
-    path.join(edgeDir, "Caddyfile"),
-    adminAddress,
-  ];
-  return spawnSync("sh", [...args, ...guard, ...exec], {
+  return spawnSync("sh", [...routeArgs(action, site, fragment), ...exec], {
     input: action === "apply" ? fragment : "",
     encoding: "utf8",
     timeout: 60_000,
@@ -192,16 +190,7 @@ function run(action: "apply" | "remove", site: string, fragment = "", exec: stri
 
 /** The route script as `run` runs it, without blocking this process (the request loop goes on). */
 function runAsync(action: "apply" | "remove", site: string, fragment = "") {
-  const guard = action === "remove" ? [sha256(fragment)] : [];
-  const args = [
-    SCRIPT,
-    action,
-    site,
-    path.join(edgeDir, "sites.d"),
-    path.join(edgeDir, "Caddyfile"),
-    adminAddress,
-    ...guard,
-  ];
+  const args = routeArgs(action, site, fragment);
   return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn("sh", args, { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
