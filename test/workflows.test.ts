@@ -130,7 +130,7 @@ test("the offline plan: PR code only synthesises; the base branch's code plans a
     assert.equal(s.run, undefined, "no shell step");
     assert.doesNotMatch(s.uses ?? "", /checkout/, "checks out nothing");
   }
-  const script = String(job.steps?.at(-1)?.with?.script ?? "");
+  const script = (job.steps?.at(-1)?.with?.script as string | undefined) ?? "";
   assert.match(
     script,
     /pr\.head\.sha !== process\.env\.HEAD_SHA/,
