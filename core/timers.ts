@@ -5,7 +5,8 @@
  * (core/cron.ts). Pure: the components install what this returns.
  */
 import { cronSets } from "./cron";
-import { commandLine, type HostTarget } from "./host";
+import { backupHostDir, commandLine, type HostTarget } from "./host";
+import { databaseName, type WebsiteSite } from "./site";
 import { PLATFORM_NETWORK, databaseRoles, siteNames } from "./names";
 import type { HostSettings } from "../stacks/settings";
 
@@ -76,6 +77,19 @@ export interface BackupJob {
   /** Host directory of the site's backups. */
   readonly dir: string;
   readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
+}
+
+/** A website's backup job on its host; undefined when it has no database. */
+export function siteBackupJob(site: WebsiteSite, host: HostSettings): BackupJob | undefined {
+  const database = databaseName(site);
+  if (site.database.mode === "none" || database === undefined) return undefined;
+  return {
+    site: site.name,
+    database,
+    mode: site.database.mode,
+    dir: backupHostDir(host, site.name),
+    retention: { ...site.backup.retention },
+  };
 }
 
 /** The file holding the backup role's password, in libpq's pgpass format (shared mode only). */
