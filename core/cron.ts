@@ -87,7 +87,8 @@ export interface CronSets {
 /** The schedule's sets; throws on a schedule cronProblem refuses. */
 export function cronSets(schedule: string): CronSets {
   const problem = cronProblem(schedule);
-  if (problem !== undefined) throw new Error(`cron schedule ${JSON.stringify(schedule)}: ${problem}`);
+  if (problem !== undefined)
+    throw new Error(`cron schedule ${JSON.stringify(schedule)}: ${problem}`);
   return setsOf(schedule);
 }
 
@@ -120,14 +121,14 @@ function dayMatches(s: CronSets, t: Date): boolean {
 
 /**
  * The next `count` times (UTC, whole minutes) the schedule fires strictly after `after`: cron's own
- * reading of the schedule, which the host timer's calendar must reproduce. Looks 28 years ahead at
- * most (the leap-year and weekday cycle), so a schedule that fires rarely still ends.
+ * reading of the schedule, which the host timer's calendar must reproduce. Looks 100 years ahead at
+ * most, so a schedule that fires rarely (29 February) still ends.
  */
 export function cronNextFires(schedule: string, after: Date, count: number): Date[] {
   const s = cronSets(schedule);
   const out: Date[] = [];
   const start = Date.UTC(after.getUTCFullYear(), after.getUTCMonth(), after.getUTCDate());
-  const end = start + 28 * 366 * 86_400_000;
+  const end = start + 100 * 366 * 86_400_000;
   for (let day = start; day < end && out.length < count; day += 86_400_000) {
     if (!dayMatches(s, new Date(day))) continue;
     for (const h of s.hours) {

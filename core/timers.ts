@@ -28,7 +28,8 @@ export function onCalendar(schedule: string): string[] {
   const time = `${calendarField(s.hours, 0, 23)}:${calendarField(s.minutes, 0, 59)}:00 UTC`;
   const month = calendarField(s.months, 1, 12);
   const day = calendarField(s.days, 1, 31);
-  const weekdays = s.weekdays.length === 7 ? "" : `${s.weekdays.map((d) => WEEKDAYS[d]).join(",")} `;
+  const weekdays =
+    s.weekdays.length === 7 ? "" : `${s.weekdays.map((d) => WEEKDAYS[d]).join(",")} `;
   if (s.eitherDay) return [`*-${month}-${day} ${time}`, `${weekdays}*-${month}-* ${time}`];
   return [`${weekdays}*-${month}-${day} ${time}`];
 }
@@ -112,7 +113,8 @@ export function backupJobArgs(job: BackupJob, host: JobHost): string[] {
     `retention=${r.daily}:${r.weekly}:${r.monthly}`,
   ];
   if (job.mode === "dedicated") return [...common, `dedicated=${siteNames(job.site).database}`];
-  if (!host.shared) throw new Error(`site ${job.site}: database mode "shared" needs the host's sharedDatabase`);
+  if (!host.shared)
+    throw new Error(`site ${job.site}: database mode "shared" needs the host's sharedDatabase`);
   return [
     ...common,
     `shared=${host.shared.container}:${host.shared.port}`,
@@ -129,7 +131,12 @@ export function backupUnitName(site: string): string {
 
 /** The command line the backup service runs (its ExecStart): the installed script, checked words. */
 export function backupExecStart(job: BackupJob, host: JobHost): string {
-  return commandLine(["/bin/sh", `${host.scriptDir}/site-backup.sh`, "backup", ...backupJobArgs(job, host)]);
+  return commandLine([
+    "/bin/sh",
+    `${host.scriptDir}/site-backup.sh`,
+    "backup",
+    ...backupJobArgs(job, host),
+  ]);
 }
 
 export interface Units {
