@@ -110,7 +110,9 @@ export function planRestore(root: string, args: RestoreArgs): RestorePlan {
   const database = databaseName(site) as string;
   const mode = site.database.mode;
   if (mode === "shared" && !host.sharedDatabase) {
-    throw new Refusal(`${entry.file}: ${site.name} uses the shared cluster, but host ${host.name} has none`);
+    throw new Refusal(
+      `${entry.file}: ${site.name} uses the shared cluster, but host ${host.name} has none`,
+    );
   }
   const onHost = jobHost(host, hostTarget(host));
   const scriptArgs = [
