@@ -63,7 +63,8 @@ exec)
   if [ "$1" = sh ] && [ "$2" = /opt/agi/pg-restore.sh ]; then
     shift 3
     trap 'rm -rf "$FAKE_DRILL"' EXIT
-    sh "$FAKE_SCRIPTS/pg-restore.sh" "$FAKE_DRILL" "$@"
+    # A container sees none of the caller's environment.
+    env -u PG_EXEC sh "$FAKE_SCRIPTS/pg-restore.sh" "$FAKE_DRILL" "$@"
     exit $?
   fi
   # A restore held until the test releases it (a line written to the FIFO FAKE_HOLD).
