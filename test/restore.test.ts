@@ -1,8 +1,9 @@
 /**
  * `npm run restore`: refusals before anything is touched, and the whole path on a real PostgreSQL 15
  * (and over a real SSH connection with a pinned host key); `npm run tunnel` over the same connection. The Docker CLI on the "host" is a
- * stand-in that runs the backup container's own scripts against the test server, with the
- * container's paths mapped, and logs every call, so the order stop → restore → start can be checked.
+ * stand-in that runs the PostgreSQL tools of each `docker exec` against the test server (and the
+ * shared-mode drill in a directory of its own), and logs every call, so the order stop → restore →
+ * start can be checked.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
