@@ -195,6 +195,8 @@ export function installUnitsCommand(units: Units, host: JobHost): string {
     file("service", units.service) +
     file("timer", units.timer) +
     `if [ "\${AGI_TIMERS:-systemd}" = files ]; then echo "${units.name}: unit files written to ${host.unitDir}, not enabled (AGI_TIMERS=files)"; exit 0; fi\n` +
+    // A non-interactive SSH command may lack the user manager's address; it is always this one.
+    `export XDG_RUNTIME_DIR="\${XDG_RUNTIME_DIR:-/run/user/$(id -u)}"\n` +
     `if ! systemctl --user show-environment >/dev/null 2>&1; then echo "${units.name}: the deploy user has no systemd user manager; run 'loginctl enable-linger' for it once (README, first deployment)" >&2; exit 1; fi\n` +
     `systemctl --user link ${host.unitDir}/${units.name}.service ${host.unitDir}/${units.name}.timer >/dev/null\n` +
     `systemctl --user daemon-reload\n` +
@@ -209,6 +211,7 @@ export function removeUnitsCommand(units: Units, host: JobHost): string {
   commandLine([host.unitDir, n]);
   return (
     `set -u\n` +
+    `export XDG_RUNTIME_DIR="\${XDG_RUNTIME_DIR:-/run/user/$(id -u)}"\n` +
     `if [ "\${AGI_TIMERS:-systemd}" != files ] && systemctl --user show-environment >/dev/null 2>&1; then\n` +
     `  systemctl --user disable --now ${n}.timer >/dev/null 2>&1 || true\n` +
     `  systemctl --user stop ${n}.service >/dev/null 2>&1 || true\n` +
