@@ -166,7 +166,7 @@ test("synth --stack prod (end to end): writes manifest, Caddy files and inventor
     r.stdout,
     /\nstepperslife +website +active +vps1 +https:\/\/stepperslife\.com +stepperslife:3000 /,
   );
-  assert.match(r.stdout, /synth: stack prod: 69 resources, 10 Caddy files; wrote 12 files to /);
+  assert.match(r.stdout, /synth: stack prod: 75 resources, 10 Caddy files; wrote 12 files to /);
   assert.ok(
     r.stdout.includes(`wrote 12 files to ${out}/`),
     "an out directory elsewhere is shown in full",

@@ -123,8 +123,8 @@ test("planned and paused sites commit nothing", () => {
 
 test("admission counts reservations: over the host's memory, the host's problem lists every part", () => {
   // 4Gi budget, overcommit 4 so limits stay out of it. Reserved: edge 32Mi; a default site 320Mi
-  // (app 256Mi + db 64Mi; backups run from a host timer); a big site 1616Mi (app 1536Mi reserved).
-  // 32 + 2 x 320 + 2 x 1616 = 3904Mi fits; a third big site does not, and no site file is blamed.
+  // (app 256Mi + db 64Mi; backups run from a host timer); a big site 1600Mi (app 1536Mi reserved).
+  // 32 + 2 x 320 + 2 x 1600 = 3872Mi fits; a third big site does not, and no site file is blamed.
   const stack = StackSettingsSchema.parse(
     settings({
       hosts: [
@@ -147,7 +147,7 @@ test("admission counts reservations: over the host's memory, the host's problem 
   assert.deepEqual(
     check([website("aaa"), website("bbb"), big("ddd"), big("eee"), big("fff")], stack),
     [
-      `Pulumi.test.yaml: agi-platform:settings.hosts.0.capacity.memory: host "vps1" needs 5520Mi of memory reservations, over its 4Gi (edge 32Mi, sites/aaa.ts 320Mi, sites/bbb.ts 320Mi, sites/ddd.ts 1616Mi, sites/eee.ts 1616Mi, sites/fff.ts 1616Mi); lower a site's memoryReservation, move a site to another host, or raise agi-platform:settings.hosts.0.capacity.memory`,
+      `Pulumi.test.yaml: agi-platform:settings.hosts.0.capacity.memory: host "vps1" needs 5472Mi of memory reservations, over its 4Gi (edge 32Mi, sites/aaa.ts 320Mi, sites/bbb.ts 320Mi, sites/ddd.ts 1600Mi, sites/eee.ts 1600Mi, sites/fff.ts 1600Mi); lower a site's memoryReservation, move a site to another host, or raise agi-platform:settings.hosts.0.capacity.memory`,
     ],
   );
 });
