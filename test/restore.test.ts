@@ -43,8 +43,9 @@ set -eu
 echo "$*" >>"$FAKE_LOG"
 case $1 in
 inspect)
+  # The shared cluster's container: its image (the backup job), its address (the tunnel).
   [ "\${!#}" = "$FAKE_CLUSTER" ] || { echo "Error: No such object: \${!#}" >&2; exit 1; }
-  echo sha256:0123456789abcdef ;;
+  case " $* " in *.Image*) echo sha256:0123456789abcdef ;; *) echo "$FAKE_ADDRESS" ;; esac ;;
 rm) ;;
 run) echo 0123456789ab ;;
 ps)
@@ -82,6 +83,7 @@ function writeFakeEnv(over: Record<string, string> = {}): void {
     FAKE_DRILL: path.join(scratchTmp, "drill"),
     FAKE_SITE: "shop",
     FAKE_CLUSTER: "shared-pg",
+    FAKE_ADDRESS: "",
     FAKE_CONTAINERS: "shop-db shop-backup",
     FAKE_APPS: APPS.join(" "),
     PGHOST: "127.0.0.1",
@@ -218,8 +220,9 @@ before(() => {
     log = path.join(fake, "calls.log");
     scratchTmp = tempDir("restore-tmp");
     fs.chmodSync(scratchTmp, 0o1777);
+    fs.mkdirSync(path.join(hostRoot, "backups"), { mode: 0o755 });
     backups = path.join(hostRoot, "backups", "shop");
-    fs.mkdirSync(backups, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(backups, { mode: 0o700 });
     const r = spawnSync("sh", [BACKUP], {
       env: {
         ...process.env,
@@ -419,21 +422,29 @@ test(
     );
     // The host script alone, as the SSH session runs it; killed (like a dropped session) once the
     // app is stopped and the restore has begun.
-    const host = spawn("sh", ["-s", "--", "shop", "shop", "dedicated", "--latest", "--into"], {
+    const words = [
+      path.join(scriptDir(), "site-backup.sh"),
+      "--latest",
+      "--into",
+      "site=shop",
+      "database=shop",
+      `dir=${backups}`,
+      "retention=7:4:12",
+      "dedicated=shop-db",
+    ];
+    const host = spawn("sh", ["-s", "--", ...words], {
       env: { ...process.env, PATH: `${fake}:${process.env.PATH}`, TMPDIR: scratchTmp },
       stdio: ["pipe", "ignore", "ignore"],
     });
     host.stdin.end(fs.readFileSync(path.join(ROOT, "components", "backup", "host-restore.sh")));
     const until = async (what: string) => {
       const deadline = Date.now() + 30_000;
-      while (!calls().some((c) => c.startsWith(what))) {
+      while (!calls().some((c) => c.startsWith(what) || c.includes(` ${what} `))) {
         assert.ok(Date.now() < deadline, `no "${what}" in ${calls().join(" | ")}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     };
-    await until(
-      "exec shop-backup /opt/agi/pg-restore.sh /backups --backup daily/shop-20261120T023000Z.dump --into shop",
-    );
+    await until("--single-transaction");
     host.kill("SIGKILL");
     await new Promise((r) => host.once("exit", r));
     fs.writeFileSync(hold, "go\n");
@@ -484,7 +495,8 @@ test("a damaged or missing dump is refused before the app is stopped", { skip },
       r.stderr,
       /restore: .*shop-20261121T023000Z\.dump fails verification, refusing it/,
     );
-    assert.deepEqual(steps(), ["exec shop-db pg_restore"]);
+    // The checksum refuses it on the host, before any tool runs.
+    assert.deepEqual(calls(), []);
     // A dump that does not exist: the same refusal point.
     writeFakeEnv();
     const gone = "daily/shop-20200101T000000Z.dump";
@@ -649,7 +661,7 @@ test(
   async () => {
     const { sshd, agent } = await sshHost();
     // The host's `docker inspect` answers the cluster container's address.
-    writeFakeEnv({ FAKE_CONTAINER: "shared-pg", FAKE_RUNNING: "127.0.0.1 " });
+    writeFakeEnv({ FAKE_ADDRESS: "127.0.0.1 " });
     const [adminPort] = await freePorts(1);
     const stack = settings({
       hosts: [

@@ -22,7 +22,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=pg-lib.sh
+# shellcheck disable=SC1091 # pg-lib.sh, installed beside this script
 . "$here/pg-lib.sh"
 : "${SITE:?SITE is required}" "${BACKUP_DIR:?BACKUP_DIR is required}" "${PGDATABASE:?PGDATABASE is required}"
 daily=${RETENTION_DAILY:-7}

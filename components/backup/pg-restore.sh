@@ -54,7 +54,7 @@ done
 if [ -z "$pick" ] || [ -z "$mode" ]; then usage; fi
 if [ -n "$private" ] && [ "$mode" != scratch ]; then usage; fi
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=pg-lib.sh
+# shellcheck disable=SC1091 # pg-lib.sh, installed beside this script
 . "$here/pg-lib.sh"
 if [ -n "$private" ] && [ -n "${PG_EXEC:-}" ]; then usage; fi
 work=$(mktemp -d)

@@ -7,7 +7,7 @@
 #
 # pg_restore reads the file on its standard input, so it may run elsewhere (PG_EXEC, see pg-lib.sh).
 set -eu
-# shellcheck source=pg-lib.sh
+# shellcheck disable=SC1091 # pg-lib.sh, installed beside this script
 . "$(cd "$(dirname "$0")" && pwd)/pg-lib.sh"
 [ "$#" -ge 1 ] || {
   echo "usage: verify-dump.sh FILE [SHA256]" >&2
