@@ -189,7 +189,7 @@ test("inventory table: one row per site and a capacity line per host", () => {
   );
   assert.match(
     lines[2],
-    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop:3000 +dedicated:shop +\d+ [23] \* \* \* +336Mi\/896Mi +cloudflare$/,
+    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop:3000 +dedicated:shop +\d+ [23] \* \* \* +320Mi\/768Mi +cloudflare$/,
   );
   assert.match(
     lines[3],
@@ -197,6 +197,6 @@ test("inventory table: one row per site and a capacity line per host", () => {
   );
   assert.equal(
     lines[5],
-    "host vps1 (ssh://deploy@203.0.113.10:22): memory 368Mi reserved of 4Gi, 3728Mi headroom, limits 1152Mi of 4Gi; CPU limits 0.5 on 4 cores; ports 0.0.0.0:80/tcp, 0.0.0.0:443/tcp, 0.0.0.0:443/udp",
+    "host vps1 (ssh://deploy@203.0.113.10:22): memory 352Mi reserved of 4Gi, 3744Mi headroom, limits 1Gi of 4Gi; CPU limits 0.5 on 4 cores; ports 0.0.0.0:80/tcp, 0.0.0.0:443/tcp, 0.0.0.0:443/udp",
   );
 });

@@ -90,6 +90,12 @@ test("planned sites create nothing", () => {
 
 test("Platform vps1: ssh engine with strict host keys, looked-up network, the edge", () => {
   assert.deepEqual(children("agi:host:Platform", "vps1"), [
+    "command:remote:Command vps1-backup-pg-backup",
+    "command:remote:Command vps1-backup-pg-lib",
+    "command:remote:Command vps1-backup-pg-restore",
+    "command:remote:Command vps1-backup-retention",
+    "command:remote:Command vps1-backup-site-backup",
+    "command:remote:Command vps1-backup-verify-dump",
     "command:remote:Command vps1-edge-route-script",
     "command:remote:Command vps1-edge-sites-dir",
     "docker:Container vps1-edge",
@@ -183,11 +189,11 @@ test("stepperslife (shared database): children, role, database and grants", () =
     "cloudflare:DnsRecord stepperslife-dns-apex",
     "cloudflare:DnsRecord stepperslife-dns-www",
     "command:remote:Command stepperslife-backup-dir",
+    "command:remote:Command stepperslife-backup-secret",
+    "command:remote:Command stepperslife-backup-timer",
     "command:remote:Command stepperslife-route-vps1",
     "docker:Container stepperslife-app",
-    "docker:Container stepperslife-backup",
     "docker:RemoteImage stepperslife-app-image",
-    "docker:RemoteImage stepperslife-backup-image",
     "postgresql:Database stepperslife-database",
     "postgresql:Grant stepperslife-db-grant-connect",
     "postgresql:Grant stepperslife-db-grant-schema",
@@ -399,13 +405,13 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       image: "ghcr.io/agistaffers/stepperslife:1.0.0",
       containers: [
         { role: "app", name: "<docker name>", alias: "stepperslife", port: 3000, managed: true },
-        { role: "backup", name: "stepperslife-backup", managed: true },
       ],
       database: { name: "stepperslife", mode: "shared", host: "supabase-db", port: 5432 },
       backup: {
         schedule: "13 2 * * *",
         retention: { daily: 7, weekly: 4, monthly: 12 },
         path: "/srv/agi/backups/stepperslife",
+        timer: "agi-backup-stepperslife.timer",
       },
       dns: {
         provider: "cloudflare",
@@ -418,8 +424,8 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       },
       resources: {
         app: { memory: "512Mi", memoryReservation: "256Mi", cpus: 0.5 },
-        committedMemory: "272Mi",
-        memoryLimit: "640Mi",
+        committedMemory: "256Mi",
+        memoryLimit: "512Mi",
       },
     },
   );
@@ -435,11 +441,11 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
   });
   assert.deepEqual(inv.hosts.vps1.capacity, {
     memory: {
-      committed: "592Mi",
-      available: "1456Mi",
+      committed: "560Mi",
+      available: "1488Mi",
       budget: "2Gi",
-      limits: "1568Mi",
-      limitCeiling: "5632Mi",
+      limits: "1312Mi",
+      limitCeiling: "4403Mi",
     },
     cpus: { committed: 1, budget: 2 },
   });
