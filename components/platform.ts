@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import { CONTAINER_DEFAULTS, containerLabels } from "../core/containers";
-import { ROUTE_SCRIPT, hostCommand } from "./route";
+import { GATE_SCRIPT, ROUTE_SCRIPT, hostCommand } from "./route";
 import {
   EDGE_CONFIG_DIR,
   EDGE_STOP_GRACE_SECONDS,
@@ -63,6 +63,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly edgeTarget: EdgeTarget;
   /** The route script installed on the host: routes wait for it. */
   public readonly routeScript: pulumi.Resource;
+  /** The app gate script installed on the host: app gates wait for it. */
+  public readonly gateScript: pulumi.Resource;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("agi:host:Platform", name, {}, opts);
@@ -92,6 +94,13 @@ export class Platform extends pulumi.ComponentResource {
       `${name}-edge-route-script`,
       this.edgeTarget.host,
       { create: install, update: install, stdin: ROUTE_SCRIPT },
+      { parent: this },
+    );
+    const installGate = installScriptCommandLine(this.edgeTarget.gateScript);
+    this.gateScript = hostCommand(
+      `${name}-app-gate-script`,
+      this.edgeTarget.host,
+      { create: installGate, update: installGate, stdin: GATE_SCRIPT },
       { parent: this },
     );
     // Docker refuses to bind-mount a directory that does not exist.
