@@ -145,9 +145,18 @@ test("an upstream override changes only the proxy address", () => {
 
 test("an active website proxies to its versioned app container, which must be given and well-formed", () => {
   const site = parse(website("shop"));
-  assert.throws(() => renderSiteFragment(site, OPTS), /site shop: a website's upstream is its app container/);
+  assert.throws(
+    () => renderSiteFragment(site, OPTS),
+    /site shop: a website's upstream is its app container/,
+  );
   assert.equal(upstreamOf(site, "shop-app-0123abcd"), "shop-app-0123abcd:3000");
-  for (const bad of ["shop", "shop-app-0123ABCD", "shop-app-0123abc", "shop-app-0123abcd;x", "x y-app-0123abcd"]) {
+  for (const bad of [
+    "shop",
+    "shop-app-0123ABCD",
+    "shop-app-0123abc",
+    "shop-app-0123abcd;x",
+    "x y-app-0123abcd",
+  ]) {
     assert.throws(() => appUpstream(bad, 3000), /not an app container name/, bad);
   }
 });
@@ -192,7 +201,7 @@ test("main Caddyfile: prod, staging CA, local certificates on high ports", () =>
 test("inventory table: one row per site and a capacity line per host", () => {
   const stack = StackSettingsSchema.parse(settings());
   const sites = [parse(website("shop")), parse(service("tool"))];
-  const table = inventoryTable(buildInventory("test", stack, sites, { shop: "shop-app-1234567" }));
+  const table = inventoryTable(buildInventory("test", stack, sites, { shop: "shop-app-0123abcd" }));
   const lines = table.trimEnd().split("\n");
   assert.match(
     lines[0],
@@ -200,7 +209,7 @@ test("inventory table: one row per site and a capacity line per host", () => {
   );
   assert.match(
     lines[2],
-    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop:3000 +dedicated:shop +\d+ [23] \* \* \* +336Mi\/896Mi +cloudflare$/,
+    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop-app-0123abcd:3000 +dedicated:shop +\d+ [23] \* \* \* +336Mi\/896Mi +cloudflare$/,
   );
   assert.match(
     lines[3],
