@@ -15,7 +15,7 @@ import {
   postgresCommand,
 } from "../core/postgres";
 import { createRoute, hostCommand, type SiteEdge } from "./route";
-import { gateCommandLine, gateDeadlineSeconds, type EdgeTarget } from "../core/host";
+import { GATE_DEADLINE_SECONDS, gateCommandLine, type EdgeTarget } from "../core/host";
 import { socketProxyConfig } from "../core/socket-proxy";
 import {
   adoptedOwnerRole,
@@ -434,9 +434,8 @@ function appGateCommands(
   container: pulumi.Output<string>,
   edge: EdgeTarget,
 ): { create: pulumi.Output<string>; delete: pulumi.Output<string> } {
-  const deadline = gateDeadlineSeconds(app.healthcheck);
   return {
-    create: container.apply((c) => gateCommandLine("wait", site, c, deadline, edge)),
+    create: container.apply((c) => gateCommandLine("wait", site, c, GATE_DEADLINE_SECONDS, edge)),
     delete: container.apply((c) => gateCommandLine("remove", site, c, app.stopGracePeriod, edge)),
   };
 }

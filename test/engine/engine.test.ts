@@ -456,7 +456,8 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
         o.error.message,
         /app-gate: site beta: the new app version beta-app-[0-9a-f]{8} /,
       );
-      assert.match(o.error.message, /edge still routes to the previous version/);
+      assert.match(o.error.message, /was not healthy within \d+s \(it is running, unhealthy\)/);
+      assert.match(o.error.message, /the edge was not switched to it/);
       assert.match(o.error.message, /last healthcheck outputs/);
       assert.equal(o.load.failed, 0, JSON.stringify(o.load.failures));
       assert.ok(o.load.requests >= 10_000);
