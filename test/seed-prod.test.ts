@@ -518,12 +518,9 @@ test("routes: one command per routed site, over SSH, fragment on stdin, after th
   for (const dep of ["vps1-edge", "vps1-edge-route-script", "stepperslife-app-gate"]) {
     assert.ok(route.options.dependsOn.includes(res(dep).urn), dep);
   }
-  assert.match(
-    route.inputs.stdin as string,
-    /\treverse_proxy stepperslife-app-[0-9a-f]{8}:3000 \{\n/,
-  );
+  assert.match(route.inputs.stdin, /\treverse_proxy stepperslife-app-[0-9a-f]{8}:3000 \{\n/);
   assert.ok(
-    (route.inputs.stdin as string).includes(
+    route.inputs.stdin.includes(
       `reverse_proxy ${String(res("stepperslife-app").inputs.name)}:3000 `,
     ),
   );
