@@ -26,6 +26,8 @@ export interface LoadOptions {
 export interface LoadResult {
   requests: number;
   failed: number;
+  /** Requests sent again on a new connection after a reused one was closed before any answer. */
+  retried: number;
   /** Failures by kind: "503", "502", "timeout", "ECONNRESET", ... */
   failures: Record<string, number>;
   /** Answers by status code. */
@@ -40,9 +42,14 @@ export interface RunningLoad {
   stop(): Promise<LoadResult>;
 }
 
+/** Errors of a connection the server closed: on a reused one before any answer, a retry is safe. */
+const CLOSED = ["ECONNRESET", "EPIPE", "ECONNABORTED"];
+/** The outcome of a request that may be retried on a new connection. */
+const STALE = "stale keep-alive connection";
+
 /** One request: its status code, or the kind of failure. */
 function request(
-  agent: https.Agent,
+  agent: https.Agent | false,
   o: Required<Omit<LoadOptions, "clients" | "minRequests">>,
 ): Promise<number | string> {
   return new Promise((resolve) => {
@@ -73,7 +80,12 @@ function request(
       done("timeout");
       req.destroy();
     }, o.timeoutMs);
-    req.on("error", (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+    let answered = false;
+    req.on("response", () => (answered = true));
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? err.message;
+      done(req.reusedSocket && !answered && CLOSED.includes(code) ? STALE : code);
+    });
     req.end();
   });
 }
@@ -88,12 +100,24 @@ export function startLoad(options: LoadOptions): RunningLoad {
   const clients = options.clients ?? 48;
   const minRequests = options.minRequests ?? 10_000;
   const agent = new https.Agent({ keepAlive: true, maxSockets: clients });
-  const result: LoadResult = { requests: 0, failed: 0, failures: {}, statuses: {}, seconds: 0 };
+  const result: LoadResult = {
+    requests: 0,
+    failed: 0,
+    retried: 0,
+    failures: {},
+    statuses: {},
+    seconds: 0,
+  };
   const t0 = Date.now();
   let stopping = false;
   const client = async () => {
     while (!(stopping && result.requests >= minRequests)) {
-      const outcome = await request(agent, o);
+      let outcome = await request(agent, o);
+      if (outcome === STALE) {
+        result.retried++;
+        outcome = await request(false, o);
+        if (outcome === STALE) outcome = "ECONNRESET";
+      }
       result.requests++;
       if (typeof outcome === "number") {
         result.statuses[outcome] = (result.statuses[outcome] ?? 0) + 1;
@@ -121,5 +145,6 @@ export function describeLoad(r: LoadResult): string {
   const kinds = Object.entries(r.failures)
     .map(([k, n]) => `${k}: ${n}`)
     .join(", ");
-  return `${r.failed} of ${r.requests.toLocaleString("en")} failed${kinds ? ` (${kinds})` : ""} in ${r.seconds.toFixed(1)} s`;
+  const retried = r.retried ? `, ${r.retried} retried on a new connection` : "";
+  return `${r.failed} of ${r.requests.toLocaleString("en")} failed${kinds ? ` (${kinds})` : ""}${retried} in ${r.seconds.toFixed(1)} s`;
 }
