@@ -3,7 +3,7 @@
  * `inspect` from a script of states and logs every other call: what it waits for, what it removes,
  * what it says. The real engine runs it in the engine suite (test/engine).
  */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -17,8 +17,14 @@ const NAME = "shop-app-0123abcd";
  * A fake docker: `inspect` prints the next line of states.txt ("missing" fails like a missing
  * container; the last line repeats); health logs come from probes.txt; other calls are logged.
  */
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function fakeDocker(states: string[], probes = ""): { dir: string; calls: () => string[] } {
   const dir = tempDir("app-gate");
+  dirs.push(dir);
   fs.writeFileSync(path.join(dir, "states.txt"), `${states.join("\n")}\n`);
   fs.writeFileSync(path.join(dir, "probes.txt"), probes);
   fs.writeFileSync(path.join(dir, "n"), "0");
