@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CONTAINER_DEFAULTS, containerLabels } from "../core/containers";
-import { ROUTE_SCRIPT, hostCommand } from "./route";
+import { GATE_SCRIPT, ROUTE_SCRIPT, hostCommand } from "./route";
 import {
   EDGE_CONFIG_DIR,
   EDGE_STOP_GRACE_SECONDS,
@@ -68,6 +68,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly routeScript: pulumi.Resource;
   /** Where the host keeps the sites' backup jobs, and their installed scripts (timers wait for them). */
   public readonly backupJob: { readonly host: JobHost; readonly ready: pulumi.Resource[] };
+  /** The app gate script installed on the host: app gates wait for it. */
+  public readonly gateScript: pulumi.Resource;
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("agi:host:Platform", name, {}, opts);
@@ -117,6 +119,13 @@ export class Platform extends pulumi.ComponentResource {
         );
       }),
     };
+    const installGate = installScriptCommandLine(this.edgeTarget.gateScript);
+    this.gateScript = hostCommand(
+      `${name}-app-gate-script`,
+      this.edgeTarget.host,
+      { create: installGate, update: installGate, stdin: GATE_SCRIPT },
+      { parent: this },
+    );
     // Docker refuses to bind-mount a directory that does not exist.
     const sitesDir = hostCommand(
       `${name}-edge-sites-dir`,

@@ -142,6 +142,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
     const edge = {
       target: platform.edgeTarget,
       ready: [platform.edge, platform.routeScript],
+      gateReady: [platform.gateScript],
       fragment: fragmentOptions(settings),
     };
     const providers: pulumi.ProviderResource[] = [platform.dockerProvider];

@@ -15,17 +15,28 @@ export interface SiteEdge {
   readonly target: EdgeTarget;
   /** Resources a route waits for: the edge container and the installed script. */
   readonly ready: pulumi.Resource[];
+  /** Resources an app gate waits for: the installed gate script. */
+  readonly gateReady: pulumi.Resource[];
   /** How this stack renders fragments. */
   readonly fragment: FragmentOptions;
 }
 
 /** The route script's text, as kept in the repository. */
 export const ROUTE_SCRIPT = fs.readFileSync(path.join(__dirname, "edge-route.sh"), "utf8");
+/** The app gate script's text, as kept in the repository. */
+export const GATE_SCRIPT = fs.readFileSync(path.join(__dirname, "app-gate.sh"), "utf8");
 /** Runs a command line on a host, as a child of `opts.parent`. */
 export function hostCommand(
   name: string,
   host: HostTarget,
-  args: { create: string; update?: string; delete?: string; stdin?: pulumi.Input<string> },
+  args: {
+    create: pulumi.Input<string>;
+    update?: pulumi.Input<string>;
+    delete?: pulumi.Input<string>;
+    stdin?: pulumi.Input<string>;
+    /** A change of any of these replaces the command: create the new one, then delete the old. */
+    triggers?: pulumi.Input<unknown>[];
+  },
   opts: pulumi.CustomResourceOptions,
 ): command.local.Command | command.remote.Command {
   if (host.kind === "local") return new command.local.Command(name, { ...args }, opts);
@@ -47,7 +58,7 @@ export function hostCommand(
 export function createRoute(
   name: string,
   site: string,
-  fragment: string,
+  fragment: pulumi.Input<string>,
   edge: EdgeTarget,
   opts: pulumi.CustomResourceOptions,
 ): command.local.Command | command.remote.Command {
@@ -58,7 +69,7 @@ export function createRoute(
     {
       create: apply,
       update: apply,
-      delete: routeCommandLine("remove", site, edge, fragment),
+      delete: pulumi.output(fragment).apply((f) => routeCommandLine("remove", site, edge, f)),
       stdin: fragment,
     },
     opts,

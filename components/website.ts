@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { hasRoute, renderSiteFragment } from "../core/caddy";
+import { appUpstream, hasRoute, renderSiteFragment } from "../core/caddy";
 import { CONTAINER_DEFAULTS, appCapabilityDrops, containerLabels } from "../core/containers";
 import { createDnsRecords } from "./dns";
 import {
@@ -13,6 +13,7 @@ import {
   postgresCommand,
 } from "../core/postgres";
 import { createRoute, hostCommand, type SiteEdge } from "./route";
+import { GATE_DEADLINE_SECONDS, gateCommandLine, type EdgeTarget } from "../core/host";
 import { socketProxyConfig } from "../core/socket-proxy";
 import {
   adoptedOwnerRole,
@@ -21,7 +22,7 @@ import {
   defaultBackupSchedule,
   type WebsiteSite,
 } from "../core/site";
-import { databaseRoles, siteNames } from "../core/names";
+import { appContainerName, appVersion, databaseRoles, siteNames } from "../core/names";
 import {
   backupUnits,
   installSecretCommand,
@@ -65,14 +66,14 @@ export interface WebsiteArgs {
 }
 
 /**
- * A client website: its app container (zero-downtime replacement behind a network alias), its
+ * A client website: its app container (one per version, switched to by the edge only once healthy), its
  * database (a dedicated PostgreSQL container, or a role and database in the host's shared cluster),
  * its DNS records and its Caddy fragment. Data outlives the site: volumes are retained on delete.
  */
 export class Website extends pulumi.ComponentResource {
   /** The site's Caddy fragment (sites.d/<site>.caddy); empty when the site is not routed. */
   public readonly caddyFragment: pulumi.Output<string>;
-  /** Name Docker gave the app container; undefined when no app runs (paused). */
+  /** The app container's versioned name (`<site>-app-<8 hex>`); undefined when no app runs (paused). */
   public readonly appContainerName: pulumi.Output<string | undefined>;
   /** The primary URL. */
   public readonly url: pulumi.Output<string>;
@@ -301,7 +302,7 @@ export class Website extends pulumi.ComponentResource {
     }
 
     let appName: pulumi.Output<string | undefined> = pulumi.output(undefined);
-    let appContainer: docker.Container | undefined;
+    let appGate: pulumi.Resource | undefined;
     if (active) {
       const app = site.app;
       const image = new docker.RemoteImage(
@@ -313,42 +314,55 @@ export class Website extends pulumi.ComponentResource {
       if (proxyHost) plain.DOCKER_HOST = `tcp://${proxyHost}:${SOCKET_PROXY_PORT}`;
       const secret: Record<string, pulumi.Input<string>> = { ...(args.secretEnv ?? {}) };
       if (databaseUrl) secret.DATABASE_URL = databaseUrl;
-      const networks: docker.types.input.ContainerNetworksAdvanced[] = [
-        { name: args.network, aliases: [names.alias] },
-      ];
-      if (internal) networks.push({ name: internal.name });
+      const spec = {
+        ...CONTAINER_DEFAULTS,
+        image: image.imageId,
+        envs: envList(plain, secret),
+        networksAdvanced: appNetworks(args.network, internal?.name),
+        healthcheck: {
+          tests: app.healthcheck.command ?? httpProbe(app.port, app.healthcheck.path),
+          interval: app.healthcheck.interval,
+          timeout: app.healthcheck.timeout,
+          startPeriod: app.healthcheck.startPeriod,
+          retries: app.healthcheck.retries,
+        },
+        // The gate below waits for healthy, and removes a version that never gets there.
+        wait: false,
+        memory: toMiB(app.resources.memory),
+        memoryReservation: toMiB(app.resources.memoryReservation),
+        cpus: String(app.resources.cpus),
+        stopSignal: "SIGTERM",
+        stopTimeout: app.stopGracePeriod,
+        destroyGraceSeconds: app.stopGracePeriod,
+        securityOpts: ["no-new-privileges:true"],
+        capabilities: { drops: appCapabilityDrops(app.port) },
+        labels: containerLabels(site.name, "app"),
+      };
+      // One name per version: a hash of every input (secret values included, only the hash leaves).
+      const containerName = pulumi.unsecret(
+        pulumi.output(spec).apply((inputs) => appContainerName(site.name, appVersion(inputs))),
+      );
       const container = new docker.Container(
         `${name}-app`,
+        { ...spec, name: containerName },
         {
-          ...CONTAINER_DEFAULTS,
-          // No name: Docker names each container anew, so the replacement can start beside the old one.
-          image: image.imageId,
-          envs: envList(plain, secret),
-          networksAdvanced: networks,
-          healthcheck: {
-            tests: app.healthcheck.command ?? httpProbe(app.port, app.healthcheck.path),
-            interval: app.healthcheck.interval,
-            timeout: app.healthcheck.timeout,
-            startPeriod: app.healthcheck.startPeriod,
-            retries: app.healthcheck.retries,
-          },
-          wait: true,
-          waitTimeout: WAIT_TIMEOUT_SECONDS,
-          memory: toMiB(app.resources.memory),
-          memoryReservation: toMiB(app.resources.memoryReservation),
-          cpus: String(app.resources.cpus),
-          stopSignal: "SIGTERM",
-          stopTimeout: app.stopGracePeriod,
-          destroyGraceSeconds: app.stopGracePeriod,
-          securityOpts: ["no-new-privileges:true"],
-          capabilities: { drops: appCapabilityDrops(app.port) },
-          labels: containerLabels(site.name, "app"),
+          parent: this,
+          // The new version starts beside the old one. Pulumi never removes an app container itself:
+          // the gate does (a failed version at once, the old one after the switch), so a failed update
+          // cannot leave the serving container marked for deletion at the next run.
+          deleteBeforeReplace: false,
+          retainOnDelete: true,
+          dependsOn: appDependsOn,
         },
-        // Create the new container, wait until it is healthy, then remove the old one.
-        { parent: this, deleteBeforeReplace: false, dependsOn: appDependsOn },
       );
-      appName = container.name;
-      appContainer = container;
+      const gate = appGateCommands(site.name, app, containerName, args.edge.target);
+      appGate = hostCommand(
+        `${name}-app-gate`,
+        args.edge.target.host,
+        { create: gate.create, delete: gate.delete, triggers: [containerName] },
+        { parent: this, dependsOn: [container, ...args.edge.gateReady] },
+      );
+      appName = containerName;
     }
 
     if (backupSource && db) {
@@ -357,15 +371,23 @@ export class Website extends pulumi.ComponentResource {
 
     if (args.zoneId !== undefined) createDnsRecords(name, site, args.publicIp, args.zoneId, child);
 
-    const fragment = renderSiteFragment(site, args.edge.fragment);
+    // The edge proxies to the container of the version that passed its gate, by its name.
+    const fragment = appName.apply((container) =>
+      renderSiteFragment(
+        site,
+        container
+          ? { ...args.edge.fragment, upstream: appUpstream(container, site.app.port) }
+          : args.edge.fragment,
+      ),
+    );
     if (hasRoute(site)) {
-      // Routed once the app (or, paused, the maintenance page) can answer.
+      // Routed once the app is healthy (or, paused, to the maintenance page).
       createRoute(name, site.name, fragment, args.edge.target, {
         parent: this,
-        dependsOn: appContainer ? [...args.edge.ready, appContainer] : args.edge.ready,
+        dependsOn: appGate ? [...args.edge.ready, appGate] : args.edge.ready,
       });
     }
-    this.caddyFragment = pulumi.output(fragment);
+    this.caddyFragment = fragment;
     this.appContainerName = appName;
     this.url = pulumi.output(`https://${site.domains[0]}`);
     this.registerOutputs({
@@ -374,6 +396,35 @@ export class Website extends pulumi.ComponentResource {
       url: this.url,
     });
   }
+}
+
+/**
+ * The networks of the app container: the platform network (the edge reaches the app there by its
+ * container name; no alias) and the site's internal network when it has one.
+ */
+function appNetworks(
+  platform: pulumi.Input<string>,
+  internal: pulumi.Input<string> | undefined,
+): docker.types.input.ContainerNetworksAdvanced[] {
+  const networks: docker.types.input.ContainerNetworksAdvanced[] = [{ name: platform }];
+  if (internal) networks.push({ name: internal });
+  return networks;
+}
+
+/**
+ * The gate's command lines for one app container version: create waits until it is healthy (else
+ * removes it and fails), delete drains and removes it.
+ */
+function appGateCommands(
+  site: string,
+  app: WebsiteSite["app"],
+  container: pulumi.Output<string>,
+  edge: EdgeTarget,
+): { create: pulumi.Output<string>; delete: pulumi.Output<string> } {
+  return {
+    create: container.apply((c) => gateCommandLine("wait", site, c, GATE_DEADLINE_SECONDS, edge)),
+    delete: container.apply((c) => gateCommandLine("remove", site, c, app.stopGracePeriod, edge)),
+  };
 }
 
 /**

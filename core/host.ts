@@ -5,7 +5,8 @@
 import * as crypto from "node:crypto";
 import * as path from "node:path";
 import type { HostSettings } from "../stacks/settings";
-import { EDGE_CONTAINER } from "./names";
+import { APP_CONTAINER_PATTERN, EDGE_CONTAINER } from "./names";
+import { WAIT_TIMEOUT_SECONDS } from "./specs";
 
 /** Inside the edge container: the main Caddyfile and the fragment directory beside it. */
 export const EDGE_CONFIG_DIR = "/etc/caddy";
@@ -39,6 +40,8 @@ export interface EdgeTarget {
   readonly exec: readonly string[];
   /** Host path of the installed route script. */
   readonly script: string;
+  /** Host path of the installed app gate script (health-gated app versions). */
+  readonly gateScript: string;
 }
 
 /** The host directory of one site's backups. */
@@ -89,6 +92,7 @@ export function edgeTarget(host: HostSettings, adminAddress: string): EdgeTarget
     adminAddress,
     exec: ["docker", "exec", EDGE_CONTAINER],
     script: `${host.root}/bin/edge-route.sh`,
+    gateScript: `${host.root}/bin/app-gate.sh`,
   };
 }
 
@@ -118,11 +122,40 @@ export function routeCommandLine(
   return commandLine(["sh", ...fixed, ...guard, ...edge.exec]);
 }
 
+/**
+ * How long the gate waits for a new app version to be healthy: the bound every container of a deploy
+ * gets (WAIT_TIMEOUT_SECONDS, what `wait: true` gave the app before the gate). Not a per-site figure
+ * from the healthcheck's timing: on a busy host a good version's probes time out for a while (the
+ * engine suite saw three in a row at load 18 on 2 cores), and Docker turns it healthy again later.
+ */
+export const GATE_DEADLINE_SECONDS = WAIT_TIMEOUT_SECONDS;
+
+/**
+ * The command line that runs the installed gate script for one app container: `wait` until it is
+ * healthy within `seconds` (else remove it and fail), or `remove` it after a stop with `seconds` of
+ * grace. The container name must be a versioned app container's name of this site.
+ */
+export function gateCommandLine(
+  action: "wait" | "remove",
+  site: string,
+  container: string,
+  seconds: number,
+  edge: EdgeTarget,
+): string {
+  if (!APP_CONTAINER_PATTERN.test(container) || !container.startsWith(`${site}-app-`)) {
+    throw new Error(`not an app container of site ${site}: ${JSON.stringify(container)}`);
+  }
+  if (!Number.isInteger(seconds) || seconds < 0) {
+    throw new Error(`gate ${action}: not a whole number of seconds: ${seconds}`);
+  }
+  return commandLine(["sh", edge.gateScript, action, site, container, String(seconds)]);
+}
+
 export function sha256(text: string): string {
   return crypto.createHash("sha256").update(text).digest("hex");
 }
 
-/** The command line that installs the route script (read from standard input) atomically. */
+/** The command line that installs a host script (read from standard input) atomically. */
 export function installScriptCommandLine(script: string): string {
   const dir = path.posix.dirname(script);
   commandLine([dir, script]);

@@ -1,6 +1,6 @@
 /**
  * The `inventory` stack output: what runs where, built from site data and stack settings only
- * (plus the names Docker gave app containers). It never holds a secret: no password, no URL with
+ * (plus the versioned names of the app containers). It never holds a secret: no password, no URL with
  * credentials, no env value.
  */
 import { hostLoads, hostOf, siteFootprint } from "./capacity";
@@ -16,7 +16,7 @@ import type { StackSettings } from "../stacks/settings";
 
 export interface InventoryContainer {
   role: "app" | "db" | "docker-proxy" | "upstream";
-  /** Container name; for the app, the name Docker gave it (it changes on every replacement). */
+  /** Container name; for the app, the name of its current version (`<site>-app-<8 hex>`). */
   name: string;
   /** Network alias the edge or the app uses to reach it. */
   alias?: string;
@@ -119,8 +119,18 @@ export function buildInventory(
     };
     if (site.domains.length) entry.url = `https://${site.domains[0]}`;
     if (site.repo) entry.repo = site.repo;
-    if (hasRoute(site))
-      entry.route = { fragment: fragmentFileName(site.name), upstream: upstreamOf(site) };
+    if (hasRoute(site)) {
+      const app = appContainerNames[site.name];
+      const upstream =
+        site.kind === "service"
+          ? upstreamOf(site)
+          : site.status === "paused"
+            ? "(paused: maintenance page)"
+            : app
+              ? upstreamOf(site, app)
+              : "(not created yet)";
+      entry.route = { fragment: fragmentFileName(site.name), upstream };
+    }
 
     if (site.kind === "service") {
       entry.containers.push({
@@ -136,7 +146,6 @@ export function buildInventory(
         entry.containers.push({
           role: "app",
           name: appContainerNames[site.name] ?? "(not created yet)",
-          alias: site.name,
           port: site.app.port,
           managed: true,
         });
@@ -221,7 +230,7 @@ export function buildInventory(
     if (host.sharedDatabase) names.add(host.sharedDatabase.container);
     for (const s of onHost) {
       for (const c of out.sites[s.name].containers) {
-        if (c.role !== "app") names.add(c.name);
+        if (c.role !== "app" || appContainerNames[s.name]) names.add(c.name);
         if (c.alias) names.add(c.alias);
       }
       if (s.kind === "website" && s.status !== "planned") {

@@ -3,6 +3,7 @@
  * files. Components, validation, the inventory and the commands all take names from here, so a name
  * the platform uses is reserved against every site by the same list that creates it.
  */
+import * as crypto from "node:crypto";
 
 /** The platform's own network on every host: the edge, the services and the shared cluster meet there. */
 export const PLATFORM_NETWORK = "agi-network";
@@ -40,6 +41,48 @@ export function normalName(name: string): string {
   return name.toLowerCase().replace(/\.+$/, "");
 }
 
+/**
+ * A website's app container is named per version: `<site>-app-<8 hex>`, the hex the start of a
+ * sha256 over every input of the container (see appVersion). A new version gets a new name, so it
+ * starts beside the old one, and the edge reaches exactly the version it was switched to.
+ */
+export const APP_CONTAINER_INFIX = "-app-";
+/** The one pattern of a versioned app container name: where such a name enters a shell, this checks it. */
+export const APP_CONTAINER_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]-app-[0-9a-f]{8}$/;
+/** Any name of that form, whatever its site part: reserved, no site or upstream may take one. */
+export const VERSIONED_APP_NAME = /-app-[0-9a-f]{8}$/;
+
+/** JSON with object keys sorted at every level: the same value always gives the same text. */
+export function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(obj[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * The version of an app container: the first 8 hex digits of the sha256 of its inputs (image id,
+ * env with secret values, networks, healthcheck, limits, ...). Only a hash leaves: it shows nothing of
+ * a secret input, so the name may be shown.
+ */
+export function appVersion(inputs: unknown): string {
+  return crypto.createHash("sha256").update(stableJson(inputs)).digest("hex").slice(0, 8);
+}
+
+/** The app container's name for one version; refuses anything but the strict pattern. */
+export function appContainerName(site: string, version: string): string {
+  const name = `${site}${APP_CONTAINER_INFIX}${version}`;
+  if (!APP_CONTAINER_PATTERN.test(name)) {
+    throw new Error(`not an app container name: ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
 /** Suffixes of the names a website derives from its own name, with what each names. */
 export const SITE_NAME_SUFFIXES = {
   database: "-db",
@@ -51,8 +94,11 @@ export const SITE_NAME_SUFFIXES = {
 
 /** Everything a website's name gives it on its host. */
 export interface SiteNames {
-  /** The app's network alias: the edge and other containers reach the app by it. */
-  readonly alias: string;
+  /**
+   * The site's own name, kept on the host: no other site's container, alias or upstream may take it
+   * (the app itself has no alias; the edge reaches it by its versioned container name).
+   */
+  readonly name: string;
   /** The dedicated database container and its alias on the internal network. */
   readonly database: string;
   /** The site's internal network (database and socket proxy; never routed). */
@@ -70,7 +116,7 @@ export interface SiteNames {
 export function siteNames(site: string): SiteNames {
   const s = SITE_NAME_SUFFIXES;
   return {
-    alias: site,
+    name: site,
     database: `${site}${s.database}`,
     internalNetwork: `${site}${s.internalNetwork}`,
     dockerProxy: `${site}${s.dockerProxy}`,
@@ -83,7 +129,7 @@ export function siteNames(site: string): SiteNames {
 /** Every name a website takes on its host's Docker engine (containers, aliases, networks, volumes). */
 export function hostNamesOf(site: string): string[] {
   const n = siteNames(site);
-  return [n.alias, n.database, n.internalNetwork, n.dockerProxy, n.backup, n.databaseVolume];
+  return [n.name, n.database, n.internalNetwork, n.dockerProxy, n.backup, n.databaseVolume];
 }
 
 /** The database a site's name gives it by default: the name with "-" replaced by "_". */

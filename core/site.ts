@@ -3,7 +3,7 @@
  * Pure data; no Pulumi here. Defaults live in the named constants below, next to the schema.
  */
 import { z } from "zod";
-import { PLATFORM_NAMES, databaseRoles, defaultDatabaseName } from "./names";
+import { PLATFORM_NAMES, VERSIONED_APP_NAME, databaseRoles, defaultDatabaseName } from "./names";
 import { DURATION_PATTERN, MEMORY_PATTERN, fnv1a, toMiB, toSeconds } from "./units";
 
 export const SITE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
@@ -429,6 +429,10 @@ const upstreamSchema = z.strictObject({
     .regex(UPSTREAM_HOST_PATTERN, {
       error:
         "must be the name of a container on agi-network: lower-case letters, digits, - and _ (no address, no dots)",
+    })
+    .refine((h) => !VERSIONED_APP_NAME.test(h), {
+      error:
+        "has the form of an app container's name (<site>-app-<8 hex digits>), which changes with every update of that site; a service may not route to it",
     })
     .refine((h) => !(PLATFORM_NAMES as readonly string[]).includes(h), {
       error: "is a name the platform keeps; a service may not route to it",

@@ -15,7 +15,7 @@ import {
   shownPath,
   type Site,
 } from "./site";
-import { PLATFORM_NAMES, hostNamesOf, normalName } from "./names";
+import { PLATFORM_NAMES, VERSIONED_APP_NAME, hostNamesOf, normalName } from "./names";
 import { readSiteFile } from "./site-file";
 import { hostLoads, hostOf, loadParts, siteFootprint } from "./capacity";
 import { formatMiB } from "./units";
@@ -215,6 +215,15 @@ function checkFile(file: string, value: Record<string, unknown>): Problem[] {
         taken === name
           ? `${quote(name)} is reserved by the platform`
           : `${quote(name)} would take ${quote(taken)}, a name the platform keeps`,
+    });
+  }
+  // `<site>-app-<8 hex>` names the app containers, version by version: no site name or upstream may
+  // take that form, whichever site's container it would be (site "x-app-deadbeef" vs site "x").
+  if (VERSIONED_APP_NAME.test(normalName(name))) {
+    out.push({
+      file,
+      path: "name",
+      message: `${quote(name)} has the form of an app container's name (<site>-app-<8 hex digits>), which the platform keeps`,
     });
   }
   return out;

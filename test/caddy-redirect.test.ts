@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { renderSiteFragment, renderMainCaddyfile } from "../core/caddy";
+import { appUpstream, renderSiteFragment, renderMainCaddyfile } from "../core/caddy";
 import { SiteSchema } from "../core/site";
 import { StackSettingsSchema } from "../stacks/settings";
 import { caddyAvailable, freePort, request, startCaddy, stubUpstream } from "./caddy-server";
@@ -23,10 +23,11 @@ const site = SiteSchema.parse(
 );
 
 test("off port 443 the fragment names the port in both redirects; on 443 it adds nothing", () => {
-  const on443 = renderSiteFragment(site, { logDir: "/data/logs", httpsPort: 443 });
+  const upstream = appUpstream("shop-app-0123abcd", 3000);
+  const on443 = renderSiteFragment(site, { logDir: "/data/logs", httpsPort: 443, upstream });
   assert.ok(!on443.includes("http://"), on443);
   assert.ok(on443.includes("\tredir https://shop.localhost{uri} permanent\n"));
-  const local = renderSiteFragment(site, { logDir: "/data/logs", httpsPort: 8443 });
+  const local = renderSiteFragment(site, { logDir: "/data/logs", httpsPort: 8443, upstream });
   assert.ok(local.includes("\tredir https://shop.localhost:8443{uri} permanent\n"));
   assert.ok(
     local.endsWith(

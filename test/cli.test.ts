@@ -153,20 +153,23 @@ test("synth --stack prod (end to end): writes manifest, Caddy files and inventor
   ]);
   const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8"));
   assert.equal(manifest.stack, "prod");
-  // 69 before the backup timers: -2 backup containers and their images, +2 timers, +2 password
-  // files (both active sites are shared-mode), +6 installed backup scripts.
-  assert.equal(manifest.resources.length, 75);
+  // 69 before the backup timers and the health gate: -2 backup containers and their images, +2
+  // timers, +2 password files (both active sites are shared-mode), +6 installed backup scripts; the
+  // gate script on the host and a gate per active website (+3).
+  assert.equal(manifest.resources.length, 78);
   const app = manifest.resources.find((x: { name: string }) => x.name === "stepperslife-app");
   assert.equal(app.parent, "urn:pulumi:prod::agi-platform::agi:web:Website::stepperslife");
   assert.ok(app.inputs.envs.includes("[secret]"));
+  // The versioned name is a hash: shown, never secret, though the env it covers holds secrets.
+  assert.match(app.inputs.name, /^stepperslife-app-[0-9a-f]{8}$/);
   const inventory = JSON.parse(fs.readFileSync(path.join(out, "inventory.json"), "utf8"));
   assert.deepEqual(Object.keys(inventory), ["stack", "sites", "hosts"]);
   assert.match(r.stdout, /^SITE +KIND +STATUS +HOST +URL/);
   assert.match(
     r.stdout,
-    /\nstepperslife +website +active +vps1 +https:\/\/stepperslife\.com +stepperslife:3000 /,
+    /\nstepperslife +website +active +vps1 +https:\/\/stepperslife\.com +stepperslife-app-[0-9a-f]{8}:3000 /,
   );
-  assert.match(r.stdout, /synth: stack prod: 75 resources, 10 Caddy files; wrote 12 files to /);
+  assert.match(r.stdout, /synth: stack prod: 78 resources, 10 Caddy files; wrote 12 files to /);
   assert.ok(
     r.stdout.includes(`wrote 12 files to ${out}/`),
     "an out directory elsewhere is shown in full",

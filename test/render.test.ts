@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { postgresCommand, postgresSettings } from "../core/postgres";
-import { renderMainCaddyfile, renderSiteFragment } from "../core/caddy";
+import { appUpstream, renderMainCaddyfile, renderSiteFragment, upstreamOf } from "../core/caddy";
 import { SiteSchema } from "../core/site";
 import { formatMiB, toMiB, toSeconds } from "../core/units";
 import { StackSettingsSchema } from "../stacks/settings";
@@ -75,6 +75,8 @@ test("memory units", () => {
 
 const parse = (v: Record<string, unknown>) => SiteSchema.parse(v);
 const OPTS = { logDir: "/data/logs" };
+/** An app container name of the versioned form, as the program gives the fragment. */
+const APP = appUpstream("shop-app-0123abcd", 3000);
 
 const HEADERS = [
   "\theader {",
@@ -97,7 +99,7 @@ const LOG = (site: string) => [
 
 test("website fragment: headers, access log, compression, proxy with retries; aliases redirect", () => {
   assert.equal(
-    renderSiteFragment(parse(website("shop")), OPTS),
+    renderSiteFragment(parse(website("shop")), { ...OPTS, upstream: APP }),
     [
       '# Site "shop" (website, active), managed by agi-platform.',
       "",
@@ -105,7 +107,7 @@ test("website fragment: headers, access log, compression, proxy with retries; al
       ...HEADERS,
       ...LOG("shop"),
       "\tencode zstd gzip",
-      "\treverse_proxy shop:3000 {",
+      "\treverse_proxy shop-app-0123abcd:3000 {",
       "\t\tlb_try_duration 30s",
       "\t\tlb_try_interval 250ms",
       "\t}",
@@ -133,12 +135,30 @@ test("service fragment proxies to its upstream; no route without domains or when
 
 test("an upstream override changes only the proxy address", () => {
   const site = parse(website("shop"));
-  const normal = renderSiteFragment(site, OPTS);
+  const normal = renderSiteFragment(site, { ...OPTS, upstream: APP });
   const stubbed = renderSiteFragment(site, { ...OPTS, upstream: "127.0.0.1:4000" });
   assert.equal(
     stubbed,
-    normal.replace("reverse_proxy shop:3000 {", "reverse_proxy 127.0.0.1:4000 {"),
+    normal.replace("reverse_proxy shop-app-0123abcd:3000 {", "reverse_proxy 127.0.0.1:4000 {"),
   );
+});
+
+test("an active website proxies to its versioned app container, which must be given and well-formed", () => {
+  const site = parse(website("shop"));
+  assert.throws(
+    () => renderSiteFragment(site, OPTS),
+    /site shop: a website's upstream is its app container/,
+  );
+  assert.equal(upstreamOf(site, "shop-app-0123abcd"), "shop-app-0123abcd:3000");
+  for (const bad of [
+    "shop",
+    "shop-app-0123ABCD",
+    "shop-app-0123abc",
+    "shop-app-0123abcd;x",
+    "x y-app-0123abcd",
+  ]) {
+    assert.throws(() => appUpstream(bad, 3000), /not an app container name/, bad);
+  }
 });
 
 test("paused fragment answers 503 with a maintenance page and proxies nothing", () => {
@@ -181,7 +201,7 @@ test("main Caddyfile: prod, staging CA, local certificates on high ports", () =>
 test("inventory table: one row per site and a capacity line per host", () => {
   const stack = StackSettingsSchema.parse(settings());
   const sites = [parse(website("shop")), parse(service("tool"))];
-  const table = inventoryTable(buildInventory("test", stack, sites, { shop: "shop-app-1234567" }));
+  const table = inventoryTable(buildInventory("test", stack, sites, { shop: "shop-app-0123abcd" }));
   const lines = table.trimEnd().split("\n");
   assert.match(
     lines[0],
@@ -189,7 +209,7 @@ test("inventory table: one row per site and a capacity line per host", () => {
   );
   assert.match(
     lines[2],
-    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop:3000 +dedicated:shop +\d+ [23] \* \* \* +320Mi\/768Mi +cloudflare$/,
+    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop-app-0123abcd:3000 +dedicated:shop +\d+ [23] \* \* \* +320Mi\/768Mi +cloudflare$/,
   );
   assert.match(
     lines[3],

@@ -15,6 +15,7 @@ import type { ProgramOutputs } from "../components/program";
 import type { Inventory } from "../core/inventory";
 import { ROOT } from "./helpers";
 import { socketProxyConfig } from "../core/socket-proxy";
+import { appVersion } from "../core/names";
 
 let engine: MockEngine;
 let program: ProgramOutputs;
@@ -90,6 +91,7 @@ test("planned sites create nothing", () => {
 
 test("Platform vps1: ssh engine with strict host keys, looked-up network, the edge", () => {
   assert.deepEqual(children("agi:host:Platform", "vps1"), [
+    "command:remote:Command vps1-app-gate-script",
     "command:remote:Command vps1-backup-pg-backup",
     "command:remote:Command vps1-backup-pg-lib",
     "command:remote:Command vps1-backup-pg-restore",
@@ -188,6 +190,7 @@ test("stepperslife (shared database): children, role, database and grants", () =
   assert.deepEqual(children("agi:web:Website", "stepperslife"), [
     "cloudflare:DnsRecord stepperslife-dns-apex",
     "cloudflare:DnsRecord stepperslife-dns-www",
+    "command:remote:Command stepperslife-app-gate",
     "command:remote:Command stepperslife-backup-dir",
     "command:remote:Command stepperslife-backup-secret",
     "command:remote:Command stepperslife-backup-timer",
@@ -240,21 +243,20 @@ test("stepperslife (shared database): children, role, database and grants", () =
   }
 });
 
-test("app containers: alias, no name, no ports, healthcheck with wait, limits, restart, logs, create-before-delete", () => {
+test("app containers: versioned name, no alias, no ports, healthcheck, no wait (the gate waits), limits, restart, logs, retained, create-before-delete", () => {
   for (const [site, path] of [
     ["stepperslife", "/"],
     ["admin-dashboard", "/api/status"],
   ] as const) {
     const app = res(`${site}-app`);
     const i = app.inputs;
-    assert.equal(
-      i.name,
-      undefined,
-      `${site}: Docker names the container, so a replacement can start beside it`,
-    );
+    // The name is the site, "-app-" and the first 8 hex of a sha256 over every other input.
+    const { name, ...rest } = app.clearInputs;
+    assert.equal(name, `${site}-app-${appVersion(rest)}`);
+    assert.equal(i.name, name, "the name is not secret, though it covers secret env values");
+    assert.ok(!app.secretPaths.includes("name"));
     assert.equal(i.ports, undefined);
     assert.deepEqual((i.networksAdvanced as { name: string; aliases?: string[] }[])[0], {
-      aliases: [site],
       name: "agi-network",
     });
     assert.deepEqual(i.healthcheck, {
@@ -269,7 +271,7 @@ test("app containers: alias, no name, no ports, healthcheck with wait, limits, r
       ],
       timeout: "5s",
     });
-    assert.equal(i.wait, true);
+    assert.equal(i.wait, false);
     assert.equal(i.memory, 512);
     assert.equal(i.memoryReservation, 256);
     assert.equal(i.cpus, "0.5");
@@ -279,6 +281,7 @@ test("app containers: alias, no name, no ports, healthcheck with wait, limits, r
     assert.equal(i.stopTimeout, 30);
     assert.equal(i.destroyGraceSeconds, 30);
     assert.equal(app.options.deleteBeforeReplace, false);
+    assert.equal(app.options.retainOnDelete, true, "only the gate removes an app container");
     const image = res(`${site}-app-image`);
     assert.match(image.inputs.name as string, new RegExp(`^ghcr\\.io/agistaffers/${site}:`));
     assert.equal(image.inputs.keepLocally, true);
@@ -391,7 +394,7 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       ...s,
       containers: s.containers.map((c) => ({
         ...c,
-        name: c.name.startsWith("stepperslife-app-") ? "<docker name>" : c.name,
+        name: c.name.startsWith("stepperslife-app-") ? "<versioned name>" : c.name,
       })),
     },
     {
@@ -401,10 +404,13 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       domains: ["stepperslife.com", "www.stepperslife.com"],
       url: "https://stepperslife.com",
       repo: "agistaffers/stepperslife",
-      route: { fragment: "sites.d/stepperslife.caddy", upstream: "stepperslife:3000" },
+      route: {
+        fragment: "sites.d/stepperslife.caddy",
+        upstream: `${s.containers[0].name}:3000`,
+      },
       image: "ghcr.io/agistaffers/stepperslife:1.0.0",
       containers: [
-        { role: "app", name: "<docker name>", alias: "stepperslife", port: 3000, managed: true },
+        { role: "app", name: "<versioned name>", port: 3000, managed: true },
       ],
       database: { name: "stepperslife", mode: "shared", host: "supabase-db", port: 5432 },
       backup: {
@@ -429,9 +435,11 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       },
     },
   );
-  // The app container's name is the one Docker (here: the mock engine) gave the container resource.
+  // The app container's name is the versioned name the program gave the container resource.
   const appName = s.containers[0].name;
-  assert.match(appName, /^stepperslife-app-[0-9a-f]{7}$/);
+  assert.equal(appName, res("stepperslife-app").inputs.name);
+  assert.match(appName, /^stepperslife-app-[0-9a-f]{8}$/);
+  assert.ok(inv.hosts.vps1.names.includes(appName));
   assert.equal(inv.sites.gangrunprinting.dns.managed, false, "planned: records not created yet");
   assert.deepEqual(inv.sites.gangrunprinting.database, {
     name: "gangrunprinting",
@@ -453,6 +461,31 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
   assert.ok(
     inv.hosts.vps1.names.includes("agi-edge") && inv.hosts.vps1.names.includes("supabase-db"),
   );
+});
+
+test("app gates: one per app version, waits for healthy on create, drains and removes on delete", () => {
+  const app = res("stepperslife-app");
+  const name = String(app.inputs.name);
+  const gate = res("stepperslife-app-gate");
+  assert.equal(gate.type, "command:remote:Command");
+  assert.equal(gate.parent, res("stepperslife").urn);
+  // Deadline: what a deploy waits for any container (WAIT_TIMEOUT_SECONDS).
+  assert.equal(gate.inputs.create, `sh /srv/agi/bin/app-gate.sh wait stepperslife ${name} 180`);
+  // Delete: stop with the site's grace period (30s), so in-flight requests finish.
+  assert.equal(gate.inputs.delete, `sh /srv/agi/bin/app-gate.sh remove stepperslife ${name} 30`);
+  assert.equal(gate.inputs.update, undefined);
+  // A new version is a new gate: created before the old one's delete removes the old container.
+  assert.deepEqual(gate.inputs.triggers, [name]);
+  assert.deepEqual(gate.options.replaceOnChanges, ["triggers[*]"]);
+  for (const dep of ["stepperslife-app", "vps1-app-gate-script"]) {
+    assert.ok(gate.options.dependsOn.includes(res(dep).urn), dep);
+  }
+  const script = res("vps1-app-gate-script");
+  assert.equal(
+    script.inputs.stdin,
+    readFileSync(path.join(ROOT, "components", "app-gate.sh"), "utf8"),
+  );
+  assert.match(String(script.inputs.create), /cat > \/srv\/agi\/bin\/app-gate\.sh\.new && /);
 });
 
 test("routes: one command per routed site, over SSH, fragment on stdin, after the edge and the app", () => {
@@ -487,9 +520,16 @@ test("routes: one command per routed site, over SSH, fragment on stdin, after th
   );
   assert.equal(route.inputs.stdin, caddy.value["sites.d/stepperslife.caddy"]);
   assert.equal(route.inputs.triggers, undefined, "a text change is an update, never a replacement");
-  for (const dep of ["vps1-edge", "vps1-edge-route-script", "stepperslife-app"]) {
+  // Switched only after the new version passed its gate; to that version, by its name.
+  for (const dep of ["vps1-edge", "vps1-edge-route-script", "stepperslife-app-gate"]) {
     assert.ok(route.options.dependsOn.includes(res(dep).urn), dep);
   }
+  assert.match(route.inputs.stdin, /\treverse_proxy stepperslife-app-[0-9a-f]{8}:3000 \{\n/);
+  assert.ok(
+    route.inputs.stdin.includes(
+      `reverse_proxy ${String(res("stepperslife-app").inputs.name)}:3000 `,
+    ),
+  );
   assert.deepEqual(route.clearInputs.connection, {
     dialErrorLimit: 10,
     host: "148.230.93.174",

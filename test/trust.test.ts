@@ -236,6 +236,28 @@ test("names: derived names are reserved against the platform, the shared cluster
   );
 });
 
+test("names: the form of a versioned app container name is kept from every site and upstream", () => {
+  // Site "x" runs its app as x-app-<8 hex>: a site of that name would take its container's name.
+  assert.deepEqual(check([website("x-app-deadbeef", { database: { mode: "none" } })]), [
+    'sites/x-app-deadbeef.ts: name: "x-app-deadbeef" has the form of an app container\'s name (<site>-app-<8 hex digits>), which the platform keeps',
+  ]);
+  assert.deepEqual(
+    check([service("shop-app-0123abcd", { upstream: { host: "n8n", port: 5678 } })]),
+    [
+      'sites/shop-app-0123abcd.ts: name: "shop-app-0123abcd" has the form of an app container\'s name (<site>-app-<8 hex digits>), which the platform keeps',
+    ],
+  );
+  assert.deepEqual(
+    check([service("tool", { upstream: { host: "shop-app-0123abcd", port: 3000 } })]),
+    [
+      'sites/tool.ts: upstream.host: has the form of an app container\'s name (<site>-app-<8 hex digits>), which changes with every update of that site; a service may not route to it, got "shop-app-0123abcd"',
+    ],
+  );
+  // Not that form: other lengths, upper-case hex, or more after it are ordinary names.
+  assert.deepEqual(check([website("x-app-deadbee", { database: { mode: "none" } })]), []);
+  assert.deepEqual(check([website("x-app-deadbeef0", { database: { mode: "none" } })]), []);
+});
+
 test("zones: a client's zone serves that client alone unless the stack shares it", () => {
   const own = StackSettingsSchema.parse(settings({ sharedZones: ["agistaffers.com"] }));
   const steppers = website("stepperslife", {

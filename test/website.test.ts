@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { entrypointScript, postgresCommand } from "../core/postgres";
 import { BACKUP_JOB_SCRIPTS, backupUnits } from "../core/timers";
+import { appContainerName, appVersion } from "../core/names";
 import { ROOT, service, settings, website, writeProject } from "./helpers";
 
 const LOCAL = settings({
@@ -53,6 +54,7 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
   assert.deepEqual(names(engine, "shop"), [
     "shop",
     "shop-app",
+    "shop-app-gate",
     "shop-app-image",
     "shop-backup-dir",
     "shop-backup-timer",
@@ -112,10 +114,13 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
 
   const app = engine.byName("shop-app");
   assert.ok(app.options.dependsOn.includes(db.urn), "the app starts after the database is healthy");
+  // No alias: the edge reaches the app by its versioned container name.
   assert.deepEqual(app.inputs.networksAdvanced, [
-    { aliases: ["shop"], name: "agi-network" },
+    { name: "agi-network" },
     { name: "shop-internal" },
   ]);
+  assert.match(String(app.inputs.name), /^shop-app-[0-9a-f]{8}$/);
+  assert.equal(inventory.sites.shop.route?.upstream, `${String(app.inputs.name)}:3000`);
   assert.deepEqual(inventory.sites.shop.database, {
     name: "shop",
     mode: "dedicated",
@@ -292,6 +297,7 @@ test("docker read access: a socket proxy on the internal network, DOCKER_HOST fo
   assert.deepEqual(names(engine, "ops"), [
     "ops",
     "ops-app",
+    "ops-app-gate",
     "ops-app-image",
     "ops-dns-ops",
     "ops-dns-www-ops",
@@ -351,6 +357,47 @@ test("bad site files stop the program before any resource is registered", async 
     message:
       'sites/shop.ts: app.image: has no tag; pin a version tag (name:1.4.2) or a digest (name@sha256:...), got "x"',
   });
+});
+
+test("app versions: the same inputs give the same container name, any changed input a new one", async () => {
+  const nameOf = async (extra: Record<string, unknown>) => {
+    const { engine } = await run(settings(), [
+      website("shop", { database: { mode: "none" }, ...extra }),
+    ]);
+    const app = engine.byName("shop-app");
+    const gate = engine.byName("shop-app-gate");
+    assert.deepEqual(gate.inputs.triggers, [app.inputs.name], "the gate follows the version");
+    return String(app.inputs.name);
+  };
+  const base = await nameOf({});
+  assert.match(base, /^shop-app-[0-9a-f]{8}$/);
+  assert.equal(await nameOf({}), base, "deterministic");
+  const changed = [
+    await nameOf({ app: { image: "ghcr.io/acme/shop:1.2.4", port: 3000 } }),
+    await nameOf({ app: { image: "ghcr.io/acme/shop:1.2.3", port: 3000, env: { A: "1" } } }),
+    await nameOf({
+      app: { image: "ghcr.io/acme/shop:1.2.3", port: 3000, resources: { memory: "384Mi" } },
+    }),
+    await nameOf({
+      app: { image: "ghcr.io/acme/shop:1.2.3", port: 3000, healthcheck: { path: "/up" } },
+    }),
+  ];
+  assert.equal(new Set([base, ...changed]).size, 5, [base, ...changed].join(" "));
+});
+
+test("app versions: a version hash covers secret values and shows none of them", () => {
+  const a = appVersion({ envs: ["DATABASE_URL=postgresql://u:first@db/x"] });
+  const b = appVersion({ envs: ["DATABASE_URL=postgresql://u:second@db/x"] });
+  assert.notEqual(a, b);
+  assert.match(a, /^[0-9a-f]{8}$/);
+  // Key order does not matter, values do.
+  assert.equal(
+    appVersion({ x: 1, y: [1, { b: 2, a: 1 }] }),
+    appVersion({ y: [1, { a: 1, b: 2 }], x: 1 }),
+  );
+  assert.equal(appContainerName("shop", a), `shop-app-${a}`);
+  assert.throws(() => appContainerName("shop", "0123ABCD"), /not an app container name/);
+  assert.throws(() => appContainerName("Shop;x", a), /not an app container name/);
 });
 
 test("local stack: routes run locally; the pinned host key reaches the SSH connection elsewhere", async () => {

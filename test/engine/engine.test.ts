@@ -16,6 +16,15 @@ import { docker, inspect, run } from "./docker";
 import { Harness, desiredState, waitHealthy, type Desired } from "./harness";
 import { buildImages, tagsFor, type BuildReport } from "./images";
 import { STACK, appImagesOf, removeSite, writeEngineProject, type EngineProject } from "./project";
+import {
+  SCENARIOS,
+  appContainersOf,
+  containerExists,
+  routedContainer,
+  updateUnderLoad,
+  type UpdateContext,
+  type UpdateOutcome,
+} from "./update-scenarios";
 
 // No systemd user manager here: the timers' install commands write their unit files and stop there
 // (they say so); the backup test runs the service's ExecStart itself and checks the files.
@@ -31,6 +40,8 @@ interface Measurements {
   secondsToAllHealthy?: number;
   idleMemoryMiB?: Record<string, number[]>;
   backupSeconds?: number;
+  /** Requests through the edge during each app update: total and failed. */
+  updates?: Record<string, { requests: number; failed: number; updateSeconds: number }>;
   suiteSeconds?: number;
 }
 
@@ -420,6 +431,78 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
       const res = await fetchEdgeReady(`${name}.engine.test`);
       assert.equal(res.status, 200, `${name} after the restart: ${res.status} ${res.body}`);
     }
+  });
+
+  describe("app updates under load (10,000 requests or more, 48 clients, through the edge)", () => {
+    const ctx = (): UpdateContext => ({ harness, project, ca, log });
+    const record = (name: string, o: UpdateOutcome) => {
+      (measurements.updates ??= {})[name] = {
+        requests: o.load.requests,
+        failed: o.load.failed,
+        updateSeconds: o.updateSeconds,
+      };
+      log(`${name}: ${o.load.failed} of ${o.load.requests} requests failed`);
+    };
+    /** A successful update: the new version routed and healthy, the old one gone, nothing failed. */
+    const assertSwitched = async (site: string, o: UpdateOutcome) => {
+      assert.equal(o.error, undefined, String(o.error?.message));
+      assert.ok(o.load.requests >= 10_000, `only ${o.load.requests} requests`);
+      assert.equal(o.load.failed, 0, JSON.stringify(o.load.failures));
+      assert.notEqual(o.attempted, o.before, "the change made a new version");
+      assert.equal(o.after, o.attempted, "the edge routes to the new version");
+      assert.equal(await containerExists(o.before), false, `${o.before} is still there`);
+      assert.deepEqual(await appContainersOf(harness, site), [o.attempted]);
+      const health = await inspect<{ State: { Health?: { Status: string } } }>(
+        "container",
+        o.after,
+      );
+      assert.equal(health.State.Health?.Status, "healthy");
+      desired = o.desired;
+    };
+
+    it("switches to a version that answers 503 for its first 15 s without a failed request", async () => {
+      const o = await updateUnderLoad(ctx(), "alpha", (app) => SCENARIOS.warmup15s(app, 1));
+      record("warmup15s", o);
+      await assertSwitched("alpha", o);
+    });
+
+    it("switches to a version that is ready at once without a failed request", async () => {
+      const o = await updateUnderLoad(ctx(), "beta", (app) => SCENARIOS.instant(app, 1));
+      record("instant", o);
+      await assertSwitched("beta", o);
+    });
+
+    it("refuses a version that never gets healthy: clear error, old version serves, nothing of it left", async () => {
+      const o = await updateUnderLoad(ctx(), "beta", (app) => SCENARIOS.neverHealthy(app, 1));
+      record("neverHealthy", o);
+      assert.ok(o.error, "the update succeeded");
+      assert.match(
+        o.error.message,
+        /app-gate: site beta: the new app version beta-app-[0-9a-f]{8} /,
+      );
+      assert.match(o.error.message, /was not healthy within \d+s \(it is running, unhealthy\)/);
+      assert.match(o.error.message, /the edge was not switched to it/);
+      assert.match(o.error.message, /last healthcheck outputs/);
+      assert.equal(o.load.failed, 0, JSON.stringify(o.load.failures));
+      assert.ok(o.load.requests >= 10_000);
+      assert.equal(o.after, o.before, "the edge still routes to the old version");
+      assert.equal(await containerExists(o.attempted), false, `${o.attempted} is left`);
+      assert.deepEqual(await appContainersOf(harness, "beta"), [o.before]);
+      assert.equal((await fetchEdge("beta.engine.test")).status, 200);
+    });
+
+    it("control: with the old container removed first, the same loop sees failures", async () => {
+      const o = await updateUnderLoad(ctx(), "beta", (app) => SCENARIOS.instant(app, 2), {
+        removeOldFirst: true,
+      });
+      record("control", o);
+      log(`control (old container removed first): ${o.load.failed} of ${o.load.requests} failed`);
+      assert.equal(o.error, undefined, String(o.error?.message));
+      // The loop can see failures: without the gate's order, requests fail.
+      assert.ok(o.load.failed > 0, "the control run saw no failed request");
+      assert.equal(routedContainer(project, "beta"), o.attempted);
+      desired = o.desired;
+    });
   });
 
   it("removes a site and leaves its data volume", async () => {

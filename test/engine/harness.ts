@@ -33,7 +33,7 @@ const KNOWN: Record<string, Record<string, true | Record<string, true>>> = {
   [T.network]: { name: true, driver: true, internal: true, labels: { label: true, value: true } },
   [T.volume]: { name: true, labels: { label: true, value: true } },
   [T.image]: { name: true, keepLocally: true },
-  [T.command]: { create: true, update: true, delete: true, stdin: true },
+  [T.command]: { create: true, update: true, delete: true, stdin: true, triggers: true },
   [T.password]: { length: true, special: true },
   [T.container]: {
     name: true,
@@ -104,6 +104,14 @@ export function unsupported(resources: readonly RecordedResource[]): string[] {
     }
     if (r.options.import) problems.push(`${where}: option import is not honoured`);
     if (r.options.protect) problems.push(`${where}: option protect is not honoured`);
+    if (r.options.ignoreChanges.length)
+      problems.push(`${where}: option ignoreChanges is not honoured`);
+    // The command SDK marks its triggers as replace-on-change itself; nothing else is honoured.
+    const replaceOn = r.options.replaceOnChanges.filter(
+      (p) => !(r.type === T.command && p === "triggers[*]"),
+    );
+    if (replaceOn.length)
+      problems.push(`${where}: option replaceOnChanges ${replaceOn.join(", ")} is not honoured`);
     for (const [key, value] of Object.entries(r.clearInputs)) {
       const spec = known[key];
       if (!spec) {
@@ -139,6 +147,19 @@ interface Applied {
   dockerName?: string;
 }
 
+/** What one update does with one resource of the desired state, as Pulumi's engine would. */
+type Step = "create" | "same" | "update" | "replace";
+
+/** The outcome of an update: what was done, by resource name, in the order it happened. */
+export interface UpdateReport {
+  created: string[];
+  updated: string[];
+  replaced: string[];
+  deleted: string[];
+  /** Deleted resources whose engine object was left alone (retainOnDelete). */
+  retained: string[];
+}
+
 export interface HarnessOptions {
   /** Called with progress lines. */
   log?: (m: string) => void;
@@ -149,8 +170,13 @@ export class Harness {
   /** 0700: env files and uploads with clear secret values pass through here, and are removed. */
   readonly privateDir = fs.mkdtempSync(path.join(os.tmpdir(), "agi-engine-private-"));
   readonly applied = new Map<string, Applied>();
-  /** URNs in the order they were created, for removal in reverse. */
-  private readonly order: string[] = [];
+  /** What exists, in the order it was created, for removal in reverse (old versions included). */
+  private readonly order: Applied[] = [];
+  /**
+   * Replaced resources left for deletion by an update that failed: as in Pulumi's state, they are
+   * deleted at the start of the next update (retainOnDelete honoured).
+   */
+  private pendingDeletes: Applied[] = [];
   private seq = 0;
   private readonly log: (m: string) => void;
   /** Directories to remove at cleanup (the test project, host root). */
@@ -197,7 +223,7 @@ export class Harness {
         if (failed) throw new Error(`${r.name}: not created, a dependency failed`);
         if (this.applied.has(r.urn)) return;
         await this.create(r, desired);
-        this.order.push(r.urn);
+        this.order.push(this.applied.get(r.urn)!);
       })();
       started.set(r.urn, p);
       return p;
@@ -217,9 +243,9 @@ export class Harness {
    */
   async removeAbsent(desired: Desired): Promise<string[]> {
     const next = new Map(desired.resources.map((r) => [r.urn, r]));
-    for (const urn of this.order) {
-      const now = next.get(urn);
-      const before = this.applied.get(urn)!.resource;
+    for (const a of this.order) {
+      const now = next.get(a.resource.urn);
+      const before = a.resource;
       if (now && JSON.stringify(now.clearInputs) !== JSON.stringify(before.clearInputs)) {
         throw new Error(`harness: ${before.name} changed; updates are not realized by the harness`);
       }
@@ -230,14 +256,179 @@ export class Harness {
       }
     }
     const removed: string[] = [];
-    for (const urn of [...this.order].reverse()) {
-      if (next.has(urn)) continue;
-      await this.delete(this.applied.get(urn)!);
-      removed.push(this.applied.get(urn)!.resource.name);
-      this.applied.delete(urn);
-      this.order.splice(this.order.indexOf(urn), 1);
+    for (const a of [...this.order].reverse()) {
+      if (next.has(a.resource.urn)) continue;
+      await this.delete(a);
+      removed.push(a.resource.name);
+      this.applied.delete(a.resource.urn);
+      this.order.splice(this.order.indexOf(a), 1);
     }
     return removed;
+  }
+
+  /**
+   * Brings the engine to a new desired state in the order Pulumi's engine uses for what the program
+   * declares. First the deletes an earlier failed update left pending. Then, in dependency order
+   * (concurrently where the order allows): new resources are created; a changed container is replaced
+   * (the new one created first, unless it says deleteBeforeReplace); a changed command is replaced
+   * when its triggers changed, else runs its update script (its create script when it has none, as the
+   * command provider does); dependents come after what they depend on. Last, the replaced and the
+   * removed resources are deleted, dependents first, retainOnDelete honoured (the engine object is
+   * left alone). When a step fails, nothing that has not started yet runs, no delete happens, the
+   * replaced resources whose successor exists stay pending deletion, and the error is thrown.
+   */
+  async update(desired: Desired): Promise<UpdateReport> {
+    const problems = unsupported(desired.resources);
+    if (problems.length)
+      throw new Error(`harness: cannot realize the manifest:\n${problems.join("\n")}`);
+    const report: UpdateReport = {
+      created: [],
+      updated: [],
+      replaced: [],
+      deleted: [],
+      retained: [],
+    };
+    for (const a of this.pendingDeletes.reverse()) await this.deleteRecorded(a, report);
+    this.pendingDeletes = [];
+
+    const byUrn = new Map(desired.resources.map((r) => [r.urn, r]));
+    const steps = new Map<string, Step>();
+    for (const r of desired.resources.filter((x) => x.custom)) {
+      steps.set(r.urn, this.stepOf(r));
+    }
+    const descendants = (urn: string): string[] => {
+      const r = byUrn.get(urn);
+      if (!r) throw new Error(`harness: dependency ${urn} is not a resource of the manifest`);
+      if (r.custom) return [urn];
+      return desired.resources.filter((c) => c.parent === urn).flatMap((c) => descendants(c.urn));
+    };
+    const replacedOld: Applied[] = [];
+    let failure: Error | undefined;
+    const started = new Map<string, Promise<void>>();
+    const run = (r: RecordedResource): Promise<void> => {
+      let p = started.get(r.urn);
+      if (p) return p;
+      p = (async () => {
+        const deps = r.options.dependsOn.flatMap(descendants).filter((u) => u !== r.urn);
+        const results = await Promise.allSettled(deps.map((u) => run(byUrn.get(u)!)));
+        if (results.some((x) => x.status === "rejected") || failure) {
+          throw new Error(`${r.name}: not run, an earlier step failed`);
+        }
+        try {
+          await this.step(r, steps.get(r.urn)!, desired, replacedOld, report);
+        } catch (err) {
+          failure ??= err as Error;
+          throw err;
+        }
+      })();
+      started.set(r.urn, p);
+      return p;
+    };
+    await Promise.allSettled(desired.resources.filter((r) => r.custom).map(run));
+    if (failure) {
+      this.pendingDeletes = replacedOld;
+      throw new Error(`harness: update failed: ${failure.message}`);
+    }
+
+    // Deletes last, dependents first: the reverse of creation order over what is to go.
+    const going = new Set<Applied>(replacedOld);
+    for (const a of this.order) if (!byUrn.has(a.resource.urn)) going.add(a);
+    for (const a of [...this.order].reverse()) {
+      if (going.has(a)) await this.deleteRecorded(a, report);
+    }
+    return report;
+  }
+
+  /** What an update does with one resource: compared with what was created for its URN. */
+  private stepOf(r: RecordedResource): Step {
+    const before = this.applied.get(r.urn)?.resource;
+    if (!before) return "create";
+    if (JSON.stringify(before.clearInputs) === JSON.stringify(r.clearInputs)) return "same";
+    switch (r.type) {
+      case T.container:
+      case T.image:
+      case T.password:
+        return "replace";
+      case T.command:
+        return JSON.stringify(before.clearInputs.triggers) !==
+          JSON.stringify(r.clearInputs.triggers)
+          ? "replace"
+          : "update";
+      default:
+        throw new Error(
+          `harness: ${r.name} (${r.type}) changed; the harness does not update that type`,
+        );
+    }
+  }
+
+  private async step(
+    r: RecordedResource,
+    step: Step,
+    desired: Desired,
+    replacedOld: Applied[],
+    report: UpdateReport,
+  ): Promise<void> {
+    const old = this.applied.get(r.urn);
+    if (step === "same") {
+      // The program's view of it may still differ in ways that change nothing (e.g. its dependencies).
+      old!.resource = r;
+      this.requeue(old!);
+      return;
+    }
+    if (step === "create") {
+      await this.create(r, desired);
+      this.order.push(this.applied.get(r.urn)!);
+      report.created.push(r.name);
+      return;
+    }
+    if (step === "update") {
+      // The command provider runs the update script, or the create script again when there is none.
+      await this.runCommand(r, r.clearInputs.update !== undefined ? "update" : "create");
+      old!.resource = r;
+      this.requeue(old!);
+      report.updated.push(r.name);
+      this.log(`updated ${r.name}`);
+      return;
+    }
+    const before = old!;
+    if (r.options.deleteBeforeReplace) await this.deleteRecorded(before, report);
+    else this.applied.delete(r.urn);
+    try {
+      await this.create(r, desired);
+    } catch (err) {
+      const partial = this.applied.get(r.urn);
+      if (partial) {
+        // A container the provider created but could not finish stays in the state (its id is kept).
+        this.order.push(partial);
+        if (!r.options.deleteBeforeReplace) replacedOld.push(before);
+      } else if (!r.options.deleteBeforeReplace) {
+        this.applied.set(r.urn, before);
+      }
+      throw err;
+    }
+    this.order.push(this.applied.get(r.urn)!);
+    if (!r.options.deleteBeforeReplace) replacedOld.push(before);
+    report.replaced.push(r.name);
+  }
+
+  /**
+   * Moves a resource to the end of the creation order once its step is done, as Pulumi writes its
+   * state in the order steps complete: a dependent always comes after what it depends on, so deletes
+   * in reverse order take dependents first.
+   */
+  private requeue(a: Applied): void {
+    const i = this.order.indexOf(a);
+    if (i >= 0) this.order.splice(i, 1);
+    this.order.push(a);
+  }
+
+  /** Deletes one created resource (or leaves it, retainOnDelete) and forgets it. */
+  private async deleteRecorded(a: Applied, report: UpdateReport): Promise<void> {
+    await this.delete(a);
+    (a.resource.options.retainOnDelete ? report.retained : report.deleted).push(a.resource.name);
+    const i = this.order.indexOf(a);
+    if (i >= 0) this.order.splice(i, 1);
+    if (this.applied.get(a.resource.urn) === a) this.applied.delete(a.resource.urn);
   }
 
   private async create(r: RecordedResource, desired: Desired): Promise<void> {
@@ -444,6 +635,10 @@ export class Harness {
 
   private async delete(a: Applied): Promise<void> {
     const r = a.resource;
+    if (r.options.retainOnDelete) {
+      this.log(`retained ${r.name}${a.dockerName ? ` (${a.dockerName})` : ""} (retainOnDelete)`);
+      return;
+    }
     switch (r.type) {
       case T.container: {
         const grace = r.clearInputs.destroyGraceSeconds ?? r.clearInputs.stopTimeout ?? 10;
@@ -455,10 +650,6 @@ export class Harness {
         await docker(["network", "rm", a.dockerName!]);
         break;
       case T.volume:
-        if (r.options.retainOnDelete) {
-          this.log(`retained ${r.name} (retainOnDelete)`);
-          return;
-        }
         await docker(["volume", "rm", a.dockerName!]);
         break;
       case T.command:

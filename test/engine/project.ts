@@ -25,8 +25,9 @@ export interface EngineProject {
 const quickHealth = (p: string) => ({
   path: p,
   interval: "3s",
-  // Generous: a Node.js probe under a CPU quota on a busy 2-core machine can take seconds to start.
-  timeout: "10s",
+  // Generous: a Node.js probe under a CPU quota on a busy 2-core machine can take seconds to start
+  // (at load 20-30, three 10 s timeouts in a row were seen).
+  timeout: "30s",
   startPeriod: "10s",
   retries: 3,
 });
