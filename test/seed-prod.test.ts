@@ -409,9 +409,7 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
         upstream: `${s.containers[0].name}:3000`,
       },
       image: "ghcr.io/agistaffers/stepperslife:1.0.0",
-      containers: [
-        { role: "app", name: "<versioned name>", port: 3000, managed: true },
-      ],
+      containers: [{ role: "app", name: "<versioned name>", port: 3000, managed: true }],
       database: { name: "stepperslife", mode: "shared", host: "supabase-db", port: 5432 },
       backup: {
         schedule: "13 2 * * *",
