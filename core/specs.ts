@@ -20,6 +20,11 @@ export const SOCKET_PROXY_MEMORY_MIB = 32;
 export const SOCKET_PROXY_RESERVATION_MIB = 16;
 export const BACKUP_RESERVATION_MIB = 16;
 export const EDGE_RESERVATION_MIB = 32;
+/**
+ * Memory reservation of a shared cluster the program creates (`sharedDatabase.create`, MiB): what
+ * admission counts for it on that host. Its limit is `sharedDatabase.memory`.
+ */
+export const SHARED_CLUSTER_RESERVATION_MIB = 64;
 /** Seconds PostgreSQL gets to shut down cleanly. */
 export const DB_STOP_GRACE_SECONDS = 60;
 /** Seconds `pulumi up` waits for a new container to report healthy (the site schema checks against it). */
