@@ -233,8 +233,16 @@ export class Website extends pulumi.ComponentResource {
       );
       // The database stays owned by the administrative role; the app gets what it needs by grants.
       const database = new postgresql.Database(`${name}-database`, { name: db }, child);
-      const grant = (suffix: string, args: Omit<postgresql.GrantArgs, "database">) =>
-        new postgresql.Grant(`${name}-db-${suffix}`, { database: database.name, ...args }, child);
+      const grant = (
+        suffix: string,
+        args: Omit<postgresql.GrantArgs, "database">,
+        dependsOn: pulumi.Resource[] = [],
+      ) =>
+        new postgresql.Grant(
+          `${name}-db-${suffix}`,
+          { database: database.name, ...args },
+          { parent: this, dependsOn },
+        );
       const revoke = grant("revoke-public", {
         role: "public",
         objectType: "database",
@@ -255,12 +263,16 @@ export class Website extends pulumi.ComponentResource {
       if (roleDependsOn.length) {
         // The owner may create in schema public, as adopt-database.sql grants it.
         appDependsOn.push(
-          grant("owner-schema", {
-            role: ownerRole!,
-            schema: "public",
-            objectType: "schema",
-            privileges: ["CREATE", "USAGE"],
-          }),
+          grant(
+            "owner-schema",
+            {
+              role: ownerRole!,
+              schema: "public",
+              objectType: "schema",
+              privileges: ["CREATE", "USAGE"],
+            },
+            roleDependsOn,
+          ),
         );
       }
       if (active) {

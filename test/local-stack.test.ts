@@ -188,6 +188,7 @@ test("local stack: an adopted database gets its derived owner role, the app role
   assert.deepEqual(app.clearInputs.roles, ["stepperslife_owner"]);
   assert.ok(app.options.dependsOn.includes(owner.urn), "the member role waits for its owner");
   const grant = engine.byName("stepperslife-db-owner-schema");
+  assert.ok(grant.options.dependsOn.includes(owner.urn), "the grant waits for its role");
   assert.deepEqual(grant.clearInputs, {
     database: "stepperslife",
     objectType: "schema",
@@ -204,7 +205,7 @@ test("local stack: an adopted database gets its derived owner role, the app role
 
 test("prod: the existing cluster is only connected to; nothing creates or alters it", async () => {
   const { engine } = await run(ROOT, "prod", path.join(ROOT, "sites"), true);
-  const containers = ofType(engine, CONTAINER).map((r) => String(r.inputs.name ?? ""));
+  const containers = ofType(engine, CONTAINER).map((r) => r.inputs.name as string | undefined);
   assert.ok(!containers.includes("supabase-db"));
   assert.equal(engine.resources.filter((r) => r.name.includes("shared-db-")).length, 0);
   assert.equal(engine.resources.filter((r) => r.name.endsWith("-db-owner-role")).length, 0);
