@@ -14,8 +14,8 @@ import { freePorts } from "../helpers";
 import { PROJECT, SETTINGS_KEY } from "../../stacks/settings";
 import { appImagesOf, type EngineProject } from "./project";
 import { synth } from "../../scripts/synth";
-import { EDGE_CONTAINER } from "../../core/names";
-import { docker } from "./docker";
+import { EDGE_CONTAINER, PLATFORM_NETWORK } from "../../core/names";
+import { docker, run } from "./docker";
 import { desiredState, type Desired, type Harness } from "./harness";
 import { buildImages, tagsFor, type BuildReport } from "./images";
 import { requestEdge } from "./edge-load";
@@ -46,7 +46,8 @@ export function localSites(appImage: string): Record<string, unknown>[] {
     env: { APP_NAME: name },
     healthcheck: quickHealth("/"),
     // Room for the app, its Node.js probes and the suite's `docker exec` probes.
-    resources: { memory: "192Mi", memoryReservation: "64Mi", cpus: 0.4 },
+    // A whole core: on a busy 2-core machine a smaller CPU quota starves its probes (psql, node).
+    resources: { memory: "192Mi", memoryReservation: "64Mi", cpus: 1 },
     stopGracePeriod: 5,
     ...extra,
   });
@@ -137,6 +138,7 @@ export interface LocalRun {
  * (also when this throws: it is passed in).
  */
 export async function bringUpLocal(harness: Harness, log: (m: string) => void): Promise<LocalRun> {
+  await waitForPlatformNames(log);
   const local = await synth(ROOT, "local", path.join(ROOT, "sites"), "sites");
   const [appImage] = appImagesOf(local.manifest.resources);
   const project = await writeLocalProject(appImage);
@@ -176,3 +178,26 @@ export async function bringUpLocal(harness: Harness, log: (m: string) => void): 
 
 /** Where the edge keeps its local CA's root certificate. */
 export const EDGE_CA_PATH = "/data/caddy/pki/authorities/local/root.crt";
+
+/**
+ * The platform's fixed names (the edge container, agi-network) exist once per engine: when another
+ * run holds them on this shared engine, wait (bounded) until it has cleaned up, rather than fail.
+ */
+async function waitForPlatformNames(log: (m: string) => void): Promise<void> {
+  const deadline = Date.now() + 30 * 60_000;
+  for (let said = false; ; said = true) {
+    const held = [
+      (await run("docker", ["container", "inspect", EDGE_CONTAINER])).code === 0
+        ? EDGE_CONTAINER
+        : "",
+      (await run("docker", ["network", "inspect", PLATFORM_NETWORK])).code === 0
+        ? PLATFORM_NETWORK
+        : "",
+    ].filter(Boolean);
+    if (!held.length) return;
+    if (Date.now() > deadline)
+      throw new Error(`${held.join(" and ")} still taken on this engine after 30 minutes`);
+    if (!said) log(`waiting: ${held.join(" and ")} are taken on this engine (another run)`);
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+}

@@ -73,8 +73,10 @@ export function pgProblems(r: RecordedResource): string[] {
       ident("database", i.database);
       if (i.sslmode !== "disable")
         out.push(`input sslmode ${JSON.stringify(i.sslmode)} is not honoured (only "disable")`);
-      // The harness never relies on the admin being a superuser, as superuser=false tells the provider.
-      bool("superuser", [false]);
+      // The harness never relies on the admin being a superuser, as superuser=false tells the
+      // provider. (A provider's inputs reach the engine as strings.)
+      if (![false, "false"].includes(i.superuser as boolean | string))
+        out.push(`input superuser ${JSON.stringify(i.superuser)} is not honoured (only false)`);
       if (typeof i.password !== "string") out.push("input password is required");
       break;
     case PG.role:
