@@ -30,8 +30,14 @@ export interface LocalProject extends EngineProject {
   cluster: string;
 }
 
+/**
+ * Fast probes, and light ones: wget instead of the default Node.js fetch. On this shared 2-core
+ * machine a Node.js probe can outlast its timeout; Docker does not kill a timed-out probe, so they
+ * pile up in the app's memory and every later probe times out too.
+ */
 const quickHealth = (p: string) => ({
   path: p,
+  command: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:3000${p}`],
   interval: "3s",
   timeout: "10s",
   startPeriod: "10s",
