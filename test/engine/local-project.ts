@@ -144,7 +144,6 @@ export interface LocalRun {
  * (also when this throws: it is passed in).
  */
 export async function bringUpLocal(harness: Harness, log: (m: string) => void): Promise<LocalRun> {
-  await waitForPlatformNames(log);
   const local = await synth(ROOT, "local", path.join(ROOT, "sites"), "sites");
   const [appImage] = appImagesOf(local.manifest.resources);
   const project = await writeLocalProject(appImage);
@@ -154,6 +153,8 @@ export async function bringUpLocal(harness: Harness, log: (m: string) => void): 
     tagsFor([...local.manifest.resources, ...desired.resources]),
     log,
   );
+  // Last before anything is created, so another run has the least time to take the names meanwhile.
+  await waitForPlatformNames(log);
   const t0 = Date.now();
   await harness.apply(desired);
   const ca = await docker(["exec", EDGE_CONTAINER, "cat", EDGE_CA_PATH]);
