@@ -3,6 +3,7 @@ import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as random from "@pulumi/random";
 import { CONTAINER_DEFAULTS, containerLabels } from "../core/containers";
 import { GATE_SCRIPT, ROUTE_SCRIPT, hostCommand } from "./route";
 import {
@@ -19,11 +20,22 @@ import {
   EDGE_VOLUMES,
   PLATFORM_NETWORK,
   PLATFORM_OWNER,
+  sharedClusterVolume,
 } from "../core/names";
 import { toMiB } from "../core/units";
-import { EDGE_RESERVATION_MIB } from "../core/specs";
+import {
+  DB_STOP_GRACE_SECONDS,
+  EDGE_RESERVATION_MIB,
+  SHARED_CLUSTER_RESERVATION_MIB,
+  WAIT_TIMEOUT_SECONDS,
+} from "../core/specs";
+import { CLUSTER_PASSWORD_FILE, clusterCommand, clusterInitSql } from "../core/postgres";
 import { BACKUP_JOB_SCRIPTS, jobHost, type JobHost } from "../core/timers";
-import type { HostSettings, StackSettings } from "../stacks/settings";
+import {
+  DEFAULT_SHARED_CLUSTER_MEMORY,
+  type HostSettings,
+  type StackSettings,
+} from "../stacks/settings";
 
 export interface PlatformArgs {
   /** The host's settings from the stack. */
@@ -36,8 +48,13 @@ export interface PlatformArgs {
   readonly caddyfile: string;
   /** Name of the shared network; default "agi-network". */
   readonly networkName?: string;
-  /** Password of the shared cluster's administrative role; required when the host has one. */
+  /**
+   * Password of the shared cluster's administrative role; required when the host has an existing
+   * one, not used when the program creates it (`sharedDatabase.create`: generated).
+   */
   readonly sharedDatabasePassword?: pulumi.Input<string>;
+  /** Pinned PostgreSQL image of a cluster the program creates; required with `sharedDatabase.create`. */
+  readonly postgresImage?: string;
 }
 
 /** The Docker engine address (and SSH options) of a host. */
@@ -197,24 +214,41 @@ export class Platform extends pulumi.ComponentResource {
     this.edgeContainerName = container.name;
 
     if (host.sharedDatabase) {
-      if (args.sharedDatabasePassword === undefined) {
-        throw new Error(`host ${host.name}: the shared database needs its administrative password`);
-      }
       const s = host.sharedDatabase;
+      let password: pulumi.Input<string>;
+      const ready: pulumi.Resource[] = [];
+      if (s.create) {
+        if (args.postgresImage === undefined) {
+          throw new Error(
+            `host ${host.name}: creating the shared cluster needs the PostgreSQL image`,
+          );
+        }
+        const created = this.sharedCluster(name, s, args.postgresImage, child);
+        password = created.password;
+        ready.push(created.container);
+      } else {
+        if (args.sharedDatabasePassword === undefined) {
+          throw new Error(
+            `host ${host.name}: the shared database needs its administrative password`,
+          );
+        }
+        password = args.sharedDatabasePassword;
+      }
       this.sharedDatabaseProvider = new postgresql.Provider(
         `${name}-shared-db`,
         {
           host: s.adminAddress,
           port: s.adminPort,
           username: s.adminUser,
-          password: args.sharedDatabasePassword,
+          password,
           database: "postgres",
           // Reached through an SSH tunnel to the host's loopback: TLS would add nothing.
           sslmode: "disable",
           superuser: false,
           connectTimeout: 15,
         },
-        { parent: this },
+        // A created cluster first: its container is created only once it reports healthy (wait).
+        { parent: this, dependsOn: ready },
       );
     }
 
@@ -222,5 +256,99 @@ export class Platform extends pulumi.ComponentResource {
       networkName: this.networkName,
       edgeContainerName: this.edgeContainerName,
     });
+  }
+
+  /**
+   * The shared cluster of a host whose stack asks the program to create it (`sharedDatabase.create`,
+   * the `local` stack): PostgreSQL from the stack's image on agi-network under its container name,
+   * a generated admin password given as a file, its own retained data volume, and the admin port
+   * published on the stack's loopback address only, for the PostgreSQL provider.
+   */
+  private sharedCluster(
+    name: string,
+    s: NonNullable<HostSettings["sharedDatabase"]>,
+    postgresImage: string,
+    child: pulumi.CustomResourceOptions,
+  ): { container: docker.Container; password: pulumi.Output<string> } {
+    const password = pulumi.secret(
+      new random.RandomPassword(
+        `${name}-shared-db-admin-password`,
+        { length: 32, special: false },
+        { parent: this },
+      ).result,
+    );
+    const image = new docker.RemoteImage(
+      `${name}-shared-db-image`,
+      { name: postgresImage, keepLocally: true },
+      child,
+    );
+    const volume = new docker.Volume(
+      `${name}-shared-db-data`,
+      {
+        name: sharedClusterVolume(s.container),
+        labels: containerLabels(PLATFORM_OWNER, "shared-db-data"),
+      },
+      { ...child, retainOnDelete: true },
+    );
+    const memory = s.memory ?? DEFAULT_SHARED_CLUSTER_MEMORY;
+    const container = new docker.Container(
+      `${name}-shared-db-cluster`,
+      {
+        ...CONTAINER_DEFAULTS,
+        name: s.container,
+        image: image.imageId,
+        command: clusterCommand(memory, s.port),
+        envs: [
+          `POSTGRES_USER=${s.adminUser}`,
+          `POSTGRES_PASSWORD_FILE=${CLUSTER_PASSWORD_FILE}`,
+          "PGDATA=/var/lib/postgresql/data/pgdata",
+        ],
+        uploads: [
+          // Inside this container only; 0444 because the image's entrypoint may read it as postgres.
+          { file: CLUSTER_PASSWORD_FILE, content: password, permissions: "0444" },
+          {
+            file: "/docker-entrypoint-initdb.d/10-agi-close-postgres.sql",
+            content: clusterInitSql(),
+            permissions: "0444",
+          },
+        ],
+        mounts: [{ type: "volume", source: volume.name, target: "/var/lib/postgresql/data" }],
+        networksAdvanced: [{ name: this.networkName, aliases: [s.container] }],
+        // The admin port on the stack's loopback address only (validated), for the provider.
+        ports: [{ internal: s.port, external: s.adminPort, ip: s.adminAddress, protocol: "tcp" }],
+        healthcheck: {
+          // -h 127.0.0.1: the image's first-start server listens on its socket only, so this passes
+          // once the real server takes TCP connections.
+          tests: [
+            "CMD",
+            "pg_isready",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            String(s.port),
+            "-U",
+            s.adminUser,
+            "-d",
+            "postgres",
+          ],
+          interval: "5s",
+          timeout: "5s",
+          startPeriod: "60s",
+          retries: 5,
+        },
+        wait: true,
+        waitTimeout: WAIT_TIMEOUT_SECONDS,
+        memory: toMiB(memory),
+        memoryReservation: Math.min(SHARED_CLUSTER_RESERVATION_MIB, toMiB(memory)),
+        stopSignal: "SIGINT",
+        stopTimeout: DB_STOP_GRACE_SECONDS,
+        destroyGraceSeconds: DB_STOP_GRACE_SECONDS,
+        securityOpts: ["no-new-privileges:true"],
+        labels: containerLabels(PLATFORM_OWNER, "shared-db"),
+      },
+      // A fixed name, a published port and one data volume: the old server stops first.
+      { ...child, deleteBeforeReplace: true },
+    );
+    return { container, password };
   }
 }

@@ -114,9 +114,10 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
           edge: settings.edge,
           caddyImage: settings.images.caddy,
           caddyfile,
-          sharedDatabasePassword: host.sharedDatabase
+          sharedDatabasePassword: host.sharedDatabase?.adminPasswordSecret
             ? config.requireSecret(host.sharedDatabase.adminPasswordSecret)
             : undefined,
+          postgresImage: settings.images.postgres,
         },
         { transformations },
       ),
@@ -164,7 +165,11 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
           zoneId,
           images: settings.images,
           sharedDatabase: host.sharedDatabase
-            ? { container: host.sharedDatabase.container, port: host.sharedDatabase.port }
+            ? {
+                container: host.sharedDatabase.container,
+                port: host.sharedDatabase.port,
+                created: host.sharedDatabase.create,
+              }
             : undefined,
           secretEnv,
           edge,

@@ -54,7 +54,15 @@ export interface WebsiteArgs {
   /** Pinned images of the database and the Docker API socket proxy. */
   readonly images: { readonly postgres: string; readonly socketProxy: string };
   /** The host's shared PostgreSQL cluster as apps reach it; required for database mode "shared". */
-  readonly sharedDatabase?: { readonly container: string; readonly port: number };
+  readonly sharedDatabase?: {
+    readonly container: string;
+    readonly port: number;
+    /**
+     * Whether the program created the cluster (`sharedDatabase.create`); then it also creates what
+     * an adopted database finds ready on an existing cluster (its owner role). Default false.
+     */
+    readonly created?: boolean;
+  };
   /** The host's edge: the site's route goes there. */
   readonly edge: SiteEdge;
   /** Host directory of this site's backups. */
@@ -196,6 +204,13 @@ export class Website extends pulumi.ComponentResource {
         );
       }
       const appPassword = password(`${name}-db-app-password`, this);
+      const ownerRole = adoptedOwnerRole(site);
+      const roleDependsOn: pulumi.Resource[] = [];
+      if (ownerRole && args.sharedDatabase.created) {
+        // On an existing cluster components/adopt-database.sql made the owner role before the first
+        // deployment; on a cluster the program created, it is made here, as that script makes it.
+        roleDependsOn.push(adoptedOwner(name, ownerRole, this));
+      }
       const role = new postgresql.Role(
         `${name}-db-role`,
         {
@@ -208,14 +223,22 @@ export class Website extends pulumi.ComponentResource {
           inherit: true,
           // An adopted database's objects belong to its owner role; membership gives the app their
           // rights without per-table grants (which would differ again with every new table).
-          roles: adoptedOwnerRole(site) ? [adoptedOwnerRole(site)!] : [],
+          roles: ownerRole ? [ownerRole] : [],
         },
-        child,
+        { parent: this, dependsOn: roleDependsOn },
       );
       // The database stays owned by the administrative role; the app gets what it needs by grants.
       const database = new postgresql.Database(`${name}-database`, { name: db }, child);
-      const grant = (suffix: string, args: Omit<postgresql.GrantArgs, "database">) =>
-        new postgresql.Grant(`${name}-db-${suffix}`, { database: database.name, ...args }, child);
+      const grant = (
+        suffix: string,
+        args: Omit<postgresql.GrantArgs, "database">,
+        dependsOn: pulumi.Resource[] = [],
+      ) =>
+        new postgresql.Grant(
+          `${name}-db-${suffix}`,
+          { database: database.name, ...args },
+          { parent: this, dependsOn },
+        );
       const revoke = grant("revoke-public", {
         role: "public",
         objectType: "database",
@@ -233,6 +256,21 @@ export class Website extends pulumi.ComponentResource {
         privileges: ["CREATE", "USAGE"],
       });
       appDependsOn.push(revoke, connect, schema);
+      if (roleDependsOn.length) {
+        // The owner may create in schema public, as adopt-database.sql grants it.
+        appDependsOn.push(
+          grant(
+            "owner-schema",
+            {
+              role: ownerRole!,
+              schema: "public",
+              objectType: "schema",
+              privileges: ["CREATE", "USAGE"],
+            },
+            roleDependsOn,
+          ),
+        );
+      }
       if (active) {
         backupSource = { mode: "shared", password: appPassword, after: [revoke, connect, schema] };
       }
@@ -448,6 +486,25 @@ function envList(
   const names = [...new Set([...Object.keys(plain), ...Object.keys(secret)])].sort();
   return names.map((n) =>
     n in secret ? pulumi.secret(pulumi.interpolate`${n}=${secret[n]}`) : `${n}=${plain[n]}`,
+  );
+}
+
+/**
+ * An adopted database's owner role as components/adopt-database.sql leaves it on an existing
+ * cluster: NOLOGIN, no other attribute (its grant on schema public follows the database).
+ */
+function adoptedOwner(name: string, owner: string, parent: pulumi.Resource): postgresql.Role {
+  return new postgresql.Role(
+    `${name}-db-owner-role`,
+    {
+      name: owner,
+      login: false,
+      superuser: false,
+      createDatabase: false,
+      createRole: false,
+      inherit: true,
+    },
+    { parent },
   );
 }
 

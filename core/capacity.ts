@@ -8,9 +8,14 @@
  * CPU is compressible, so a busy site slows its neighbours and never kills them.
  */
 import { databaseReservationMiB, type Site } from "./site";
-import type { HostSettings, StackSettings } from "../stacks/settings";
+import {
+  DEFAULT_SHARED_CLUSTER_MEMORY,
+  type HostSettings,
+  type StackSettings,
+} from "../stacks/settings";
 import {
   EDGE_RESERVATION_MIB,
+  SHARED_CLUSTER_RESERVATION_MIB,
   SOCKET_PROXY_MEMORY_MIB,
   SOCKET_PROXY_RESERVATION_MIB,
 } from "./specs";
@@ -18,7 +23,7 @@ import { formatMiB, toMiB } from "./units";
 
 /** One container's needs: reservation (admitted), limit (ceiling) and CPU limit, if any. */
 export interface ContainerNeed {
-  role: "app" | "db" | "docker-proxy" | "edge";
+  role: "app" | "db" | "docker-proxy" | "edge" | "shared-db";
   reservationMiB: number;
   limitMiB: number;
   cpus?: number;
@@ -85,6 +90,19 @@ export function edgeFootprint(settings: StackSettings): Footprint {
   ]);
 }
 
+/** The shared cluster of a host whose stack has the program create it; none otherwise. */
+export function sharedClusterFootprint(host: HostSettings): Footprint {
+  if (!host.sharedDatabase?.create) return footprint([]);
+  const limitMiB = toMiB(host.sharedDatabase.memory ?? DEFAULT_SHARED_CLUSTER_MEMORY);
+  return footprint([
+    {
+      role: "shared-db",
+      reservationMiB: Math.min(SHARED_CLUSTER_RESERVATION_MIB, limitMiB),
+      limitMiB,
+    },
+  ]);
+}
+
 /** The host a site runs on: its own `host`, or the stack's first host. */
 export function hostOf(site: Site, settings: StackSettings): string {
   return site.host ?? settings.hosts[0].name;
@@ -93,7 +111,7 @@ export function hostOf(site: Site, settings: StackSettings): string {
 /** What one host carries, against what it has. */
 export interface HostLoad {
   host: HostSettings;
-  /** The edge, then each site on the host that runs containers, by name. */
+  /** The edge, the shared cluster if the program creates it, then each site that runs containers. */
   parts: { label: string; footprint: Footprint }[];
   reservationMiB: number;
   limitMiB: number;
@@ -113,6 +131,8 @@ export function hostLoads<S extends { site: Site }>(
 ): HostLoad[] {
   return settings.hosts.map((host) => {
     const parts = [{ label: "edge", footprint: edgeFootprint(settings) }];
+    const cluster = sharedClusterFootprint(host);
+    if (cluster.parts.length) parts.push({ label: "shared cluster", footprint: cluster });
     for (const s of sites) {
       if (hostOf(s.site, settings) !== host.name) continue;
       const f = siteFootprint(s.site);

@@ -7,7 +7,14 @@ import { hostLoads, hostOf, siteFootprint } from "./capacity";
 import { fragmentFileName, hasRoute, upstreamOf } from "./caddy";
 import { plannedRecords, type PlannedRecord } from "./dns";
 import { backupHostDir } from "./host";
-import { EDGE_CONTAINER, EDGE_ALIAS, EDGE_VOLUMES, PLATFORM_NETWORK, siteNames } from "./names";
+import {
+  EDGE_CONTAINER,
+  EDGE_ALIAS,
+  EDGE_VOLUMES,
+  PLATFORM_NETWORK,
+  sharedClusterVolume,
+  siteNames,
+} from "./names";
 import { databaseName, databaseReservationMiB, defaultBackupSchedule, type Site } from "./site";
 import { formatMiB } from "./units";
 import { backupUnitName } from "./timers";
@@ -228,6 +235,7 @@ export function buildInventory(
       EDGE_ALIAS,
     ]);
     if (host.sharedDatabase) names.add(host.sharedDatabase.container);
+    if (host.sharedDatabase?.create) names.add(sharedClusterVolume(host.sharedDatabase.container));
     for (const s of onHost) {
       for (const c of out.sites[s.name].containers) {
         if (c.role !== "app" || appContainerNames[s.name]) names.add(c.name);
@@ -260,6 +268,10 @@ export function buildInventory(
         `${e.bindAddress}:${e.httpPort}/tcp`,
         `${e.bindAddress}:${e.httpsPort}/tcp`,
         `${e.bindAddress}:${e.httpsPort}/udp`,
+        // A created cluster's admin port, on loopback only (validated).
+        ...(host.sharedDatabase?.create
+          ? [`${host.sharedDatabase.adminAddress}:${host.sharedDatabase.adminPort}/tcp`]
+          : []),
       ],
       names: [...names].sort(),
       sites: onHost.map((s) => s.name),

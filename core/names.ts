@@ -36,6 +36,11 @@ export const PLATFORM_NAMES = [
   "host.docker.internal",
 ] as const;
 
+/** The data volume of a shared cluster the program creates (`sharedDatabase.create`), by its container. */
+export function sharedClusterVolume(container: string): string {
+  return `${container}-pgdata`;
+}
+
 /** Names compared as Docker's and DNS's resolvers compare them: case-insensitive, trailing dots dropped. */
 export function normalName(name: string): string {
   return name.toLowerCase().replace(/\.+$/, "");

@@ -551,8 +551,11 @@ export function siteSecretPath(site: string, key: string): string {
 export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] {
   const keys = new Set<string>();
   if (settings.dns.provider === "cloudflare") keys.add(settings.dns.apiTokenSecret);
-  for (const h of settings.hosts)
-    if (h.sharedDatabase) keys.add(h.sharedDatabase.adminPasswordSecret);
+  for (const h of settings.hosts) {
+    // A cluster the program creates has a generated password: no secret to set.
+    const secret = h.sharedDatabase?.adminPasswordSecret;
+    if (secret !== undefined) keys.add(secret);
+  }
   for (const s of sites) {
     if (s.kind === "website" && s.status === "active") {
       for (const key of Object.values(s.app.secretEnv)) keys.add(siteSecretPath(s.name, key));

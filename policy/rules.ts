@@ -124,6 +124,14 @@ function isPlatformEdge(r: CheckedResource): boolean {
   return createdBy(r) === "agi:host:Platform" && r.name.endsWith("-edge");
 }
 
+/**
+ * A shared cluster the program creates (`sharedDatabase.create`, workstations only): the container a
+ * Platform component creates as `<host>-shared-db-cluster`.
+ */
+function isPlatformSharedCluster(r: CheckedResource): boolean {
+  return createdBy(r) === "agi:host:Platform" && r.name.endsWith("-shared-db-cluster");
+}
+
 /** Host directories no container may bind, nor any directory inside them or above them. */
 const SENSITIVE_HOST_DIRS = [
   "/etc",
@@ -181,6 +189,8 @@ export const RULES: readonly Rule[] = [
     check(r) {
       const ports = list<Port>(r.props.ports);
       if (!isDatabase(r.props) || ports.length === 0) return undefined;
+      // The created cluster's admin port is the provider's way in, and stays on loopback.
+      if (isPlatformSharedCluster(r) && ports.every((p) => isLoopback(p.ip))) return undefined;
       return (
         `${container(r)} is a database and publishes host port ${ports.map(portText).join(", ")}: ` +
         'remove its "ports"; apps reach it on the site\'s internal network, operators through an SSH tunnel'

@@ -34,6 +34,8 @@ export const DEFAULT_IMAGES = {
 export const DEFAULT_NETWORK = "agi-network";
 export const DEFAULT_EDGE_MEMORY = "256Mi";
 export const DEFAULT_SOCKET_PROXY_MEMORY = "32Mi";
+/** Memory limit of a shared cluster the program creates (`sharedDatabase.create`). */
+export const DEFAULT_SHARED_CLUSTER_MEMORY = "512Mi";
 
 const imageRef = imageRefSchema;
 const memory = memorySchema;
@@ -129,19 +131,74 @@ const dockerSchema = z.discriminatedUnion(
   { error: 'must have connection "ssh" or "socket"' },
 );
 
-const sharedDatabaseSchema = z.strictObject({
-  /** Container name of the shared cluster on agi-network: how apps reach it. */
-  container: containerName,
-  /** Port inside that container; default 5432. */
-  port: port.default(5432),
-  /** Where the Pulumi run reaches the cluster to manage roles (an SSH tunnel on prod). */
-  adminAddress: hostName,
-  adminPort: port,
-  /** Administrative role; default postgres. */
-  adminUser: roleName.default("postgres"),
-  /** Name of the secret config key holding that role's password. */
-  adminPasswordSecret: secretName,
-});
+/** A loopback IPv4 address: the only place a cluster the program creates may publish its admin port. */
+const loopbackIpv4 = z
+  .string()
+  .regex(/^127\.(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){2}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/, {
+    error: "must be a loopback IPv4 address (127.x.x.x)",
+  });
+
+const sharedDatabaseSchema = z
+  .strictObject({
+    /** Container name of the shared cluster on agi-network: how apps reach it. */
+    container: containerName,
+    /** Port inside that container; default 5432. */
+    port: port.default(5432),
+    /** Where the Pulumi run reaches the cluster to manage roles (an SSH tunnel on prod). */
+    adminAddress: hostName,
+    adminPort: port,
+    /** Administrative role; default postgres. */
+    adminUser: roleName.default("postgres"),
+    /**
+     * Name of the secret config key holding that role's password: required for a cluster that
+     * exists; not allowed with `create` (the program generates the password then).
+     */
+    adminPasswordSecret: secretName.optional(),
+    /**
+     * true: the program runs the cluster itself (a workstation's `local` stack): the container, its
+     * retained data volume, a generated admin password, the admin port published on `adminAddress`
+     * (loopback) only. Default false: the cluster exists and is never created or altered (prod).
+     */
+    create: z.boolean().default(false),
+    /** Memory limit of a created cluster; only with `create`. Default 512Mi. */
+    memory: memory.optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.create) {
+      if (!loopbackIpv4.safeParse(s.adminAddress).success) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["adminAddress"],
+          message:
+            "must be a loopback IPv4 address (127.x.x.x) when create is true: the created cluster publishes its admin port there and nowhere else",
+        });
+      }
+      if (s.adminPasswordSecret !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["adminPasswordSecret"],
+          message:
+            "must not be set when create is true: the program generates the created cluster's password",
+        });
+      }
+    } else {
+      if (s.adminPasswordSecret === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["adminPasswordSecret"],
+          message:
+            "is required for an existing cluster (create is false): the name of the secret config key holding its admin password",
+        });
+      }
+      if (s.memory !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["memory"],
+          message: "is only for a cluster the program creates (create: true)",
+        });
+      }
+    }
+  });
 
 const hostSchema = z.strictObject({
   name: z.string().regex(SITE_NAME_PATTERN, { error: "must match ^[a-z][a-z0-9-]{1,30}[a-z0-9]$" }),
@@ -286,6 +343,29 @@ export const StackSettingsSchema = z
           path: ["edge", field],
           message: `uses port ${p}, which edge.${clash[0]} already uses; the edge needs a port for each`,
         });
+      }
+    });
+    s.hosts.forEach((h, i) => {
+      // A host whose network predates the program is an existing host: its cluster exists too, and
+      // the program never creates or alters it (prod's supabase-db).
+      if (h.sharedDatabase?.create && !h.createNetwork) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["hosts", i, "sharedDatabase", "create"],
+          message:
+            "is only for a host whose platform the program creates whole (createNetwork: true); an existing host's cluster is never created or altered",
+        });
+      }
+      const db = h.sharedDatabase;
+      if (db?.create && [db.adminAddress, "0.0.0.0"].includes(s.edge.bindAddress)) {
+        const clash = [s.edge.httpPort, s.edge.httpsPort].includes(db.adminPort);
+        if (clash) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["hosts", i, "sharedDatabase", "adminPort"],
+            message: `uses port ${db.adminPort} on ${db.adminAddress}, which the edge publishes`,
+          });
+        }
       }
     });
     if (!s.edge.localCerts && !s.edge.acmeEmail) {

@@ -75,6 +75,17 @@ const proxy: CheckedResource = {
     ],
   },
 };
+/** The shared cluster a `local` stack has the program create: its admin port on loopback. */
+const cluster: CheckedResource = {
+  ...db,
+  name: "local-shared-db-cluster",
+  urn: "urn:pulumi:local::agi-platform::agi:host:Platform$docker:index/container:Container::local-shared-db-cluster",
+  props: {
+    ...db.props,
+    labels: containerLabels("platform", "shared-db"),
+    ports: [{ internal: 5432, external: 55432, ip: "127.0.0.1" }],
+  },
+};
 const image: CheckedResource = {
   type: REMOTE_IMAGE,
   name: "shop-app-image",
@@ -104,12 +115,20 @@ const mutate = (r: CheckedResource, props: Record<string, unknown>, rest = {}) =
 });
 
 test("every complying resource passes every policy", () => {
-  for (const r of [app, db, edge, proxy, image, volume, zone, record]) {
+  for (const r of [app, db, edge, proxy, cluster, image, volume, zone, record]) {
     assert.deepEqual(violations(r), [], r.name);
   }
   // An unproxied record the site file asked for carries the mark and passes.
   const dnsOnly = mutate(record, { proxied: false, comment: recordComment("shop", false) });
   assert.deepEqual(violations(dnsOnly), []);
+});
+
+test("the created shared cluster may publish its admin port on loopback only", () => {
+  const open = mutate(cluster, { ports: [{ internal: 5432, external: 55432, ip: "0.0.0.0" }] });
+  assert.deepEqual(
+    violations(open).map((v) => v.rule),
+    ["database-no-host-port", "no-public-app-port"],
+  );
 });
 
 /** [policy, mutated resource, exact message] */
@@ -128,6 +147,15 @@ const CASES: [string, CheckedResource, string][] = [
       ports: [{ internal: 5432, external: 15432, ip: "127.0.0.1" }],
     }),
     'container shop-db is a database and publishes host port 15432: remove its "ports"; apps reach it on the site\'s internal network, operators through an SSH tunnel',
+  ],
+  [
+    "database-no-host-port",
+    // The name alone is no exception: a site's component creating such a container is refused.
+    {
+      ...cluster,
+      urn: "urn:pulumi:local::agi-platform::agi:web:Website$docker:index/container:Container::local-shared-db-cluster",
+    },
+    'container local-shared-db-cluster is a database and publishes host port 55432: remove its "ports"; apps reach it on the site\'s internal network, operators through an SSH tunnel',
   ],
   [
     "no-public-app-port",

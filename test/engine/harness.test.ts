@@ -178,21 +178,47 @@ describe("engine harness", () => {
     assert.deepEqual(unsupported([container({ image: "sha256:0", memory: 64, cpus: "0.5" })]), []);
   });
 
-  it("refuses the local stack's shared-cluster resources and any engine but this machine's", async () => {
+  it("honours the whole local stack, its PostgreSQL resources included, and refuses any engine but this machine's", async () => {
     const local = await desiredState(ROOT, "local", path.join(ROOT, "sites"));
-    const problems = unsupported(local.resources);
-    assert.ok(
-      problems.some((p) =>
-        /^postgresql:index\/role:Role \S+: resource type is not honoured/.test(p),
-      ),
-      problems.join("\n"),
-    );
+    assert.deepEqual(unsupported(local.resources), []);
+    assert.ok(local.resources.some((r) => r.type === "postgresql:index/role:Role"));
     const remote = local.resources.map((r) =>
       r.type === "pulumi:providers:docker"
         ? { ...r, clearInputs: { host: "ssh://deploy@203.0.113.10:22" } }
         : r,
     );
     assert.ok(unsupported(remote).some((p) => /input host ssh:\/\/deploy@/.test(p)));
+  });
+
+  it("refuses PostgreSQL inputs and values it does not honour, by name", async () => {
+    const local = await desiredState(ROOT, "local", path.join(ROOT, "sites"));
+    const mutate = (name: string, inputs: Record<string, unknown>) =>
+      unsupported(
+        local.resources.map((r) =>
+          r.name === name ? { ...r, clearInputs: { ...r.clearInputs, ...inputs } } : r,
+        ),
+      );
+    assert.deepEqual(mutate("stepperslife-db-role", { name: 'x"; DROP ROLE postgres; --' }), [
+      'postgresql:index/role:Role stepperslife-db-role: input name "x\\"; DROP ROLE postgres; --" is not a plain PostgreSQL name',
+    ]);
+    assert.deepEqual(mutate("stepperslife-db-role", { replication: true }), [
+      "postgresql:index/role:Role stepperslife-db-role: input replication is not honoured",
+    ]);
+    assert.deepEqual(mutate("stepperslife-database", { owner: "someone" }), [
+      "postgresql:index/database:Database stepperslife-database: input owner is not honoured",
+    ]);
+    assert.deepEqual(mutate("stepperslife-db-grant-connect", { privileges: ["ALL"] }), [
+      'postgresql:index/grant:Grant stepperslife-db-grant-connect: input privileges "ALL" is not honoured for database',
+    ]);
+    assert.deepEqual(mutate("stepperslife-db-grant-schema", { objectType: "table" }), [
+      'postgresql:index/grant:Grant stepperslife-db-grant-schema: input objectType "table" is not honoured',
+      'postgresql:index/grant:Grant stepperslife-db-grant-schema: input privileges "CREATE" is not honoured for table',
+      'postgresql:index/grant:Grant stepperslife-db-grant-schema: input privileges "USAGE" is not honoured for table',
+      "postgresql:index/grant:Grant stepperslife-db-grant-schema: input schema is not honoured for table",
+    ]);
+    assert.deepEqual(mutate("local-shared-db", { sslmode: "require" }), [
+      'pulumi:providers:postgresql local-shared-db: input sslmode "require" is not honoured (only "disable")',
+    ]);
   });
 
   it("gives the exec-form healthcheck to the shell as the same words", () => {

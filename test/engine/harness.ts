@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { resolveOutput, type RecordedResource } from "../../scripts/mock-engine";
 import { runUnderMocks } from "../../scripts/synth";
 import { docker, imageExists, must, run } from "./docker";
+import { PG_KNOWN, PG_TYPES, SharedCluster, pgProblems } from "./postgres";
 
 export const RUN_LABEL = "agi.engine-suite.run";
 export const RESOURCE_LABEL = "agi.engine-suite.resource";
@@ -25,6 +26,10 @@ const T = {
   container: "docker:index/container:Container",
   command: "command:local:Command",
   password: "random:index/randomPassword:RandomPassword",
+  pgProvider: "pulumi:providers:postgresql",
+  pgRole: "postgresql:index/role:Role",
+  pgDatabase: "postgresql:index/database:Database",
+  pgGrant: "postgresql:index/grant:Grant",
 } as const;
 
 /** Inputs the harness honours, per resource type; nested objects list their own keys. */
@@ -35,6 +40,8 @@ const KNOWN: Record<string, Record<string, true | Record<string, true>>> = {
   [T.image]: { name: true, keepLocally: true },
   [T.command]: { create: true, update: true, delete: true, stdin: true, triggers: true },
   [T.password]: { length: true, special: true },
+  // The PostgreSQL provider's resources, realized with psql in the cluster container (postgres.ts).
+  ...PG_KNOWN,
   [T.container]: {
     name: true,
     image: true,
@@ -132,6 +139,7 @@ export function unsupported(resources: readonly RecordedResource[]): string[] {
     if (r.type === T.provider && r.clearInputs.host !== LOCAL_DOCKER) {
       problems.push(`${where}: input host ${str(r.clearInputs.host)} is not this machine's engine`);
     }
+    if (PG_TYPES.has(r.type)) problems.push(...pgProblems(r).map((m) => `${where}: ${m}`));
     if (r.type === T.container) {
       for (const e of (r.clearInputs.envs as string[] | undefined) ?? []) {
         if (e.includes("\n")) problems.push(`${where}: input envs holds a value with a newline`);
@@ -181,6 +189,10 @@ export class Harness {
   private readonly log: (m: string) => void;
   /** Directories to remove at cleanup (the test project, host root). */
   readonly ownedDirs: string[] = [];
+  /** The shared clusters the PostgreSQL providers reach, by provider URN. */
+  private readonly clusters = new Map<string, SharedCluster>();
+  /** The last desired state applied: what a recreated container is made from. */
+  private lastDesired?: Desired;
 
   constructor(options: HarnessOptions = {}) {
     fs.chmodSync(this.privateDir, 0o700);
@@ -200,8 +212,56 @@ export class Harness {
     return found[0].dockerName;
   }
 
+  /** The cluster a PostgreSQL resource's provider reaches. */
+  private clusterOf(r: RecordedResource): SharedCluster {
+    const c = this.clusters.get(providerUrn(r) ?? "");
+    if (!c) throw new Error(`${r.name}: its PostgreSQL provider was not created by this run`);
+    return c;
+  }
+
+  /**
+   * The container of this run that publishes the PostgreSQL provider's host:port, as the provider
+   * would reach it; anything else (a cluster this run did not create) is refused.
+   */
+  private publishedBy(provider: RecordedResource): string {
+    const host = str(provider.clearInputs.host);
+    const port = Number(provider.clearInputs.port);
+    const found = [...this.applied.values()].filter(
+      (a) =>
+        a.resource.type === T.container &&
+        ((a.resource.clearInputs.ports as Record<string, unknown>[] | undefined) ?? []).some(
+          (p) => p.ip === host && Number(p.external) === port && (p.protocol ?? "tcp") === "tcp",
+        ),
+    );
+    if (found.length !== 1 || !found[0].dockerName) {
+      throw new Error(
+        `${provider.name}: no container of this run publishes ${host}:${port}; the harness only reaches a cluster it created`,
+      );
+    }
+    return found[0].dockerName;
+  }
+
+  /**
+   * Replaces a container as Pulumi's delete-before-replace does: the old one is stopped and removed
+   * (with its declared grace), then the same inputs are created again and waited for. Returns the
+   * seconds from the stop to the new container's being healthy.
+   */
+  async recreate(resourceName: string): Promise<number> {
+    const found = [...this.applied.values()].filter((a) => a.resource.name === resourceName);
+    if (found.length !== 1 || found[0].resource.type !== T.container || !this.lastDesired) {
+      throw new Error(`harness: ${resourceName} is not one created container`);
+    }
+    const t0 = Date.now();
+    await this.delete(found[0]);
+    this.applied.delete(found[0].resource.urn);
+    const name = await this.createContainer(found[0].resource, this.lastDesired);
+    this.applied.set(found[0].resource.urn, { resource: found[0].resource, dockerName: name });
+    return (Date.now() - t0) / 1000;
+  }
+
   /** Creates every resource of `desired` not created yet, dependencies first. */
   async apply(desired: Desired): Promise<void> {
+    this.lastDesired = desired;
     const problems = unsupported(desired.resources);
     if (problems.length)
       throw new Error(`harness: cannot realize the manifest:\n${problems.join("\n")}`);
@@ -217,7 +277,13 @@ export class Harness {
       let p = started.get(r.urn);
       if (p) return p;
       p = (async () => {
-        const deps = r.options.dependsOn.flatMap(descendants).filter((u) => u !== r.urn);
+        // A resource also waits for its provider (the PostgreSQL provider waits for its cluster).
+        const provider = providerUrn(r);
+        const explicit = [
+          ...r.options.dependsOn,
+          ...(provider && byUrn.has(provider) ? [provider] : []),
+        ];
+        const deps = explicit.flatMap(descendants).filter((u) => u !== r.urn);
         const results = await Promise.allSettled(deps.map((u) => start(byUrn.get(u)!)));
         const failed = results.find((x) => x.status === "rejected");
         if (failed) throw new Error(`${r.name}: not created, a dependency failed`);
@@ -439,6 +505,17 @@ export class Harness {
       case T.password:
         // The engine connection is checked in unsupported(); passwords are the mock's values.
         break;
+      case T.pgProvider:
+        this.clusters.set(
+          r.urn,
+          await SharedCluster.connect(r, this.publishedBy(r), this.privateDir),
+        );
+        break;
+      case T.pgRole:
+      case T.pgDatabase:
+      case T.pgGrant:
+        await this.clusterOf(r).create(r);
+        break;
       case T.image: {
         const ref = str(i.name);
         if (!(await imageExists(ref))) {
@@ -655,6 +732,11 @@ export class Harness {
       case T.command:
         await this.runCommand(r, "delete");
         break;
+      case T.pgRole:
+      case T.pgDatabase:
+      case T.pgGrant:
+        await this.clusterOf(r).delete(r);
+        break;
       default:
         break; // images are kept locally, providers and passwords hold nothing on the engine
     }
@@ -743,4 +825,10 @@ export async function waitHealthy(
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+/** The URN of a resource's provider (its reference is "<urn>::<id>"), if it names one. */
+function providerUrn(r: RecordedResource): string | undefined {
+  const ref = r.options.provider;
+  return ref ? ref.slice(0, ref.lastIndexOf("::")) : undefined;
 }
