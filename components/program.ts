@@ -114,6 +114,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
           edge: settings.edge,
           caddyImage: settings.images.caddy,
           caddyfile,
+          isolation: settings.isolation,
           sharedDatabasePassword: host.sharedDatabase
             ? config.requireSecret(host.sharedDatabase.adminPasswordSecret)
             : undefined,
@@ -143,6 +144,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
       target: platform.edgeTarget,
       ready: [platform.edge, platform.routeScript],
       fragment: fragmentOptions(settings),
+      containerId: platform.edge.id,
     };
     const providers: pulumi.ProviderResource[] = [platform.dockerProvider];
     if (cloudflareProvider) providers.push(cloudflareProvider);
@@ -167,6 +169,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
             : undefined,
           secretEnv,
           edge,
+          isolation: settings.isolation,
           backupDir: backupHostDir(host, site.name),
         },
         { providers, transformations },

@@ -8,7 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { FragmentOptions } from "../core/caddy";
-import { routeCommandLine, type EdgeTarget, type HostTarget } from "../core/host";
+import {
+  networkAttachCommandLines,
+  routeCommandLine,
+  type EdgeTarget,
+  type HostTarget,
+} from "../core/host";
+import { EDGE_CONTAINER } from "../core/names";
 
 /** What a site component needs to route its domains through its host's edge. */
 export interface SiteEdge {
@@ -17,6 +23,8 @@ export interface SiteEdge {
   readonly ready: pulumi.Resource[];
   /** How this stack renders fragments. */
   readonly fragment: FragmentOptions;
+  /** The edge container's ID: attachments to per-site networks are made again when it changes. */
+  readonly containerId: pulumi.Input<string>;
 }
 
 /** The route script's text, as kept in the repository. */
@@ -25,7 +33,13 @@ export const ROUTE_SCRIPT = fs.readFileSync(path.join(__dirname, "edge-route.sh"
 export function hostCommand(
   name: string,
   host: HostTarget,
-  args: { create: string; update?: string; delete?: string; stdin?: pulumi.Input<string> },
+  args: {
+    create: pulumi.Input<string>;
+    update?: pulumi.Input<string>;
+    delete?: pulumi.Input<string>;
+    stdin?: pulumi.Input<string>;
+    triggers?: pulumi.Input<unknown>[];
+  },
   opts: pulumi.CustomResourceOptions,
 ): command.local.Command | command.remote.Command {
   if (host.kind === "local") return new command.local.Command(name, { ...args }, opts);
@@ -60,6 +74,31 @@ export function createRoute(
       update: apply,
       delete: routeCommandLine("remove", site, edge, fragment),
       stdin: fragment,
+    },
+    opts,
+  );
+}
+
+/**
+ * Attaches the host's edge to one site's network (`isolation: "per-site"`) without touching the edge
+ * container's declared inputs, so the edge is never replaced when sites come and go: a command on the
+ * host connects it (delete disconnects). A new edge container (its ID changes) is attached again.
+ */
+export function attachEdge(
+  name: string,
+  network: pulumi.Output<string>,
+  edge: SiteEdge,
+  opts: pulumi.CustomResourceOptions,
+): command.local.Command | command.remote.Command {
+  const lines = network.apply((n) => networkAttachCommandLines(n, EDGE_CONTAINER));
+  return hostCommand(
+    `${name}-edge-attach-${edge.target.hostName}`,
+    edge.target.host,
+    {
+      create: lines.attach,
+      update: lines.attach,
+      delete: lines.detach,
+      triggers: [edge.containerId],
     },
     opts,
   );

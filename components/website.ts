@@ -14,7 +14,13 @@ import {
   entrypointScript,
   postgresCommand,
 } from "../core/postgres";
-import { createRoute, hostCommand, type SiteEdge } from "./route";
+import { attachEdge, createRoute, hostCommand, type SiteEdge } from "./route";
+import {
+  appNetworks,
+  hasEdgeNetwork,
+  needsInternalNetwork,
+  type Isolation,
+} from "../core/networks";
 import { socketProxyConfig } from "../core/socket-proxy";
 import {
   adoptedOwnerRole,
@@ -58,6 +64,8 @@ export interface WebsiteArgs {
   readonly backupDir: string;
   /** Values of `app.secretEnv`, resolved from secret stack config; default none. */
   readonly secretEnv?: Readonly<Record<string, pulumi.Input<string>>>;
+  /** The stack's isolation setting; default "shared-network". */
+  readonly isolation?: Isolation;
 }
 
 /**
@@ -81,7 +89,8 @@ export class Website extends pulumi.ComponentResource {
     const names = siteNames(site.name);
     const appRole = db ? databaseRoles(db).app : undefined;
     const child = { parent: this };
-    const needsInternal = site.database.mode === "dedicated" || site.app.dockerReadAccess;
+    const needsInternal = needsInternalNetwork(site);
+    const isolation = args.isolation ?? "shared-network";
 
     const internal = needsInternal
       ? new docker.Network(
@@ -273,6 +282,7 @@ export class Website extends pulumi.ComponentResource {
             {
               file: "/usr/local/etc/haproxy/haproxy.cfg",
               content: socketProxyConfig({
+                site: site.name,
                 socket: "/var/run/docker.sock",
                 port: SOCKET_PROXY_PORT,
               }),
@@ -315,6 +325,7 @@ export class Website extends pulumi.ComponentResource {
 
     let appName: pulumi.Output<string | undefined> = pulumi.output(undefined);
     let appContainer: docker.Container | undefined;
+    let edgeAttachment: pulumi.Resource | undefined;
     if (active) {
       const app = site.app;
       const image = new docker.RemoteImage(
@@ -326,10 +337,36 @@ export class Website extends pulumi.ComponentResource {
       if (proxyHost) plain.DOCKER_HOST = `tcp://${proxyHost}:${SOCKET_PROXY_PORT}`;
       const secret: Record<string, pulumi.Input<string>> = { ...(args.secretEnv ?? {}) };
       if (databaseUrl) secret.DATABASE_URL = databaseUrl;
-      const networks: docker.types.input.ContainerNetworksAdvanced[] = [
-        { name: args.network, aliases: [names.alias] },
-      ];
-      if (internal) networks.push({ name: internal.name });
+      // The app meets the edge on a network of its own (per-site), or on agi-network beside the rest.
+      let edgeNetwork: docker.Network | undefined;
+      if (hasEdgeNetwork(site, isolation)) {
+        edgeNetwork = new docker.Network(
+          `${name}-edge-network`,
+          {
+            name: names.edgeNetwork,
+            driver: "bridge",
+            labels: containerLabels(site.name, "edge-network"),
+          },
+          child,
+        );
+        // Routed only once the edge is on the site's network.
+        edgeAttachment = attachEdge(name, edgeNetwork.name, args.edge, {
+          parent: this,
+          dependsOn: args.edge.ready,
+        });
+      }
+      const networkNames = {
+        platform: args.network,
+        edge: edgeNetwork?.name,
+        internal: internal?.name,
+      };
+      const networks: docker.types.input.ContainerNetworksAdvanced[] = appNetworks(
+        site,
+        isolation,
+      ).map((n) => ({
+        name: networkNames[n.network]!,
+        ...(n.aliases.length ? { aliases: [...n.aliases] } : {}),
+      }));
       const container = new docker.Container(
         `${name}-app`,
         {
@@ -375,7 +412,11 @@ export class Website extends pulumi.ComponentResource {
       // Routed once the app (or, paused, the maintenance page) can answer.
       createRoute(name, site.name, fragment, args.edge.target, {
         parent: this,
-        dependsOn: appContainer ? [...args.edge.ready, appContainer] : args.edge.ready,
+        dependsOn: [
+          ...args.edge.ready,
+          ...(appContainer ? [appContainer] : []),
+          ...(edgeAttachment ? [edgeAttachment] : []),
+        ],
       });
     }
     this.caddyFragment = pulumi.output(fragment);

@@ -7,6 +7,7 @@ import { hostLoads, hostOf, siteFootprint } from "./capacity";
 import { fragmentFileName, hasRoute, upstreamOf } from "./caddy";
 import { plannedRecords, type PlannedRecord } from "./dns";
 import { backupHostDir } from "./host";
+import { hasEdgeNetwork } from "./networks";
 import { EDGE_CONTAINER, EDGE_ALIAS, EDGE_VOLUMES, PLATFORM_NETWORK, siteNames } from "./names";
 import { databaseName, databaseReservationMiB, defaultBackupSchedule, type Site } from "./site";
 import { formatMiB } from "./units";
@@ -227,6 +228,7 @@ export function buildInventory(
         if (s.database.mode === "dedicated") names.add(siteNames(s.name).databaseVolume);
         if (s.database.mode === "dedicated" || s.app.dockerReadAccess)
           names.add(siteNames(s.name).internalNetwork);
+        if (hasEdgeNetwork(s, settings.isolation)) names.add(siteNames(s.name).edgeNetwork);
       }
     }
     const { edge: e } = settings;

@@ -47,6 +47,7 @@ export const SITE_NAME_SUFFIXES = {
   dockerProxy: "-docker",
   backup: "-backup",
   databaseVolume: "-pgdata",
+  edgeNetwork: "-edge",
 } as const;
 
 /** Everything a website's name gives it on its host. */
@@ -63,6 +64,11 @@ export interface SiteNames {
   readonly backup: string;
   /** The dedicated database's data volume (retained when the site goes). */
   readonly databaseVolume: string;
+  /**
+   * The network only the site's app and the edge share, with the stack's `isolation: "per-site"`
+   * (the app's alias lives there; never created otherwise).
+   */
+  readonly edgeNetwork: string;
   /** The site's Caddy fragment file in the edge's sites.d. */
   readonly fragmentFile: string;
 }
@@ -76,6 +82,7 @@ export function siteNames(site: string): SiteNames {
     dockerProxy: `${site}${s.dockerProxy}`,
     backup: `${site}${s.backup}`,
     databaseVolume: `${site}${s.databaseVolume}`,
+    edgeNetwork: `${site}${s.edgeNetwork}`,
     fragmentFile: `${site}.caddy`,
   };
 }
@@ -83,7 +90,15 @@ export function siteNames(site: string): SiteNames {
 /** Every name a website takes on its host's Docker engine (containers, aliases, networks, volumes). */
 export function hostNamesOf(site: string): string[] {
   const n = siteNames(site);
-  return [n.alias, n.database, n.internalNetwork, n.dockerProxy, n.backup, n.databaseVolume];
+  return [
+    n.alias,
+    n.database,
+    n.internalNetwork,
+    n.dockerProxy,
+    n.backup,
+    n.databaseVolume,
+    n.edgeNetwork,
+  ];
 }
 
 /** The database a site's name gives it by default: the name with "-" replaced by "_". */
@@ -95,3 +110,9 @@ export function defaultDatabaseName(site: string): string {
 export function databaseRoles(database: string): { app: string; owner: string } {
   return { app: `${database}_app`, owner: `${database}_owner` };
 }
+
+/**
+ * The name of a site's app container: `<site>-app-<8 hex>`, a new suffix per deploy. The group `site`
+ * is the site's name. (Kept here until the container naming lands; one pattern for every user.)
+ */
+export const APP_CONTAINER_PATTERN = /^(?<site>[a-z][a-z0-9-]{1,30}[a-z0-9])-app-[0-9a-f]{8}$/;
