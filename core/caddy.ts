@@ -142,7 +142,7 @@ export function renderSiteFragment(site: Site, options: FragmentOptions): string
       // Behind the proxy, the client's address it sends in X-Forwarded-For is kept for the app (from
       // anyone else Caddy replaces the header with the connecting address). Caddy 2.6.2 sets this per
       // reverse_proxy; 2.6.3 and later moved it to the global `servers` option.
-      ...(guard.length && false ? [`\t\ttrusted_proxies ${options.proxyRanges!.join(" ")}`] : []),
+      ...(guard.length ? [`\t\ttrusted_proxies ${options.proxyRanges!.join(" ")}`] : []),
       `\t\tlb_try_duration ${LB_TRY_DURATION}`,
       `\t\tlb_try_interval ${LB_TRY_INTERVAL}`,
       "\t}",

@@ -227,6 +227,8 @@ for (const isolation of ["shared-network", "per-site"] as const) {
       for (const [name, p] of Object.entries(STAND_INS)) {
         await add(name, `${harness.runId}-${name}`, name, p);
       }
+      // The edge's admin API listens inside the edge only (its HTTP(S) ports are public anyway).
+      await add("the edge's admin API", EDGE_CONTAINER, EDGE_CONTAINER, 2019);
       for (const from of ["alpha", "gamma"]) {
         matrix[from] = await probeAll(app(from), targets);
       }
@@ -249,6 +251,8 @@ for (const isolation of ["shared-network", "per-site"] as const) {
       // Nobody outside its internal network reaches a dedicated database, in either setting.
       assert.deepEqual(reached("alpha", "beta's database"), []);
       assert.deepEqual(reached("gamma", "beta's database"), []);
+      assert.deepEqual(reached("alpha", "the edge's admin API"), []);
+      assert.deepEqual(reached("gamma", "the edge's admin API"), []);
       if (isolation === "shared-network") {
         // Today's shape: every app sits on agi-network beside the others and the services.
         for (const from of ["alpha", "gamma"]) {
