@@ -81,10 +81,12 @@ function get(method: string, url: string): Promise<number> {
   });
 }
 
-/** Sends raw bytes and returns the status codes of every response read before the proxy closes. */
+/** Sends raw bytes and returns the status codes of every response read until the proxy closes. */
 function raw(bytes: string): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, "127.0.0.1", () => s.end(bytes));
+    // No half-close: the proxy reads every pipelined request; the last asks to close (or is HTTP/1.0).
+    const s = net.connect(port, "127.0.0.1", () => s.write(bytes));
+    s.setTimeout(10_000, () => s.destroy(new Error("the proxy did not close within 10 s")));
     let out = "";
     s.on("data", (d: Buffer) => (out += d.toString("latin1")));
     s.on("error", reject);
@@ -258,9 +260,11 @@ test(
       "GET /containers/beta-db/json HTTP/1.1\r\nHost: d\r\n\r\n" +
       "GET /containers/json HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n";
     const statuses = await raw(pipelined);
-    // Each request is judged on its own: the second is refused whether or not the third is read.
-    assert.deepEqual(statuses.slice(0, 2), [200, 403]);
-    assert.deepEqual(seen.slice(before, before + 1), ["GET /containers/alpha-db/json"]);
-    assert.ok(!seen.slice(before).some((l) => l.includes("beta-db")));
+    // Each request is judged on its own.
+    assert.deepEqual(statuses, [200, 403, 200]);
+    assert.deepEqual(seen.slice(before), [
+      "GET /containers/alpha-db/json",
+      `GET /containers/json?${FILTER}`,
+    ]);
   },
 );

@@ -6,8 +6,8 @@
  * the names the prod host uses: supabase-db, ollama without auth, portainer). The matrix lands in the
  * test output and in build/engine/isolation.json; docs/decisions.md quotes it.
  *
- * Three sites: alpha (no database, uses nothing), beta (dedicated database), gamma (no database,
- * `app.uses: ["services"]`).
+ * Three sites: alpha (no database, uses nothing), beta (dedicated database, read-only Docker API
+ * through its socket proxy), gamma (no database, `app.uses: ["services"]`).
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -59,7 +59,7 @@ function sites(image: string): Record<string, unknown>[] {
   return [
     site("alpha", { app: app("alpha") }),
     site("beta", {
-      app: app("beta"),
+      app: app("beta", { dockerReadAccess: true }),
       database: { mode: "dedicated", name: "beta", resources: { memory: "96Mi" } },
     }),
     site("gamma", { app: app("gamma", { uses: ["services"] }) }),
@@ -274,6 +274,48 @@ for (const isolation of ["shared-network", "per-site"] as const) {
           assert.ok(reached("gamma", `${name} by name`).length === 1, `gamma -> ${name}`);
         }
       }
+    });
+
+    it("answers beta's Docker API calls about beta's containers only", async () => {
+      const call = async (p: string) => {
+        const script =
+          "fetch(process.env.DOCKER_HOST.replace('tcp:','http:')+process.argv[1])" +
+          ".then(async r=>console.log(JSON.stringify({status:r.status,body:await r.text()})))";
+        const out = await docker(["exec", harness.dockerName("beta-app"), "node", "-e", script, p]);
+        return JSON.parse(out) as { status: number; body: string };
+      };
+      const list = await call("/v1.41/containers/json?all=1");
+      assert.equal(list.status, 200, list.body);
+      const names = (JSON.parse(list.body) as { Names: string[] }[])
+        .map((c) => c.Names[0].replace(/^\//, ""))
+        .sort();
+      // Every container of beta, and nothing else, though the engine runs alpha, gamma and the edge.
+      assert.deepEqual(
+        names.map((n) => n.replace(/-app-[0-9a-f]+$/, "-app-*")),
+        ["beta-app-*", "beta-backup", "beta-db", "beta-docker"],
+      );
+      assert.equal((await call("/containers/beta-db/json")).status, 200);
+      assert.equal((await call("/containers/beta-db/logs?stdout=1&tail=1")).status, 200);
+      for (const p of [
+        `/containers/${harness.dockerName("alpha-app")}/json`,
+        `/containers/${EDGE_CONTAINER}/logs?stdout=1`,
+        "/containers/beta-db/../../containers/agi-edge/json",
+        "/info",
+        "/networks",
+      ]) {
+        assert.equal((await call(p)).status, 403, p);
+      }
+      // Events over a past window: beta's only (the harness created and started all of them).
+      const now = Math.floor(Date.now() / 1000);
+      const events = await call(`/events?since=${now - 3600}&until=${now}`);
+      assert.equal(events.status, 200);
+      const actors = events.body
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { Actor: { Attributes: Record<string, string> } }).Actor);
+      assert.ok(actors.length > 0, "no events at all");
+      for (const a of actors) assert.equal(a.Attributes["agi.site"], "beta", JSON.stringify(a));
     });
 
     it("serves every site through the edge", async () => {
