@@ -124,7 +124,9 @@ test(
     const [httpPort, httpsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
     const dir = tempDir("edge-origin");
     // The app: answers with the X-Forwarded-For it was given.
-    const app = http.createServer((req, res) => res.end(`xff=${req.headers["x-forwarded-for"]}`));
+    const app = http.createServer((req, res) =>
+      res.end(`xff=${String(req.headers["x-forwarded-for"])}`),
+    );
     await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));
     const upstream = `127.0.0.1:${(app.address() as net.AddressInfo).port}`;
     const stack = StackSettingsSchema.parse(
