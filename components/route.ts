@@ -100,6 +100,7 @@ export function attachEdge(
       delete: lines.detach,
       triggers: [edge.containerId],
     },
-    opts,
+    // The old attachment's delete disconnects the edge by name: it must run before the new one.
+    { ...opts, deleteBeforeReplace: true },
   );
 }

@@ -187,6 +187,8 @@ test("per-site: a network per active app, the edge attached by a command, the ro
   // Made again when the edge container is (its ID is the trigger); one edge for every site.
   assert.deepEqual(attach.inputs.triggers, engine.byName("tools-edge-attach-box").inputs.triggers);
   assert.match(String((attach.inputs.triggers as unknown[])[0]), /^id-/);
+  // Replaced (a new edge): the old one's disconnect runs first, or it would detach the new edge.
+  assert.equal(attach.options.deleteBeforeReplace, true);
   for (const dep of [edge.urn, net.urn]) assert.ok(attach.options.dependsOn.includes(dep), dep);
   assert.ok(engine.byName("shop-route-box").options.dependsOn.includes(attach.urn));
   // The edge itself: on agi-network only, its network list left to the sites' commands.
