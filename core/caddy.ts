@@ -4,7 +4,7 @@
  */
 import type { Site } from "./site";
 import type { StackSettings } from "../stacks/settings";
-import { cloudflareRanges } from "./cloudflare";
+import { cidrProblem, cloudflareRanges } from "./cloudflare";
 
 /** Where fragments live, relative to the main Caddyfile (inside the edge container: /etc/caddy). */
 export const FRAGMENT_DIR = "sites.d";
@@ -76,6 +76,10 @@ export const OUTSIDE_PROXY_MATCHER = "@outside_proxy";
  */
 function originGuard(site: Site, options: FragmentOptions): string[] {
   if (!options.proxyRanges || !isProxied(site)) return [];
+  for (const range of options.proxyRanges) {
+    const problem = cidrProblem(range);
+    if (problem) throw new Error(`proxy range ${JSON.stringify(range)} ${problem}`);
+  }
   return [
     `	${OUTSIDE_PROXY_MATCHER} not remote_ip ${options.proxyRanges.join(" ")}`,
     `	respond ${OUTSIDE_PROXY_MATCHER} "This origin answers through Cloudflare only." 403 {`,

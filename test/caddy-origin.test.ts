@@ -83,6 +83,13 @@ test("a proxied site on a Cloudflare stack refuses outsiders and trusts Cloudfla
   const plain = renderSiteFragment(cloudflareSite("shop", true), fragmentOptions(local));
   assert.ok(!plain.includes("remote_ip") && !plain.includes("trusted_proxies"), plain);
   assert.equal(plain, direct);
+  // A range reaches Caddy only as an aligned CIDR block.
+  for (const bad of ["127.0.0.1/32 }", "0.0.0.0/0\n\timport x", "10.0.0.1/8"]) {
+    assert.throws(
+      () => renderSiteFragment(cloudflareSite("shop", true), { ...options, proxyRanges: [bad] }),
+      /proxy range/,
+    );
+  }
 });
 
 /** A request to the edge on loopback with extra headers; the answer's status and body. */
