@@ -111,8 +111,18 @@ export function databaseRoles(database: string): { app: string; owner: string } 
   return { app: `${database}_app`, owner: `${database}_owner` };
 }
 
+/** The version part of an app container's name: 8 hex digits, new per deploy. */
+const APP_VERSION = "[0-9a-f]{8}";
+
+/** One site's app container names, as a regular expression's source (unanchored). */
+export function appContainerPatternOf(site: string): string {
+  return `${site}-app-${APP_VERSION}`;
+}
+
 /**
- * The name of a site's app container: `<site>-app-<8 hex>`, a new suffix per deploy. The group `site`
- * is the site's name. (Kept here until the container naming lands; one pattern for every user.)
+ * The name of a site's app container: `<site>-app-<8 hex>`, a new suffix per deploy; the group `site`
+ * is the site's name. (Kept here until the versioned container names land; one pattern for all.)
  */
-export const APP_CONTAINER_PATTERN = /^(?<site>[a-z][a-z0-9-]{1,30}[a-z0-9])-app-[0-9a-f]{8}$/;
+export const APP_CONTAINER_PATTERN = new RegExp(
+  `^${appContainerPatternOf("(?<site>[a-z][a-z0-9-]{1,30}[a-z0-9])")}$`,
+);

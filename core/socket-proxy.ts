@@ -15,7 +15,7 @@
  *   `/info`, `/system/df`, archives, exports, exec, writes) is refused: those show other tenants.
  */
 import { SITE_LABEL } from "./containers";
-import { siteNames } from "./names";
+import { appContainerPatternOf, siteNames } from "./names";
 import { SITE_NAME_PATTERN } from "./site";
 
 /** The optional API version prefix Docker accepts before every path. */
@@ -36,7 +36,7 @@ export interface SocketProxyOptions {
 export function ownContainerPattern(site: string): string {
   if (!SITE_NAME_PATTERN.test(site))
     throw new Error(`socket proxy: unsafe site name ${JSON.stringify(site)}`);
-  return `(${site}-app-[0-9a-f]{8}|${siteNames(site).database})`;
+  return `(${appContainerPatternOf(site)}|${siteNames(site).database})`;
 }
 
 /** The label filter Docker's list endpoints get, as a URL-encoded `filters` value. */
