@@ -46,6 +46,11 @@ export interface PlatformArgs {
   readonly caddyImage: string;
   /** The main Caddyfile text. */
   readonly caddyfile: string;
+  /**
+   * The stack's isolation setting; default "shared-network". With "per-site", the sites attach the
+   * edge to their own networks, and the edge's network list is left to them (not a change of the edge).
+   */
+  readonly isolation?: StackSettings["isolation"];
   /** Name of the shared network; default "agi-network". */
   readonly networkName?: string;
   /**
@@ -208,7 +213,13 @@ export class Platform extends pulumi.ComponentResource {
         labels: containerLabels(PLATFORM_OWNER, "edge"),
       },
       // Host ports and a fixed name cannot be held by two containers at once.
-      { ...child, deleteBeforeReplace: true, dependsOn: [sitesDir] },
+      {
+        ...child,
+        deleteBeforeReplace: true,
+        dependsOn: [sitesDir],
+        // Per-site networks are attached by the sites' own commands (DECISIONS 3).
+        ...(args.isolation === "per-site" ? { ignoreChanges: ["networksAdvanced"] } : {}),
+      },
     );
     this.edge = container;
     this.edgeContainerName = container.name;

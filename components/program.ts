@@ -114,6 +114,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
           edge: settings.edge,
           caddyImage: settings.images.caddy,
           caddyfile,
+          isolation: settings.isolation,
           sharedDatabasePassword: host.sharedDatabase?.adminPasswordSecret
             ? config.requireSecret(host.sharedDatabase.adminPasswordSecret)
             : undefined,
@@ -145,6 +146,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
       ready: [platform.edge, platform.routeScript],
       gateReady: [platform.gateScript],
       fragment: fragmentOptions(settings),
+      containerId: platform.edge.id,
     };
     const providers: pulumi.ProviderResource[] = [platform.dockerProvider];
     if (cloudflareProvider) providers.push(cloudflareProvider);
@@ -173,6 +175,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
             : undefined,
           secretEnv,
           edge,
+          isolation: settings.isolation,
           backupDir: backupHostDir(host, site.name),
           backupJob: platform.backupJob,
         },

@@ -8,7 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { FragmentOptions } from "../core/caddy";
-import { routeCommandLine, type EdgeTarget, type HostTarget } from "../core/host";
+import {
+  networkAttachCommandLines,
+  routeCommandLine,
+  type EdgeTarget,
+  type HostTarget,
+} from "../core/host";
+import { EDGE_CONTAINER } from "../core/names";
 
 /** What a site component needs to route its domains through its host's edge. */
 export interface SiteEdge {
@@ -19,6 +25,8 @@ export interface SiteEdge {
   readonly gateReady: pulumi.Resource[];
   /** How this stack renders fragments. */
   readonly fragment: FragmentOptions;
+  /** The edge container's ID: attachments to per-site networks are made again when it changes. */
+  readonly containerId: pulumi.Input<string>;
 }
 
 /** The route script's text, as kept in the repository. */
@@ -73,5 +81,31 @@ export function createRoute(
       stdin: fragment,
     },
     opts,
+  );
+}
+
+/**
+ * Attaches the host's edge to one site's network (`isolation: "per-site"`) without touching the edge
+ * container's declared inputs, so the edge is never replaced when sites come and go: a command on the
+ * host connects it (delete disconnects). A new edge container (its ID changes) is attached again.
+ */
+export function attachEdge(
+  name: string,
+  network: pulumi.Output<string>,
+  edge: SiteEdge,
+  opts: pulumi.CustomResourceOptions,
+): command.local.Command | command.remote.Command {
+  const lines = network.apply((n) => networkAttachCommandLines(n, EDGE_CONTAINER));
+  return hostCommand(
+    `${name}-edge-attach-${edge.target.hostName}`,
+    edge.target.host,
+    {
+      create: lines.attach,
+      update: lines.attach,
+      delete: lines.detach,
+      triggers: [edge.containerId],
+    },
+    // The old attachment's delete disconnects the edge by name: it must run before the new one.
+    { ...opts, deleteBeforeReplace: true },
   );
 }

@@ -12,8 +12,14 @@ import {
   entrypointScript,
   postgresCommand,
 } from "../core/postgres";
-import { createRoute, hostCommand, type SiteEdge } from "./route";
+import { attachEdge, createRoute, hostCommand, type SiteEdge } from "./route";
 import { GATE_DEADLINE_SECONDS, gateCommandLine, type EdgeTarget } from "../core/host";
+import {
+  appNetworks,
+  hasEdgeNetwork,
+  needsInternalNetwork,
+  type Isolation,
+} from "../core/networks";
 import { socketProxyConfig } from "../core/socket-proxy";
 import {
   adoptedOwnerRole,
@@ -71,6 +77,8 @@ export interface WebsiteArgs {
   readonly backupJob: { readonly host: JobHost; readonly ready: pulumi.Resource[] };
   /** Values of `app.secretEnv`, resolved from secret stack config; default none. */
   readonly secretEnv?: Readonly<Record<string, pulumi.Input<string>>>;
+  /** The stack's isolation setting; default "shared-network". */
+  readonly isolation?: Isolation;
 }
 
 /**
@@ -94,7 +102,8 @@ export class Website extends pulumi.ComponentResource {
     const names = siteNames(site.name);
     const appRole = db ? databaseRoles(db).app : undefined;
     const child = { parent: this };
-    const needsInternal = site.database.mode === "dedicated" || site.app.dockerReadAccess;
+    const needsInternal = needsInternalNetwork(site);
+    const isolation = args.isolation ?? "shared-network";
 
     const internal = needsInternal
       ? new docker.Network(
@@ -299,6 +308,7 @@ export class Website extends pulumi.ComponentResource {
             {
               file: "/usr/local/etc/haproxy/haproxy.cfg",
               content: socketProxyConfig({
+                site: site.name,
                 socket: "/var/run/docker.sock",
                 port: SOCKET_PROXY_PORT,
               }),
@@ -341,6 +351,7 @@ export class Website extends pulumi.ComponentResource {
 
     let appName: pulumi.Output<string | undefined> = pulumi.output(undefined);
     let appGate: pulumi.Resource | undefined;
+    let edgeAttachment: pulumi.Resource | undefined;
     if (active) {
       const app = site.app;
       const image = new docker.RemoteImage(
@@ -352,11 +363,41 @@ export class Website extends pulumi.ComponentResource {
       if (proxyHost) plain.DOCKER_HOST = `tcp://${proxyHost}:${SOCKET_PROXY_PORT}`;
       const secret: Record<string, pulumi.Input<string>> = { ...(args.secretEnv ?? {}) };
       if (databaseUrl) secret.DATABASE_URL = databaseUrl;
+      // The app meets the edge on a network of its own (per-site), or on agi-network beside the rest.
+      let edgeNetwork: docker.Network | undefined;
+      if (hasEdgeNetwork(site, isolation)) {
+        edgeNetwork = new docker.Network(
+          `${name}-edge-network`,
+          {
+            name: names.edgeNetwork,
+            driver: "bridge",
+            labels: containerLabels(site.name, "edge-network"),
+          },
+          child,
+        );
+        // Routed only once the edge is on the site's network.
+        edgeAttachment = attachEdge(name, edgeNetwork.name, args.edge, {
+          parent: this,
+          dependsOn: args.edge.ready,
+        });
+      }
+      const networkNames = {
+        platform: args.network,
+        edge: edgeNetwork?.name,
+        internal: internal?.name,
+      };
+      const networks: docker.types.input.ContainerNetworksAdvanced[] = appNetworks(
+        site,
+        isolation,
+      ).map((n) => ({
+        name: networkNames[n.network]!,
+        ...(n.aliases.length ? { aliases: [...n.aliases] } : {}),
+      }));
       const spec = {
         ...CONTAINER_DEFAULTS,
         image: image.imageId,
         envs: envList(plain, secret),
-        networksAdvanced: appNetworks(args.network, internal?.name),
+        networksAdvanced: networks,
         healthcheck: {
           tests: app.healthcheck.command ?? httpProbe(app.port, app.healthcheck.path),
           interval: app.healthcheck.interval,
@@ -422,7 +463,11 @@ export class Website extends pulumi.ComponentResource {
       // Routed once the app is healthy (or, paused, to the maintenance page).
       createRoute(name, site.name, fragment, args.edge.target, {
         parent: this,
-        dependsOn: appGate ? [...args.edge.ready, appGate] : args.edge.ready,
+        dependsOn: [
+          ...args.edge.ready,
+          ...(appGate ? [appGate] : []),
+          ...(edgeAttachment ? [edgeAttachment] : []),
+        ],
       });
     }
     this.caddyFragment = fragment;
@@ -434,19 +479,6 @@ export class Website extends pulumi.ComponentResource {
       url: this.url,
     });
   }
-}
-
-/**
- * The networks of the app container: the platform network (the edge reaches the app there by its
- * container name; no alias) and the site's internal network when it has one.
- */
-function appNetworks(
-  platform: pulumi.Input<string>,
-  internal: pulumi.Input<string> | undefined,
-): docker.types.input.ContainerNetworksAdvanced[] {
-  const networks: docker.types.input.ContainerNetworksAdvanced[] = [{ name: platform }];
-  if (internal) networks.push({ name: internal });
-  return networks;
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { Site } from "./site";
 import { APP_CONTAINER_PATTERN } from "./names";
 import type { StackSettings } from "../stacks/settings";
+import { cidrProblem, cloudflareRanges } from "./cloudflare";
 
 /** Where fragments live, relative to the main Caddyfile (inside the edge container: /etc/caddy). */
 export const FRAGMENT_DIR = "sites.d";
@@ -58,11 +59,51 @@ export interface FragmentOptions {
   readonly upstream?: string;
   /** The public HTTPS port; redirects name it when it is not 443 (the local stack's 8443). */
   readonly httpsPort?: number;
+  /**
+   * The proxies' address ranges (Cloudflare's) when the stack's DNS is Cloudflare: a site whose
+   * records are proxied answers only clients from these. Undefined: every client is answered.
+   */
+  readonly proxyRanges?: readonly string[];
+}
+
+/** The ranges of the proxy in front of the edge: Cloudflare's when the stack manages DNS there. */
+export function proxyRanges(settings: StackSettings): string[] | undefined {
+  return settings.dns.provider === "cloudflare" ? cloudflareRanges() : undefined;
 }
 
 /** Fragment options from the stack settings: what synth and the host get. */
 export function fragmentOptions(settings: StackSettings): FragmentOptions {
-  return { logDir: settings.edge.logDir, httpsPort: settings.edge.httpsPort };
+  return {
+    logDir: settings.edge.logDir,
+    httpsPort: settings.edge.httpsPort,
+    proxyRanges: proxyRanges(settings),
+  };
+}
+
+/** Whether the site's records go through Cloudflare's proxy (the site file's `dns.proxied`). */
+export function isProxied(site: Site): boolean {
+  return site.dns?.provider === "cloudflare" && site.dns.proxied;
+}
+
+/** The matcher name of clients outside the proxy's ranges. */
+export const OUTSIDE_PROXY_MATCHER = "@outside_proxy";
+
+/**
+ * On a proxied site, the lines that refuse every client that is not the proxy (direct connections to
+ * the origin would skip Cloudflare's protection and could claim any client address).
+ */
+function originGuard(site: Site, options: FragmentOptions): string[] {
+  if (!options.proxyRanges || !isProxied(site)) return [];
+  for (const range of options.proxyRanges) {
+    const problem = cidrProblem(range);
+    if (problem) throw new Error(`proxy range ${JSON.stringify(range)} ${problem}`);
+  }
+  return [
+    `	${OUTSIDE_PROXY_MATCHER} not remote_ip ${options.proxyRanges.join(" ")}`,
+    `	respond ${OUTSIDE_PROXY_MATCHER} "This origin answers through Cloudflare only." 403 {`,
+    "		close",
+    "	}",
+  ];
 }
 
 function maintenancePage(site: Site): string {
@@ -108,7 +149,8 @@ export function renderSiteFragment(site: Site, options: FragmentOptions): string
     `# Site "${site.name}" (${site.kind}, ${site.status}), managed by agi-platform.`,
     "",
   ];
-  lines.push(`${primary} {`, ...securityHeaders(), ...accessLog(site, options.logDir));
+  const guard = originGuard(site, options);
+  lines.push(`${primary} {`, ...guard, ...securityHeaders(), ...accessLog(site, options.logDir));
   if (site.status === "paused") {
     lines.push(
       '\theader Content-Type "text/html; charset=utf-8"',
@@ -119,6 +161,10 @@ export function renderSiteFragment(site: Site, options: FragmentOptions): string
     lines.push(
       "\tencode zstd gzip",
       `\treverse_proxy ${options.upstream ?? upstreamOf(site)} {`,
+      // Behind the proxy, the client's address it sends in X-Forwarded-For is kept for the app (from
+      // anyone else Caddy replaces the header with the connecting address). Caddy 2.6.2 sets this per
+      // reverse_proxy; 2.6.3 and later moved it to the global `servers` option.
+      ...(guard.length ? [`\t\ttrusted_proxies ${options.proxyRanges!.join(" ")}`] : []),
       `\t\tlb_try_duration ${LB_TRY_DURATION}`,
       `\t\tlb_try_interval ${LB_TRY_INTERVAL}`,
       "\t}",
@@ -126,13 +172,15 @@ export function renderSiteFragment(site: Site, options: FragmentOptions): string
   }
   lines.push("}");
   for (const alias of others) {
-    lines.push(
-      "",
-      `${alias} {`,
+    const redirect = [
       `\theader Strict-Transport-Security "${HSTS}"`,
       `\tredir https://${primary}${port}{uri} permanent`,
-      "}",
-    );
+    ];
+    // Caddy orders redir before respond: a route keeps the guard first.
+    const body = guard.length
+      ? [guard[0], "\troute {", ...[...guard.slice(1), ...redirect].map((l) => `\t${l}`), "\t}"]
+      : redirect;
+    lines.push("", `${alias} {`, ...body, "}");
   }
   if (port) {
     // Caddy's own HTTP->HTTPS redirect drops a non-standard port (measured on 2.6.2): say it here.
@@ -157,6 +205,7 @@ export function renderMainCaddyfile(settings: StackSettings): string {
   global.push(`\tadmin ${edge.adminAddress}`);
   if (edge.httpPort !== 80) global.push(`\thttp_port ${edge.httpPort}`);
   if (edge.httpsPort !== 443) global.push(`\thttps_port ${edge.httpsPort}`);
+
   return [
     "# Main Caddyfile, managed by agi-platform. Site routes live in sites.d/, one file per site.",
     "{",

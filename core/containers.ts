@@ -5,13 +5,15 @@ export const LOG_DRIVER = "json-file";
 /** At most 3 x 10 MB of logs per container. */
 export const LOG_OPTS = { "max-size": "10m", "max-file": "3" } as const;
 export const MANAGED_BY = "agi-platform";
+/** The label that names a container's site: the socket proxy filters Docker's lists by it. */
+export const SITE_LABEL = "agi.site";
 
 /** Docker labels: who manages the container, which site and which role it plays. */
 export function containerLabels(site: string, role: string): { label: string; value: string }[] {
   return [
     { label: "agi.managed-by", value: MANAGED_BY },
     { label: "agi.role", value: role },
-    { label: "agi.site", value: site },
+    { label: SITE_LABEL, value: site },
   ];
 }
 

@@ -161,3 +161,22 @@ export function installScriptCommandLine(script: string): string {
   commandLine([dir, script]);
   return `mkdir -p ${dir} && cat > ${script}.new && chmod 755 ${script}.new && mv -f ${script}.new ${script}`;
 }
+
+/**
+ * The command lines that attach a container (the edge) to a network and detach it, both idempotent:
+ * attaching a container that is already there succeeds, and so does detaching one that is gone or a
+ * network that no longer exists. Only checked words reach the shell.
+ */
+export function networkAttachCommandLines(
+  network: string,
+  container: string,
+): { attach: string; detach: string } {
+  const connect = commandLine(["docker", "network", "connect", network, container]);
+  const disconnect = commandLine(["docker", "network", "disconnect", network, container]);
+  // The members of the network, one name a line; the name must match a whole line.
+  const members = `docker network inspect --format '{{range .Containers}}{{println .Name}}{{end}}' ${network} 2>/dev/null | grep -qx -e ${container}`;
+  return {
+    attach: `${connect} || ${members}`,
+    detach: `${disconnect} || ! ${members}`,
+  };
+}

@@ -15,6 +15,7 @@ import {
   sharedClusterVolume,
   siteNames,
 } from "./names";
+import { hasEdgeNetwork } from "./networks";
 import { databaseName, databaseReservationMiB, defaultBackupSchedule, type Site } from "./site";
 import { formatMiB } from "./units";
 import { backupUnitName } from "./timers";
@@ -245,6 +246,7 @@ export function buildInventory(
         if (s.database.mode === "dedicated") names.add(siteNames(s.name).databaseVolume);
         if (s.database.mode === "dedicated" || s.app.dockerReadAccess)
           names.add(siteNames(s.name).internalNetwork);
+        if (hasEdgeNetwork(s, settings.isolation)) names.add(siteNames(s.name).edgeNetwork);
       }
     }
     const { edge: e } = settings;

@@ -52,10 +52,18 @@ export function normalName(name: string): string {
  * starts beside the old one, and the edge reaches exactly the version it was switched to.
  */
 export const APP_CONTAINER_INFIX = "-app-";
+/** The version part of an app container's name: 8 hex digits, new per deploy. */
+const APP_VERSION = "[0-9a-f]{8}";
+/** One site's app container names, as a regular expression's source (unanchored). */
+export function appContainerPatternOf(site: string): string {
+  return `${site}${APP_CONTAINER_INFIX}${APP_VERSION}`;
+}
 /** The one pattern of a versioned app container name: where such a name enters a shell, this checks it. */
-export const APP_CONTAINER_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]-app-[0-9a-f]{8}$/;
+export const APP_CONTAINER_PATTERN = new RegExp(
+  `^${appContainerPatternOf("[a-z][a-z0-9-]{1,30}[a-z0-9]")}$`,
+);
 /** Any name of that form, whatever its site part: reserved, no site or upstream may take one. */
-export const VERSIONED_APP_NAME = /-app-[0-9a-f]{8}$/;
+export const VERSIONED_APP_NAME = new RegExp(`${APP_CONTAINER_INFIX}${APP_VERSION}$`);
 
 /** JSON with object keys sorted at every level: the same value always gives the same text. */
 export function stableJson(value: unknown): string {
@@ -95,6 +103,7 @@ export const SITE_NAME_SUFFIXES = {
   dockerProxy: "-docker",
   backup: "-backup",
   databaseVolume: "-pgdata",
+  edgeNetwork: "-edge",
 } as const;
 
 /** Everything a website's name gives it on its host. */
@@ -114,6 +123,11 @@ export interface SiteNames {
   readonly backup: string;
   /** The dedicated database's data volume (retained when the site goes). */
   readonly databaseVolume: string;
+  /**
+   * The network only the site's app and the edge share, with the stack's `isolation: "per-site"`
+   * (the app's alias lives there; never created otherwise).
+   */
+  readonly edgeNetwork: string;
   /** The site's Caddy fragment file in the edge's sites.d. */
   readonly fragmentFile: string;
 }
@@ -127,6 +141,7 @@ export function siteNames(site: string): SiteNames {
     dockerProxy: `${site}${s.dockerProxy}`,
     backup: `${site}${s.backup}`,
     databaseVolume: `${site}${s.databaseVolume}`,
+    edgeNetwork: `${site}${s.edgeNetwork}`,
     fragmentFile: `${site}.caddy`,
   };
 }
@@ -134,7 +149,15 @@ export function siteNames(site: string): SiteNames {
 /** Every name a website takes on its host's Docker engine (containers, aliases, networks, volumes). */
 export function hostNamesOf(site: string): string[] {
   const n = siteNames(site);
-  return [n.name, n.database, n.internalNetwork, n.dockerProxy, n.backup, n.databaseVolume];
+  return [
+    n.name,
+    n.database,
+    n.internalNetwork,
+    n.dockerProxy,
+    n.backup,
+    n.databaseVolume,
+    n.edgeNetwork,
+  ];
 }
 
 /** The database a site's name gives it by default: the name with "-" replaced by "_". */
@@ -146,3 +169,4 @@ export function defaultDatabaseName(site: string): string {
 export function databaseRoles(database: string): { app: string; owner: string } {
   return { app: `${database}_app`, owner: `${database}_owner` };
 }
+

@@ -75,6 +75,8 @@ export function shownPath(segments: readonly (string | number)[]): string {
 
 /** The name of one of a site's own secrets: `pulumi config set --path --secret secrets.<site>.<key>`. */
 export const SECRET_KEY_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+/** What an app may say it uses on the platform network (`app.uses`). */
+export const APP_USES = ["services"] as const;
 /** Env names the platform sets itself. */
 export const RESERVED_ENV = ["DATABASE_URL", "DOCKER_HOST", "PORT"] as const;
 
@@ -246,6 +248,18 @@ const appSchema = z
      * default false. The app never mounts the Docker socket itself.
      */
     dockerReadAccess: z.boolean().default(false),
+    /**
+     * What on the platform network the app needs, with the stack's `isolation: "per-site"`:
+     * "services" (the AI services and anything else on agi-network). A shared-cluster database
+     * (`database.mode: "shared"`) implies it. Default none: the app meets only the edge and its own
+     * database.
+     */
+    uses: z
+      .array(
+        z.enum(APP_USES, { error: `must be one of: ${APP_USES.map((u) => `"${u}"`).join(", ")}` }),
+      )
+      .refine((u) => new Set(u).size === u.length, { error: "lists an entry twice" })
+      .default([]),
     /** Seconds the app gets to finish requests after SIGTERM before it is killed; default 30. */
     stopGracePeriod: z.number().int().min(1).max(600).default(30),
   })

@@ -15,7 +15,6 @@ import * as path from "node:path";
 import { edgeFootprint, sharedClusterFootprint, siteFootprint } from "../core/capacity";
 import { SiteSchema, type Site } from "../core/site";
 import {
-  BACKUP_RESERVATION_MIB,
   EDGE_RESERVATION_MIB,
   SHARED_CLUSTER_RESERVATION_MIB,
   SOCKET_PROXY_RESERVATION_MIB,
@@ -136,7 +135,6 @@ async function main(): Promise<number> {
       "shared-db": SHARED_CLUSTER_RESERVATION_MIB,
       edge: EDGE_RESERVATION_MIB,
       "docker-proxy": SOCKET_PROXY_RESERVATION_MIB,
-      backup: BACKUP_RESERVATION_MIB,
     };
     const rows = kinds.map((k) => ({
       kind: k,
@@ -162,8 +160,8 @@ async function main(): Promise<number> {
       Math.floor((budget - fixed) / perSite);
     // By measured use under light load instead of reservations (stand-in apps: a real app needs more).
     const peak = (k: string) => loadRange[k]?.[1] ?? idleRange[k]?.[1] ?? 0;
-    const usedDedicated = peak("app") + peak("db") + peak("backup");
-    const usedShared = peak("app") + peak("backup");
+    const usedDedicated = peak("app") + peak("db");
+    const usedShared = peak("app");
     const capacity = {
       reservations: { edge, sharedCluster: cluster, dedicatedSite: dedicated, sharedSite: shared },
       prod2Gi: {

@@ -12,6 +12,7 @@ import * as path from "node:path";
 export const TOOL_TESTS: Record<string, string> = {
   "backup-names.test.ts": "the backup scripts with PostgreSQL",
   "backup.test.ts": "the backup scripts with PostgreSQL",
+  "caddy-origin.test.ts": "Caddy",
   "caddy-redirect.test.ts": "Caddy",
   "caddy.test.ts": "Caddy",
   "postgres.test.ts": "PostgreSQL",

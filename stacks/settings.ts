@@ -32,6 +32,9 @@ export const DEFAULT_IMAGES = {
 } as const;
 
 export const DEFAULT_NETWORK = "agi-network";
+/** How client apps meet the edge and the platform network; see `isolation` below. */
+export const ISOLATION_MODES = ["shared-network", "per-site"] as const;
+export const DEFAULT_ISOLATION = "shared-network";
 export const DEFAULT_EDGE_MEMORY = "256Mi";
 export const DEFAULT_SOCKET_PROXY_MEMORY = "32Mi";
 /** Memory limit of a shared cluster the program creates (`sharedDatabase.create`). */
@@ -263,6 +266,15 @@ export const StackSettingsSchema = z
     /** Hosts; sites without `host` go to the first. */
     hosts: z.array(hostSchema).min(1, { error: "needs at least one host" }),
     edge: edgeSchema,
+    /**
+     * "shared-network" (default): every app sits on agi-network with its alias, beside the other
+     * sites' apps, the services and the shared cluster. "per-site": each app meets the edge on a
+     * network of its own (`<site>-edge`) and joins agi-network only when its site file uses the
+     * services (`app.uses`) or the shared cluster (`database.mode: "shared"`).
+     */
+    isolation: z
+      .enum(ISOLATION_MODES, { error: 'must be "shared-network" or "per-site"' })
+      .default(DEFAULT_ISOLATION),
     dns: z.discriminatedUnion(
       "provider",
       [

@@ -179,7 +179,14 @@ test("no container but the socket proxy mounts the Docker socket, and it mounts 
   ]);
   const cfg = (proxy.inputs.uploads as { file: string; content: string }[])[0];
   assert.equal(cfg.file, "/usr/local/etc/haproxy/haproxy.cfg");
-  assert.equal(cfg.content, socketProxyConfig({ socket: "/var/run/docker.sock", port: 2375 }));
+  assert.equal(
+    cfg.content,
+    socketProxyConfig({
+      site: "admin-dashboard",
+      socket: "/var/run/docker.sock",
+      port: 2375,
+    }),
+  );
   assert.equal(res("admin-dashboard-docker-proxy-image").inputs.name, "haproxy:2.6.12-alpine");
   assert.deepEqual(proxy.inputs.networksAdvanced, [
     { aliases: ["admin-dashboard-docker"], name: "admin-dashboard-internal" },

@@ -38,6 +38,7 @@ const KNOWN: Record<string, Record<string, true | Record<string, true>>> = {
   [T.network]: { name: true, driver: true, internal: true, labels: { label: true, value: true } },
   [T.volume]: { name: true, labels: { label: true, value: true } },
   [T.image]: { name: true, keepLocally: true },
+  // triggers: a change replaces the command; the harness creates once, so it has nothing to honour.
   [T.command]: { create: true, update: true, delete: true, stdin: true, triggers: true },
   [T.password]: { length: true, special: true },
   // The PostgreSQL provider's resources, realized with psql in the cluster container (postgres.ts).

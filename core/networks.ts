@@ -1,0 +1,51 @@
+/**
+ * Which networks a client app joins, as plain data: the one list the Website component wires, so the
+ * isolation setting, the database mode and the site file's `app.uses` meet in one place.
+ */
+import type { WebsiteSite } from "./site";
+import type { StackSettings } from "../stacks/settings";
+
+export type Isolation = StackSettings["isolation"];
+
+/** One network of the app: the platform's (agi-network), the site's edge network, or its internal one. */
+export interface AppNetwork {
+  readonly network: "platform" | "edge" | "internal";
+  /** Names the app answers to there besides its versioned container name (none: the edge proxies to that name). */
+  readonly aliases: readonly string[];
+}
+
+/** Whether the site has an internal network: for its dedicated database or its Docker API proxy. */
+export function needsInternalNetwork(site: WebsiteSite): boolean {
+  return site.database.mode === "dedicated" || site.app.dockerReadAccess;
+}
+
+/**
+ * Whether the app is on the platform network under `isolation: "per-site"`: when its site file says
+ * it uses the services, or its database lives in the shared cluster.
+ */
+export function usesPlatformNetwork(site: WebsiteSite): boolean {
+  return site.app.uses.includes("services") || site.database.mode === "shared";
+}
+
+/** Whether the site gets a network of its own with the edge (`<site>-edge`). */
+export function hasEdgeNetwork(site: WebsiteSite, isolation: Isolation): boolean {
+  return isolation === "per-site" && site.status === "active";
+}
+
+/**
+ * The app's networks, the first being the one it starts on. The edge reaches the app by its versioned
+ * container name (no shared alias, so a version that is not healthy yet gets no request): on
+ * agi-network with "shared-network", on `<site>-edge` with "per-site" (where the app joins agi-network
+ * only when it uses what is there).
+ */
+export function appNetworks(site: WebsiteSite, isolation: Isolation): AppNetwork[] {
+  const out: AppNetwork[] = [];
+  if (isolation === "per-site") {
+    out.push({ network: "edge", aliases: [] });
+    if (usesPlatformNetwork(site)) out.push({ network: "platform", aliases: [] });
+  } else {
+    out.push({ network: "platform", aliases: [] });
+  }
+  if (needsInternalNetwork(site)) out.push({ network: "internal", aliases: [] });
+  return out;
+}
