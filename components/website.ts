@@ -389,10 +389,7 @@ export class Website extends pulumi.ComponentResource {
       const networks: docker.types.input.ContainerNetworksAdvanced[] = appNetworks(
         site,
         isolation,
-      ).map((n) => ({
-        name: networkNames[n.network]!,
-        ...(n.aliases.length ? { aliases: [...n.aliases] } : {}),
-      }));
+      ).map((n) => ({ name: networkNames[n.network]! }));
       const spec = {
         ...CONTAINER_DEFAULTS,
         image: image.imageId,

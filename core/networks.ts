@@ -10,8 +10,6 @@ export type Isolation = StackSettings["isolation"];
 /** One network of the app: the platform's (agi-network), the site's edge network, or its internal one. */
 export interface AppNetwork {
   readonly network: "platform" | "edge" | "internal";
-  /** Names the app answers to there besides its versioned container name (none: the edge proxies to that name). */
-  readonly aliases: readonly string[];
 }
 
 /** Whether the site has an internal network: for its dedicated database or its Docker API proxy. */
@@ -41,11 +39,11 @@ export function hasEdgeNetwork(site: WebsiteSite, isolation: Isolation): boolean
 export function appNetworks(site: WebsiteSite, isolation: Isolation): AppNetwork[] {
   const out: AppNetwork[] = [];
   if (isolation === "per-site") {
-    out.push({ network: "edge", aliases: [] });
-    if (usesPlatformNetwork(site)) out.push({ network: "platform", aliases: [] });
+    out.push({ network: "edge" });
+    if (usesPlatformNetwork(site)) out.push({ network: "platform" });
   } else {
-    out.push({ network: "platform", aliases: [] });
+    out.push({ network: "platform" });
   }
-  if (needsInternalNetwork(site)) out.push({ network: "internal", aliases: [] });
+  if (needsInternalNetwork(site)) out.push({ network: "internal" });
   return out;
 }

@@ -22,45 +22,33 @@ const web = (name: string, extra: Record<string, unknown> = {}) =>
 
 test("the app's networks: per setting, database mode, app.uses and the internal network", () => {
   const cases: [WebsiteSite, "shared-network" | "per-site", unknown][] = [
-    [web("shop"), "shared-network", [{ network: "platform", aliases: ["shop"] }]],
-    [web("shop"), "per-site", [{ network: "edge", aliases: ["shop"] }]],
+    [web("shop"), "shared-network", [{ network: "platform" }]],
+    [web("shop"), "per-site", [{ network: "edge" }]],
     [
       web("shop", { app: { ...appOf("shop"), uses: ["services"] } }),
       "per-site",
-      [
-        { network: "edge", aliases: ["shop"] },
-        { network: "platform", aliases: [] },
-      ],
+      [{ network: "edge" }, { network: "platform" }],
     ],
     [
       web("shop", { database: { mode: "shared" } }),
       "per-site",
-      [
-        { network: "edge", aliases: ["shop"] },
-        { network: "platform", aliases: [] },
-      ],
+      [{ network: "edge" }, { network: "platform" }],
     ],
     [
       web("shop", { database: { mode: "dedicated" } }),
       "per-site",
-      [
-        { network: "edge", aliases: ["shop"] },
-        { network: "internal", aliases: [] },
-      ],
+      [{ network: "edge" }, { network: "internal" }],
     ],
     [
       web("shop", { database: { mode: "dedicated" } }),
       "shared-network",
-      [
-        { network: "platform", aliases: ["shop"] },
-        { network: "internal", aliases: [] },
-      ],
+      [{ network: "platform" }, { network: "internal" }],
     ],
     // uses is the site's need; without isolation the app is on agi-network anyway.
     [
       web("shop", { app: { ...appOf("shop"), uses: ["services"] } }),
       "shared-network",
-      [{ network: "platform", aliases: ["shop"] }],
+      [{ network: "platform" }],
     ],
   ];
   for (const [site, isolation, expected] of cases) {
@@ -169,11 +157,9 @@ test("per-site: a network per active app, the edge attached by a command, the ro
     [net.type, net.inputs.name, net.inputs.internal],
     ["docker:index/network:Network", "shop-edge", undefined],
   );
-  assert.deepEqual(engine.byName("shop-app").inputs.networksAdvanced, [
-    { aliases: ["shop"], name: "shop-edge" },
-  ]);
+  assert.deepEqual(engine.byName("shop-app").inputs.networksAdvanced, [{ name: "shop-edge" }]);
   assert.deepEqual(engine.byName("tools-app").inputs.networksAdvanced, [
-    { aliases: ["tools"], name: "tools-edge" },
+    { name: "tools-edge" },
     { name: "agi-network" },
   ]);
   const attach = engine.byName("shop-edge-attach-box");
@@ -202,9 +188,7 @@ test("per-site: a network per active app, the edge attached by a command, the ro
 test("shared-network (the default): today's shape, no per-site network, the edge's list managed", async () => {
   const { engine } = await run(undefined);
   assert.ok(!engine.resources.some((r) => /-edge-(network|attach)/.test(r.name)));
-  assert.deepEqual(engine.byName("shop-app").inputs.networksAdvanced, [
-    { aliases: ["shop"], name: "agi-network" },
-  ]);
+  assert.deepEqual(engine.byName("shop-app").inputs.networksAdvanced, [{ name: "agi-network" }]);
   assert.deepEqual(engine.byName("box-edge").options.ignoreChanges ?? [], []);
   // The edge's declared inputs are the same in both settings: switching never replaces it.
   const perSite = await run("per-site");
