@@ -1,6 +1,8 @@
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { CONTAINER_DEFAULTS, containerLabels } from "../core/containers";
 import { ROUTE_SCRIPT, hostCommand } from "./route";
 import {
@@ -20,6 +22,7 @@ import {
 } from "../core/names";
 import { toMiB } from "../core/units";
 import { EDGE_RESERVATION_MIB } from "../core/specs";
+import { BACKUP_JOB_SCRIPTS, jobHost, type JobHost } from "../core/timers";
 import type { HostSettings, StackSettings } from "../stacks/settings";
 
 export interface PlatformArgs {
@@ -63,6 +66,8 @@ export class Platform extends pulumi.ComponentResource {
   public readonly edgeTarget: EdgeTarget;
   /** The route script installed on the host: routes wait for it. */
   public readonly routeScript: pulumi.Resource;
+  /** Where the host keeps the sites' backup jobs, and their installed scripts (timers wait for them). */
+  public readonly backupJob: { readonly host: JobHost; readonly ready: pulumi.Resource[] };
 
   constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
     super("agi:host:Platform", name, {}, opts);
@@ -94,6 +99,24 @@ export class Platform extends pulumi.ComponentResource {
       { create: install, update: install, stdin: ROUTE_SCRIPT },
       { parent: this },
     );
+    // The backup job's scripts, run by the sites' timers (components/backup, core/timers.ts).
+    const jobs = jobHost(host, this.edgeTarget.host);
+    this.backupJob = {
+      host: jobs,
+      ready: BACKUP_JOB_SCRIPTS.map((file) => {
+        const installFile = installScriptCommandLine(`${jobs.scriptDir}/${file}`);
+        return hostCommand(
+          `${name}-backup-${file.replace(/\.sh$/, "")}`,
+          this.edgeTarget.host,
+          {
+            create: installFile,
+            update: installFile,
+            stdin: fs.readFileSync(path.join(__dirname, "backup", file), "utf8"),
+          },
+          { parent: this },
+        );
+      }),
+    };
     // Docker refuses to bind-mount a directory that does not exist.
     const sitesDir = hostCommand(
       `${name}-edge-sites-dir`,

@@ -168,6 +168,7 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
           secretEnv,
           edge,
           backupDir: backupHostDir(host, site.name),
+          backupJob: platform.backupJob,
         },
         { providers, transformations },
       );

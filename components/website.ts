@@ -1,5 +1,3 @@
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
@@ -25,10 +23,14 @@ import {
 } from "../core/site";
 import { databaseRoles, siteNames } from "../core/names";
 import {
-  BACKUP_MEMORY_MIB,
-  BACKUP_RESERVATION_MIB,
-  BACKUP_SCRIPTS,
-  BACKUP_SCRIPT_DIR,
+  backupUnits,
+  installSecretCommand,
+  installUnitsCommand,
+  pgpassFile,
+  removeUnitsCommand,
+  type JobHost,
+} from "../core/timers";
+import {
   DB_STOP_GRACE_SECONDS,
   POSTGRES_PORT,
   SOCKET_PROXY_MEMORY_MIB,
@@ -56,6 +58,8 @@ export interface WebsiteArgs {
   readonly edge: SiteEdge;
   /** Host directory of this site's backups. */
   readonly backupDir: string;
+  /** Where the host keeps the backup job, and what its timer waits for (the installed scripts). */
+  readonly backupJob: { readonly host: JobHost; readonly ready: pulumi.Resource[] };
   /** Values of `app.secretEnv`, resolved from secret stack config; default none. */
   readonly secretEnv?: Readonly<Record<string, pulumi.Input<string>>>;
 }
@@ -97,7 +101,7 @@ export class Website extends pulumi.ComponentResource {
       : undefined;
 
     let databaseUrl: pulumi.Output<string> | undefined;
-    // What the backup container connects to, when the site has a database and runs.
+    // What the backup timer waits for, when the site has a database and runs.
     let backupSource: BackupSource | undefined;
     const appDependsOn: pulumi.Resource[] = [];
 
@@ -182,16 +186,7 @@ export class Website extends pulumi.ComponentResource {
           { parent: this, deleteBeforeReplace: true },
         );
         appDependsOn.push(dbContainer);
-        backupSource = {
-          host: dbHost,
-          port: POSTGRES_PORT,
-          user: "postgres",
-          password: superPassword,
-          network: internal.name,
-          image,
-          globals: true,
-          after: [dbContainer],
-        };
+        backupSource = { mode: "dedicated", after: [dbContainer] };
       }
     } else if (site.database.mode === "shared" && db && appRole) {
       if (!args.sharedDatabase) {
@@ -238,15 +233,7 @@ export class Website extends pulumi.ComponentResource {
       });
       appDependsOn.push(revoke, connect, schema);
       if (active) {
-        backupSource = {
-          host: args.sharedDatabase.container,
-          port: args.sharedDatabase.port,
-          user: appRole,
-          password: appPassword,
-          network: args.network,
-          globals: false, // roles live in the shared cluster; the app role may not read them
-          after: [revoke, connect, schema],
-        };
+        backupSource = { mode: "shared", password: appPassword, after: [revoke, connect, schema] };
       }
       const { container, port } = args.sharedDatabase;
       databaseUrl = pulumi.interpolate`postgresql://${role.name}:${appPassword}@${container}:${port}/${database.name}`;
@@ -414,22 +401,18 @@ function envList(
 }
 
 interface BackupSource {
-  host: string;
-  port: number;
-  user: string;
-  password: pulumi.Output<string>;
-  network: pulumi.Input<string>;
-  /** The database's own image resource (dedicated); else the stack's PostgreSQL image is pulled. */
-  image?: docker.RemoteImage;
-  /** Whether to dump roles too (needs a superuser). */
-  globals: boolean;
+  mode: "dedicated" | "shared";
+  /** The app role's password (shared mode: the job dumps as that role). */
+  password?: pulumi.Output<string>;
   after: pulumi.Resource[];
 }
 
 /**
- * The site's backup container: the database's own image (pg_dump matches the server), the scheduler
- * as its entrypoint, the host's backup directory for the site mounted at /backups, the password as a
- * file. `docker exec <site>-backup /opt/agi/pg-backup.sh` runs a backup on demand.
+ * The site's backup schedule: a systemd timer of the deploy user on the host (core/timers.ts), whose
+ * service runs the installed `site-backup.sh backup ...`, so nothing of it is resident between runs.
+ * A dedicated database is dumped inside its own container; a shared-mode site by a short-lived
+ * container of the cluster's image with the site's role, its password in a 0600 pgpass file on the
+ * host (written from standard input, never on a command line).
  */
 function createBackup(
   name: string,
@@ -438,70 +421,46 @@ function createBackup(
   source: BackupSource,
   args: WebsiteArgs,
   parent: pulumi.Resource,
-): docker.Container {
+): pulumi.Resource {
   const child = { parent };
+  const host = args.backupJob.host;
   const dir = hostCommand(
     `${name}-backup-dir`,
-    args.edge.target.host,
+    host.target,
     { create: `mkdir -p ${args.backupDir} && chmod 700 ${args.backupDir}` },
     child,
   );
-  const image =
-    source.image ??
-    new docker.RemoteImage(
-      `${name}-backup-image`,
-      { name: args.images.postgres, keepLocally: true },
-      child,
+  const dependsOn: pulumi.Resource[] = [dir, ...args.backupJob.ready, ...source.after];
+  if (source.mode === "shared") {
+    const file = pgpassFile(host, site.name);
+    const write = installSecretCommand(file);
+    dependsOn.push(
+      hostCommand(
+        `${name}-backup-secret`,
+        host.target,
+        {
+          create: write,
+          update: write,
+          delete: `rm -f ${file}`,
+          stdin: pulumi.secret(pulumi.interpolate`*:*:*:*:${source.password!}\n`),
+        },
+        child,
+      ),
     );
-  const scripts = BACKUP_SCRIPTS.map((file) => ({
-    file: `${BACKUP_SCRIPT_DIR}/${file}`,
-    content: fs.readFileSync(path.join(__dirname, "backup", file), "utf8"),
-    executable: true,
-  }));
-  const retention = site.backup.retention;
-  return new docker.Container(
-    `${name}-backup`,
-    {
-      ...CONTAINER_DEFAULTS,
-      name: siteNames(site.name).backup,
-      image: image.imageId,
-      entrypoints: ["/bin/sh", `${BACKUP_SCRIPT_DIR}/scheduler.sh`],
-      envs: [
-        `SITE=${site.name}`,
-        "BACKUP_DIR=/backups",
-        `BACKUP_SCHEDULE=${site.backup.schedule ?? defaultBackupSchedule(site.name)}`,
-        `BACKUP_GLOBALS=${source.globals ? "yes" : "no"}`,
-        `RETENTION_DAILY=${retention.daily}`,
-        `RETENTION_WEEKLY=${retention.weekly}`,
-        `RETENTION_MONTHLY=${retention.monthly}`,
-        `PGHOST=${source.host}`,
-        `PGPORT=${source.port}`,
-        `PGUSER=${source.user}`,
-        `PGDATABASE=${db}`,
-        `PGPASSWORD_FILE=${SECRET_DIR}/backup-password`,
-      ],
-      uploads: [
-        ...scripts,
-        { file: `${SECRET_DIR}/backup-password`, content: source.password, permissions: "0400" },
-      ],
-      mounts: [{ type: "bind", source: args.backupDir, target: "/backups" }],
-      networksAdvanced: [{ name: source.network }],
-      healthcheck: {
-        // The scheduler touches its heartbeat every minute.
-        tests: ["CMD-SHELL", 'test -n "$(find /tmp/agi-scheduler.alive -mmin -3 2>/dev/null)"'],
-        interval: "30s",
-        timeout: "5s",
-        startPeriod: "10s",
-        retries: 3,
-      },
-      wait: true,
-      waitTimeout: WAIT_TIMEOUT_SECONDS,
-      memory: BACKUP_MEMORY_MIB,
-      memoryReservation: BACKUP_RESERVATION_MIB,
-      stopTimeout: 30,
-      securityOpts: ["no-new-privileges:true"],
-      labels: containerLabels(site.name, "backup"),
-    },
-    { parent, dependsOn: [dir, ...source.after] },
+  }
+  const job = {
+    site: site.name,
+    database: db,
+    mode: source.mode,
+    dir: args.backupDir,
+    retention: { ...site.backup.retention },
+  };
+  const units = backupUnits(job, host, site.backup.schedule ?? defaultBackupSchedule(site.name));
+  const install = installUnitsCommand(units, host);
+  return hostCommand(
+    `${name}-backup-timer`,
+    host.target,
+    { create: install, update: install, delete: removeUnitsCommand(units, host) },
+    { parent, dependsOn },
   );
 }

@@ -10,8 +10,6 @@
 import { databaseReservationMiB, type Site } from "./site";
 import type { HostSettings, StackSettings } from "../stacks/settings";
 import {
-  BACKUP_MEMORY_MIB,
-  BACKUP_RESERVATION_MIB,
   EDGE_RESERVATION_MIB,
   SOCKET_PROXY_MEMORY_MIB,
   SOCKET_PROXY_RESERVATION_MIB,
@@ -20,7 +18,7 @@ import { formatMiB, toMiB } from "./units";
 
 /** One container's needs: reservation (admitted), limit (ceiling) and CPU limit, if any. */
 export interface ContainerNeed {
-  role: "app" | "db" | "backup" | "docker-proxy" | "edge";
+  role: "app" | "db" | "docker-proxy" | "edge";
   reservationMiB: number;
   limitMiB: number;
   cpus?: number;
@@ -68,13 +66,7 @@ export function siteFootprint(site: Site): Footprint {
       cpus: d.cpus,
     });
   }
-  if (site.database.mode !== "none") {
-    parts.push({
-      role: "backup",
-      reservationMiB: BACKUP_RESERVATION_MIB,
-      limitMiB: BACKUP_MEMORY_MIB,
-    });
-  }
+  // Backups add nothing: a host timer starts them (core/timers.ts); no container waits between runs.
   if (site.app.dockerReadAccess) {
     parts.push({
       role: "docker-proxy",

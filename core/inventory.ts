@@ -10,11 +10,12 @@ import { backupHostDir } from "./host";
 import { EDGE_CONTAINER, EDGE_ALIAS, EDGE_VOLUMES, PLATFORM_NETWORK, siteNames } from "./names";
 import { databaseName, databaseReservationMiB, defaultBackupSchedule, type Site } from "./site";
 import { formatMiB } from "./units";
+import { backupUnitName } from "./timers";
 import { POSTGRES_PORT, SOCKET_PROXY_PORT } from "./specs";
 import type { StackSettings } from "../stacks/settings";
 
 export interface InventoryContainer {
-  role: "app" | "db" | "backup" | "docker-proxy" | "upstream";
+  role: "app" | "db" | "docker-proxy" | "upstream";
   /** Container name; for the app, the name Docker gave it (it changes on every replacement). */
   name: string;
   /** Network alias the edge or the app uses to reach it. */
@@ -39,6 +40,8 @@ export interface InventorySite {
     schedule: string;
     retention: { daily: number; weekly: number; monthly: number };
     path: string;
+    /** The deploy user's systemd timer that runs it (no container waits between runs). */
+    timer: string;
   };
   dns: {
     provider: "cloudflare" | "external" | "none";
@@ -165,9 +168,6 @@ export function buildInventory(
           port: shared?.port ?? POSTGRES_PORT,
         };
       }
-      if (running && db) {
-        entry.containers.push({ role: "backup", name: n.backup, managed: true });
-      }
       if (running && site.app.dockerReadAccess) {
         entry.containers.push({
           role: "docker-proxy",
@@ -182,6 +182,7 @@ export function buildInventory(
           schedule: site.backup.schedule ?? defaultBackupSchedule(site.name),
           retention: { ...site.backup.retention },
           path: backupHostDir(host, site.name),
+          timer: `${backupUnitName(site.name)}.timer`,
         };
       }
       const f = siteFootprint(site);

@@ -59,7 +59,7 @@ export interface SiteNames {
   readonly internalNetwork: string;
   /** The read-only Docker API proxy container and its alias. */
   readonly dockerProxy: string;
-  /** The backup job's container. */
+  /** The short-lived container a shared-mode site's backup job runs its tools in (while it runs). */
   readonly backup: string;
   /** The dedicated database's data volume (retained when the site goes). */
   readonly databaseVolume: string;

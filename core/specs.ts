@@ -1,10 +1,8 @@
 /**
- * What the platform's containers are made of, as plain data: ports, grace periods, probes and the
- * backup job's files. The components wire resources from these.
+ * What the platform's containers are made of, as plain data: ports, grace periods and probes. The
+ * components wire resources from these.
  */
 import { HEALTHY_WITHIN_SECONDS } from "./site";
-import { toMiB } from "./units";
-import { DEFAULT_BACKUP_MEMORY } from "../stacks/settings";
 
 /** Port PostgreSQL listens on inside its container. */
 export const POSTGRES_PORT = 5432;
@@ -14,11 +12,11 @@ export const SOCKET_PROXY_PORT = 2375;
 export const SOCKET_PROXY_MEMORY_MIB = 32;
 /**
  * Memory reservations of the platform's own containers (MiB): what admission counts for them. Each is
- * about twice the idle use measured on a real engine (docs/benchmarks.md): socket proxy 7 MiB, backup
- * scheduler 1 MiB, edge 12-17 MiB; their limits stay the ceilings for bursts (a dump, a reload).
+ * about twice the idle use measured on a real engine (docs/benchmarks.md): socket proxy 7 MiB, edge
+ * 12-17 MiB; their limits stay the ceilings for bursts (a reload). Backups reserve nothing: a host
+ * timer runs them (core/timers.ts), no container waits for them.
  */
 export const SOCKET_PROXY_RESERVATION_MIB = 16;
-export const BACKUP_RESERVATION_MIB = 16;
 export const EDGE_RESERVATION_MIB = 32;
 /** Seconds PostgreSQL gets to shut down cleanly. */
 export const DB_STOP_GRACE_SECONDS = 60;
@@ -35,15 +33,3 @@ export function httpProbe(port: number, path: string): string[] {
     `fetch(${JSON.stringify(url)}).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
   ];
 }
-
-/** The backup job's scripts, as kept in the repository, and where the container gets them. */
-export const BACKUP_SCRIPTS = [
-  "scheduler.sh",
-  "pg-backup.sh",
-  "verify-dump.sh",
-  "retention.sh",
-  "pg-restore.sh",
-];
-export const BACKUP_SCRIPT_DIR = "/opt/agi";
-/** Memory limit of the backup container (MiB): pg_dump and pg_restore of one database. */
-export const BACKUP_MEMORY_MIB = toMiB(DEFAULT_BACKUP_MEMORY);

@@ -1,7 +1,7 @@
 /**
  * npm run bench:backup [-- --size-mib N]
  * A generated database of about N MiB (default 1024) on a throwaway PostgreSQL 15 (fsync on), then:
- * a backup with verification (pg-backup.sh, as the backup container runs it), the restore drill and
+ * a backup with verification (pg-backup.sh, as the backup job runs it), the restore drill and
  * a restore into a fresh database (pg-restore.sh), side by side with the original design's
  * `pg_dump | gzip` and `gunzip | psql`. Prints progress on stderr and a Markdown table on stdout.
  */

@@ -1,8 +1,8 @@
 /**
  * npm run restore -- --stack NAME --site NAME [--backup FILE | --latest] [--into-scratch] [--yes]
  *
- * Restores a site's database from one of its verified dumps, through the site's backup container on
- * its host: over SSH (strict host-key checking, the pinned key where the stack has one) or, on a
+ * Restores a site's database from one of its verified dumps, through the backup job installed on its
+ * host (components/backup/site-backup.sh, as the site's timer runs it): over SSH (strict host-key checking, the pinned key where the stack has one) or, on a
  * stack whose Docker engine is a local socket, on this machine. The dump is verified before anything
  * stops; a real restore stops the site's app while it runs and starts it again afterwards; the
  * result is checked against the dump's manifest. --into-scratch is the restore drill: it restores
@@ -16,8 +16,8 @@ import { parseArgs } from "node:util";
 import { formatProblem, loadSiteEntries, parseSites } from "../core/validate";
 import { databaseName, type Site } from "../core/site";
 import { hostOf } from "../core/capacity";
-import { sshOptions } from "../core/host";
-import { commandLine } from "../core/host";
+import { commandLine, hostTarget, sshOptions } from "../core/host";
+import { backupJobArgs, jobHost, siteBackupJob } from "../core/timers";
 import { Refusal, readStack } from "./stack";
 import { processIo, type Io } from "./args";
 import type { HostSettings } from "../stacks/settings";
@@ -109,12 +109,17 @@ export function planRestore(root: string, args: RestoreArgs): RestorePlan {
   }
   const database = databaseName(site) as string;
   const mode = site.database.mode;
+  if (mode === "shared" && !host.sharedDatabase) {
+    throw new Refusal(
+      `${entry.file}: ${site.name} uses the shared cluster, but host ${host.name} has none`,
+    );
+  }
+  const onHost = jobHost(host, hostTarget(host));
   const scriptArgs = [
-    site.name,
-    database,
-    mode,
+    `${onHost.scriptDir}/site-backup.sh`,
     ...(args.backup ? ["--backup", args.backup] : ["--latest"]),
     args.intoScratch ? "--into-scratch" : "--into",
+    ...backupJobArgs(siteBackupJob(site, host)!, onHost),
   ];
   commandLine(scriptArgs);
   return { site, host, database, mode, scriptArgs };

@@ -34,7 +34,6 @@ export const DEFAULT_IMAGES = {
 export const DEFAULT_NETWORK = "agi-network";
 export const DEFAULT_EDGE_MEMORY = "256Mi";
 export const DEFAULT_SOCKET_PROXY_MEMORY = "32Mi";
-export const DEFAULT_BACKUP_MEMORY = "128Mi";
 
 const imageRef = imageRefSchema;
 const memory = memorySchema;

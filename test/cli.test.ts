@@ -153,7 +153,9 @@ test("synth --stack prod (end to end): writes manifest, Caddy files and inventor
   ]);
   const manifest = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8"));
   assert.equal(manifest.stack, "prod");
-  assert.equal(manifest.resources.length, 69);
+  // 69 before the backup timers: -2 backup containers and their images, +2 timers, +2 password
+  // files (both active sites are shared-mode), +6 installed backup scripts.
+  assert.equal(manifest.resources.length, 75);
   const app = manifest.resources.find((x: { name: string }) => x.name === "stepperslife-app");
   assert.equal(app.parent, "urn:pulumi:prod::agi-platform::agi:web:Website::stepperslife");
   assert.ok(app.inputs.envs.includes("[secret]"));
@@ -164,7 +166,7 @@ test("synth --stack prod (end to end): writes manifest, Caddy files and inventor
     r.stdout,
     /\nstepperslife +website +active +vps1 +https:\/\/stepperslife\.com +stepperslife:3000 /,
   );
-  assert.match(r.stdout, /synth: stack prod: 69 resources, 10 Caddy files; wrote 12 files to /);
+  assert.match(r.stdout, /synth: stack prod: 75 resources, 10 Caddy files; wrote 12 files to /);
   assert.ok(
     r.stdout.includes(`wrote 12 files to ${out}/`),
     "an out directory elsewhere is shown in full",

@@ -122,9 +122,9 @@ test("planned and paused sites commit nothing", () => {
 });
 
 test("admission counts reservations: over the host's memory, the host's problem lists every part", () => {
-  // 4Gi budget, overcommit 4 so limits stay out of it. Reserved: edge 32Mi; a default site 336Mi
-  // (app 256Mi + db 64Mi + backup 16Mi); a big site 1616Mi (app 1536Mi reserved).
-  // 32 + 2 x 336 + 2 x 1616 = 3936Mi fits; a third big site does not, and no site file is blamed.
+  // 4Gi budget, overcommit 4 so limits stay out of it. Reserved: edge 32Mi; a default site 320Mi
+  // (app 256Mi + db 64Mi; backups run from a host timer); a big site 1600Mi (app 1536Mi reserved).
+  // 32 + 2 x 320 + 2 x 1600 = 3872Mi fits; a third big site does not, and no site file is blamed.
   const stack = StackSettingsSchema.parse(
     settings({
       hosts: [
@@ -147,18 +147,18 @@ test("admission counts reservations: over the host's memory, the host's problem 
   assert.deepEqual(
     check([website("aaa"), website("bbb"), big("ddd"), big("eee"), big("fff")], stack),
     [
-      `Pulumi.test.yaml: agi-platform:settings.hosts.0.capacity.memory: host "vps1" needs 5552Mi of memory reservations, over its 4Gi (edge 32Mi, sites/aaa.ts 336Mi, sites/bbb.ts 336Mi, sites/ddd.ts 1616Mi, sites/eee.ts 1616Mi, sites/fff.ts 1616Mi); lower a site's memoryReservation, move a site to another host, or raise agi-platform:settings.hosts.0.capacity.memory`,
+      `Pulumi.test.yaml: agi-platform:settings.hosts.0.capacity.memory: host "vps1" needs 5472Mi of memory reservations, over its 4Gi (edge 32Mi, sites/aaa.ts 320Mi, sites/bbb.ts 320Mi, sites/ddd.ts 1600Mi, sites/eee.ts 1600Mi, sites/fff.ts 1600Mi); lower a site's memoryReservation, move a site to another host, or raise agi-platform:settings.hosts.0.capacity.memory`,
     ],
   );
 });
 
 test("limits may exceed the host up to the overcommit ratio, no further", () => {
-  // Limits: edge 256Mi; a default site 896Mi (app 512Mi + db 256Mi + backup 128Mi).
-  // 256 + 4 x 896 = 3840Mi fits 4Gi x 1; five sites (4736Mi) need an overcommit of 1.16 or more.
-  const five = ["aaa", "bbb", "ccc", "ddd", "eee"].map((n) => website(n));
-  assert.deepEqual(check(five.slice(0, 4)), []);
-  assert.deepEqual(check(five), [
-    'Pulumi.test.yaml: agi-platform:settings.hosts.0.capacity.overcommit: host "vps1" has 4736Mi of memory limits, over 4Gi (capacity 4Gi x overcommit 1) (edge 256Mi, sites/aaa.ts 896Mi, sites/bbb.ts 896Mi, sites/ccc.ts 896Mi, sites/ddd.ts 896Mi, sites/eee.ts 896Mi); lower a limit or raise agi-platform:settings.hosts.0.capacity.overcommit',
+  // Limits: edge 256Mi; a default site 768Mi (app 512Mi + db 256Mi; backups add nothing).
+  // 256 + 5 x 768 = 4096Mi fits 4Gi x 1 exactly; six sites (4864Mi) need an overcommit of 1.19 or more.
+  const six = ["aaa", "bbb", "ccc", "ddd", "eee", "fff"].map((n) => website(n));
+  assert.deepEqual(check(six.slice(0, 5)), []);
+  assert.deepEqual(check(six), [
+    'Pulumi.test.yaml: agi-platform:settings.hosts.0.capacity.overcommit: host "vps1" has 4864Mi of memory limits, over 4Gi (capacity 4Gi x overcommit 1) (edge 256Mi, sites/aaa.ts 768Mi, sites/bbb.ts 768Mi, sites/ccc.ts 768Mi, sites/ddd.ts 768Mi, sites/eee.ts 768Mi, sites/fff.ts 768Mi); lower a limit or raise agi-platform:settings.hosts.0.capacity.overcommit',
   ]);
   const loose = StackSettingsSchema.parse(
     settings({
@@ -170,7 +170,7 @@ test("limits may exceed the host up to the overcommit ratio, no further", () => 
       ],
     }),
   );
-  assert.deepEqual(check(five, loose), []);
+  assert.deepEqual(check(six, loose), []);
 });
 
 test("CPU limits are ceilings, not admission; no one container may ask for more than the host has", () => {
@@ -274,7 +274,9 @@ test("prod admits all six websites of sites/ at once, as reservations and limits
   ]);
   assert.deepEqual(problems, []);
   const [load] = hostLoads(read.settings!, sites, (s) => s.file);
-  // Reserved: edge 32 + 4 dedicated x (256 + 64 + 16) + stepperslife (256 + 16)
-  // + admin-dashboard (256 + 16 + 16) = 1936Mi of 2048Mi.
-  assert.deepEqual([load.reservationMiB, load.limitMiB, load.limitCeilingMiB], [1936, 5152, 5632]);
+  // Reserved: edge 32 + 4 dedicated x (256 + 64) + stepperslife 256 + admin-dashboard (256 + 16)
+  // = 1840Mi of 2048Mi. Limits: 4384Mi, under 2048Mi x 2.15; at 2.14 (4382Mi) the sixth is refused.
+  assert.deepEqual([load.reservationMiB, load.limitMiB], [1840, 4384]);
+  assert.ok(load.limitMiB <= load.limitCeilingMiB, `${load.limitMiB} > ${load.limitCeilingMiB}`);
+  assert.ok(load.limitMiB > Math.floor(2048 * 2.14), "2.15 is the smallest ratio that admits them");
 });

@@ -345,7 +345,7 @@ test("the components comply: synth manifests of both stacks and of every kind of
           ?.value,
     )
     .sort();
-  assert.deepEqual(roles, ["app", "app", "backup", "backup", "db", "docker-proxy", "edge"]);
+  assert.deepEqual(roles, ["app", "app", "db", "docker-proxy", "edge"]);
   assert.deepEqual(manifestViolations(manifest.resources), []);
 });
 

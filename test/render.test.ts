@@ -189,7 +189,7 @@ test("inventory table: one row per site and a capacity line per host", () => {
   );
   assert.match(
     lines[2],
-    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop:3000 +dedicated:shop +\d+ [23] \* \* \* +336Mi\/896Mi +cloudflare$/,
+    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop:3000 +dedicated:shop +\d+ [23] \* \* \* +320Mi\/768Mi +cloudflare$/,
   );
   assert.match(
     lines[3],

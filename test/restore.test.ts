@@ -1,8 +1,9 @@
 /**
  * `npm run restore`: refusals before anything is touched, and the whole path on a real PostgreSQL 15
  * (and over a real SSH connection with a pinned host key); `npm run tunnel` over the same connection. The Docker CLI on the "host" is a
- * stand-in that runs the backup container's own scripts against the test server, with the
- * container's paths mapped, and logs every call, so the order stop → restore → start can be checked.
+ * stand-in that runs the PostgreSQL tools of each `docker exec` against the test server (and the
+ * shared-mode drill in a directory of its own), and logs every call, so the order stop → restore →
+ * start can be checked.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -31,28 +32,45 @@ let log: string;
 /** The "container's" temporary directory: every run must leave it empty. */
 let scratchTmp: string;
 
-/** The Docker CLI stand-in; its settings come from fake.env beside it (SSH passes no environment). */
+/**
+ * The Docker CLI stand-in; its settings come from fake.env beside it (SSH passes no environment).
+ * `docker exec` of a PostgreSQL tool runs it here against the test server; the short-lived
+ * container's file copies and its drill run in a directory of the stand-in.
+ */
 const FAKE_DOCKER = `#!/bin/bash
 set -eu
 . "$(dirname "$0")/fake.env"
 echo "$*" >>"$FAKE_LOG"
 case $1 in
 inspect)
-  [ "\${!#}" = "$FAKE_CONTAINER" ] || { echo "Error: No such object: \${!#}" >&2; exit 1; }
-  echo "$FAKE_RUNNING" ;;
+  [ "\${!#}" = "$FAKE_CLUSTER" ] || { echo "Error: No such object: \${!#}" >&2; exit 1; }
+  echo sha256:0123456789abcdef ;;
+rm) ;;
+run) echo 0123456789ab ;;
 ps)
   # Only the site's app containers match both filters.
   case " $* " in *" label=agi.site=$FAKE_SITE "*" label=agi.role=app "*) printf '%s\\n' $FAKE_APPS ;; esac ;;
 stop | start) ;;
 exec)
-  [ "$2" = "$FAKE_CONTAINER" ] || { echo "Error: No such container: $2" >&2; exit 1; }
-  cmd=\${3/#\\/opt\\/agi/$FAKE_SCRIPTS}
-  args=()
-  for a in "\${@:4}"; do args+=("\${a/#\\/backups/$FAKE_BACKUPS}"); done
-  export PGHOST PGPORT PGUSER PGPASSWORD_FILE TMPDIR
+  shift
+  while [ "$#" -gt 0 ]; do case $1 in -i) shift ;; -u | -e) shift 2 ;; *) break ;; esac; done
+  case " $FAKE_CONTAINERS " in *" $1 "*) ;; *) echo "Error: No such container: $1" >&2; exit 1 ;; esac
+  shift
+  export PGHOST PGPORT PGUSER PGPASSFILE TMPDIR
+  if [ "$1" = sh ] && [ "$2" = -c ]; then
+    case $3 in *drill*) mkdir -p "$FAKE_DRILL/daily"; cat >"$FAKE_DRILL/daily/$5" ;; *) cat >/dev/null ;; esac
+    exit 0
+  fi
+  if [ "$1" = sh ] && [ "$2" = /opt/agi/pg-restore.sh ]; then
+    shift 3
+    trap 'rm -rf "$FAKE_DRILL"' EXIT
+    # A container sees none of the caller's environment.
+    env -u PG_EXEC sh "$FAKE_SCRIPTS/pg-restore.sh" "$FAKE_DRILL" "$@"
+    exit $?
+  fi
   # A restore held until the test releases it (a line written to the FIFO FAKE_HOLD).
-  case " $* " in *" --into "*) if [ -n "\${FAKE_HOLD:-}" ]; then read -r _ <"$FAKE_HOLD"; fi ;; esac
-  exec sh "$cmd" "\${args[@]}" ;;
+  case " $* " in *" --single-transaction "*) if [ -n "\${FAKE_HOLD:-}" ]; then read -r _ <"$FAKE_HOLD"; fi ;; esac
+  exec "$@" ;;
 *) echo "fake docker: unexpected $1" >&2; exit 1 ;;
 esac
 `;
@@ -60,16 +78,16 @@ esac
 function writeFakeEnv(over: Record<string, string> = {}): void {
   const env: Record<string, string> = {
     FAKE_LOG: log,
-    FAKE_SCRIPTS: path.join(fake, "opt-agi"),
-    FAKE_BACKUPS: backups,
+    FAKE_SCRIPTS: scriptDir(),
+    FAKE_DRILL: path.join(scratchTmp, "drill"),
     FAKE_SITE: "shop",
-    FAKE_CONTAINER: "shop-backup",
-    FAKE_RUNNING: "true",
+    FAKE_CLUSTER: "shared-pg",
+    FAKE_CONTAINERS: "shop-db shop-backup",
     FAKE_APPS: APPS.join(" "),
     PGHOST: "127.0.0.1",
     PGPORT: String(pg.port),
     PGUSER: "postgres",
-    PGPASSWORD_FILE: path.join(fake, "pw"),
+    PGPASSFILE: path.join(fake, "pgpass"),
     TMPDIR: scratchTmp,
     ...over,
   };
@@ -82,6 +100,18 @@ function writeFakeEnv(over: Record<string, string> = {}): void {
   fs.writeFileSync(log, "");
 }
 
+/** The "host"'s root: the installed scripts, the backups, the secrets (readable by the SSH test's user). */
+const hostRoot = tempDir("restore-root");
+fs.chmodSync(hostRoot, 0o755);
+const scriptDir = () => path.join(hostRoot, "bin", "backup");
+const sharedDatabase = {
+  container: "shared-pg",
+  port: 5432,
+  adminAddress: "127.0.0.1",
+  adminPort: 15432,
+  adminPasswordSecret: "sharedDbPassword",
+};
+
 const localStack = settings({
   hosts: [
     {
@@ -89,6 +119,8 @@ const localStack = settings({
       publicIp: "127.0.0.1",
       docker: { connection: "socket", socket: "unix:///var/run/docker.sock" },
       capacity: { memory: "4Gi", cpus: 2 },
+      root: hostRoot,
+      sharedDatabase,
     },
   ],
   dns: { provider: "none" },
@@ -125,6 +157,31 @@ function restoreSpawned(root: string, args: string[]) {
 }
 
 const calls = () => fs.readFileSync(log, "utf8").trim().split("\n").filter(Boolean);
+/**
+ * The calls as steps: each `docker exec` reduced to its container and what it runs (a pg_restore
+ * with its kind: check, drill or restore), repeats of the same step folded.
+ */
+const steps = () => {
+  const out: string[] = [];
+  for (const c of calls()) {
+    let step = c.split(" ")[0] === "run" ? "run" : c;
+    const m = /^exec (?:-i )?(?:-[ue] \S+ )*(\S+) (.*)$/.exec(c);
+    if (m) {
+      const [, container, cmd] = m;
+      const tool = cmd.split(" ")[0];
+      const kind = cmd.includes("--single-transaction")
+        ? " into"
+        : cmd.includes("--no-owner")
+          ? " scratch"
+          : cmd.includes("--private-server")
+            ? " private drill"
+            : "";
+      step = `exec ${container} ${tool === "sh" ? cmd.split(" ")[1] : tool}${kind}`;
+    }
+    if (out.at(-1) !== step) out.push(step);
+  }
+  return out;
+};
 /** What runs left in the temporary directory (tsx keeps its compile cache there: not ours). */
 const leftovers = () => fs.readdirSync(scratchTmp).filter((f) => !f.startsWith("tsx-"));
 
@@ -145,16 +202,24 @@ before(() => {
     fs.writeFileSync(path.join(fake, "docker"), FAKE_DOCKER, { mode: 0o755 });
     // The container's /opt/agi: copies of the scripts, as the container gets them by upload (and
     // readable by the SSH test's deploy user wherever the checkout lives).
-    fs.mkdirSync(path.join(fake, "opt-agi"), { mode: 0o755 });
+    // The scripts as the Platform installs them on the host.
+    fs.mkdirSync(scriptDir(), { recursive: true, mode: 0o755 });
     for (const f of fs.readdirSync(path.join(ROOT, "components", "backup"))) {
-      fs.copyFileSync(path.join(ROOT, "components", "backup", f), path.join(fake, "opt-agi", f));
-      fs.chmodSync(path.join(fake, "opt-agi", f), 0o755);
+      fs.copyFileSync(path.join(ROOT, "components", "backup", f), path.join(scriptDir(), f));
+      fs.chmodSync(path.join(scriptDir(), f), 0o755);
     }
+    fs.chmodSync(path.join(hostRoot, "bin"), 0o755);
     fs.writeFileSync(path.join(fake, "pw"), PASSWORD, { mode: 0o600 });
+    fs.writeFileSync(path.join(fake, "pgpass"), `*:*:*:*:${PASSWORD}\n`, { mode: 0o600 });
+    fs.mkdirSync(path.join(hostRoot, "secrets"), { mode: 0o700 });
+    fs.writeFileSync(path.join(hostRoot, "secrets", "shop.pgpass"), `*:*:*:*:${PASSWORD}\n`, {
+      mode: 0o600,
+    });
     log = path.join(fake, "calls.log");
     scratchTmp = tempDir("restore-tmp");
     fs.chmodSync(scratchTmp, 0o1777);
-    backups = tempDir("restore-backups");
+    backups = path.join(hostRoot, "backups", "shop");
+    fs.mkdirSync(backups, { recursive: true, mode: 0o700 });
     const r = spawnSync("sh", [BACKUP], {
       env: {
         ...process.env,
@@ -176,7 +241,7 @@ before(() => {
 
 after(async () => {
   if (pg) await pg.stop();
-  for (const d of [fake, backups, scratchTmp])
+  for (const d of [fake, hostRoot, scratchTmp])
     if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -249,13 +314,29 @@ for (const mode of ["dedicated", "shared"] as const) {
         r.stdout,
         /restore drill: ok: shop-20261120T023000Z\.dump restores, 2 tables match/,
       );
-      // Shared mode: a throwaway server in the container (as its postgres user), not the cluster.
-      const drill = `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --into-scratch`;
-      assert.deepEqual(calls(), [
-        "inspect --format {{.State.Running}} shop-backup",
-        "exec shop-backup /opt/agi/pg-restore.sh /backups --latest --check",
-        mode === "shared" ? `${drill} --private-server` : drill,
-      ]);
+      // Dedicated: the tools run in the site's database container. Shared: in a short-lived
+      // container of the cluster's image; the drill in a throwaway server there, not the cluster.
+      if (mode === "dedicated") {
+        assert.deepEqual(steps(), [
+          "exec shop-db pg_restore",
+          "exec shop-db psql",
+          "exec shop-db pg_restore scratch",
+          "exec shop-db psql",
+        ]);
+      } else {
+        const all = calls();
+        assert.ok(
+          all.some((c) => c.startsWith("run -d --rm --name shop-backup --network agi-network")),
+          all.join("\n"),
+        );
+        assert.ok(all.includes("inspect --format {{.Image}} shared-pg"));
+        assert.equal(
+          steps().filter((x) => x.endsWith("private drill")).length,
+          1,
+          steps().join("\n"),
+        );
+        assert.equal(all.at(-1), "rm -f shop-backup", "the short-lived container goes");
+      }
       assert.equal(
         pg.sql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'restore_drill%'"),
         "0",
@@ -291,12 +372,13 @@ test(
       /restore: ok: shop-20261120T023000Z\.dump restored into shop, 2 tables match/,
     );
     assert.equal(pg.sql("shop", "SELECT count(*) FROM orders"), "1200");
-    assert.deepEqual(calls(), [
-      "inspect --format {{.State.Running}} shop-backup",
-      `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --check`,
+    assert.deepEqual(steps(), [
+      "exec shop-db pg_restore",
       "ps --quiet --filter label=agi.site=shop --filter label=agi.role=app",
       `stop --time 30 ${APPS.join(" ")}`,
-      `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --into shop`,
+      "exec shop-db pg_restore",
+      "exec shop-db pg_restore into",
+      "exec shop-db psql",
       `start ${APPS.join(" ")}`,
     ]);
   },
@@ -312,12 +394,12 @@ test("a failed restore still starts the app again and exits 1", { skip }, async 
   assert.match(r.stdout, /restore: pg_restore failed, shop_gone left as it was/);
   assert.match(r.stdout, /restore: started the app again/);
   // Every call, in order: stop, then the restore (which fails), then start, each of them present.
-  assert.deepEqual(calls(), [
-    "inspect --format {{.State.Running}} shop-backup",
-    "exec shop-backup /opt/agi/pg-restore.sh /backups --latest --check",
+  assert.deepEqual(steps(), [
+    "exec shop-db pg_restore",
     "ps --quiet --filter label=agi.site=shop --filter label=agi.role=app",
     `stop --time 30 ${APPS.join(" ")}`,
-    `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --into shop_gone`,
+    "exec shop-db pg_restore",
+    "exec shop-db pg_restore into",
     `start ${APPS.join(" ")}`,
   ]);
   assert.deepEqual(leftovers(), []);
@@ -402,10 +484,7 @@ test("a damaged or missing dump is refused before the app is stopped", { skip },
       r.stderr,
       /restore: .*shop-20261121T023000Z\.dump fails verification, refusing it/,
     );
-    assert.deepEqual(calls(), [
-      "inspect --format {{.State.Running}} shop-backup",
-      "exec shop-backup /opt/agi/pg-restore.sh /backups --latest --check",
-    ]);
+    assert.deepEqual(steps(), ["exec shop-db pg_restore"]);
     // A dump that does not exist: the same refusal point.
     writeFakeEnv();
     const gone = "daily/shop-20200101T000000Z.dump";
@@ -420,25 +499,35 @@ test("a damaged or missing dump is refused before the app is stopped", { skip },
     ]);
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, /restore: no such dump: .*\/daily\/shop-20200101T000000Z\.dump/);
-    assert.equal(calls().length, 2);
+    assert.deepEqual(calls(), []);
   } finally {
     fs.rmSync(`${bad}.dump`);
     fs.rmSync(`${bad}.manifest.json`);
   }
 });
 
-test("no backup container, or a stopped one: refused with what to do", { skip }, async () => {
-  const root = project(localStack, [shop("dedicated")]);
-  writeFakeEnv({ FAKE_CONTAINER: "other-backup" });
-  let r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /shop has no backup container \(shop-backup\) on this host/);
-  writeFakeEnv({ FAKE_RUNNING: "false" });
-  r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /shop-backup is not running; start it first/);
-  assert.equal(calls().length, 1);
-});
+test(
+  "no database container, or no installed script: refused with what to do",
+  { skip },
+  async () => {
+    const root = project(localStack, [shop("dedicated")]);
+    writeFakeEnv({ FAKE_CONTAINERS: "other-db" });
+    let r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /No such container: shop-db/);
+    assert.ok(!calls().some((c) => c.startsWith("stop")), "nothing stopped");
+    writeFakeEnv();
+    fs.renameSync(path.join(scriptDir(), "site-backup.sh"), path.join(scriptDir(), "away"));
+    try {
+      r = await restore(root, ["--stack", "local", "--site", "shop", "--into-scratch"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /site-backup\.sh is not on this host; has the stack been deployed\?/);
+      assert.deepEqual(calls(), []);
+    } finally {
+      fs.renameSync(path.join(scriptDir(), "away"), path.join(scriptDir(), "site-backup.sh"));
+    }
+  },
+);
 
 let sshd: Sshd | undefined;
 let sshDir: string | undefined;
@@ -472,8 +561,9 @@ async function sshHost(): Promise<{ sshd: Sshd; agent: { sock: string; pid: stri
     // What the deploy user touches on the "host" (later runs truncate the log, keeping its owner).
     fs.writeFileSync(log, "");
     const { uid, gid } = ids("postgres");
-    for (const f of [log, path.join(fake, "pw")]) fs.chownSync(f, uid, gid);
-    execFileSync("chown", ["-R", "postgres", backups]);
+    for (const f of [log, path.join(fake, "pw"), path.join(fake, "pgpass")])
+      fs.chownSync(f, uid, gid);
+    execFileSync("chown", ["-R", "postgres", backups, path.join(hostRoot, "secrets")]);
   }
   return { sshd, agent };
 }
@@ -491,6 +581,8 @@ function sshHostSettings(sshd: Sshd, hostKey = sshd.hostKey): Record<string, unk
       hostKey,
     },
     capacity: { memory: "4Gi", cpus: 2 },
+    root: hostRoot,
+    sharedDatabase,
   };
 }
 
@@ -520,10 +612,7 @@ test(
       r.stdout,
       /restore drill: ok: shop-20261120T023000Z\.dump restores, 2 tables match/,
     );
-    assert.equal(
-      calls().at(-1),
-      `exec shop-backup /opt/agi/pg-restore.sh /backups --backup ${DUMP} --into-scratch --private-server`,
-    );
+    assert.equal(steps().filter((x) => x.endsWith("private drill")).length, 1, steps().join("\n"));
     assert.deepEqual(leftovers(), [], "no work directory or throwaway server left behind");
     // The drill never created a database on the site's server.
     assert.equal(

@@ -183,11 +183,11 @@ test("stepperslife (shared database): children, role, database and grants", () =
     "cloudflare:DnsRecord stepperslife-dns-apex",
     "cloudflare:DnsRecord stepperslife-dns-www",
     "command:remote:Command stepperslife-backup-dir",
+    "command:remote:Command stepperslife-backup-secret",
+    "command:remote:Command stepperslife-backup-timer",
     "command:remote:Command stepperslife-route-vps1",
     "docker:Container stepperslife-app",
-    "docker:Container stepperslife-backup",
     "docker:RemoteImage stepperslife-app-image",
-    "docker:RemoteImage stepperslife-backup-image",
     "postgresql:Database stepperslife-database",
     "postgresql:Grant stepperslife-db-grant-connect",
     "postgresql:Grant stepperslife-db-grant-schema",
@@ -399,13 +399,13 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       image: "ghcr.io/agistaffers/stepperslife:1.0.0",
       containers: [
         { role: "app", name: "<docker name>", alias: "stepperslife", port: 3000, managed: true },
-        { role: "backup", name: "stepperslife-backup", managed: true },
       ],
       database: { name: "stepperslife", mode: "shared", host: "supabase-db", port: 5432 },
       backup: {
         schedule: "13 2 * * *",
         retention: { daily: 7, weekly: 4, monthly: 12 },
         path: "/srv/agi/backups/stepperslife",
+        timer: "agi-backup-stepperslife.timer",
       },
       dns: {
         provider: "cloudflare",

@@ -11,6 +11,7 @@ import { runProgram } from "../components/program";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { entrypointScript, postgresCommand } from "../core/postgres";
+import { BACKUP_JOB_SCRIPTS, backupUnits } from "../core/timers";
 import { ROOT, service, settings, website, writeProject } from "./helpers";
 
 const LOCAL = settings({
@@ -53,8 +54,8 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     "shop",
     "shop-app",
     "shop-app-image",
-    "shop-backup",
     "shop-backup-dir",
+    "shop-backup-timer",
     "shop-db",
     "shop-db-app-password",
     "shop-db-data",
@@ -121,9 +122,9 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     host: "shop-db",
     port: 5432,
   });
-  // Reserved: app 256Mi + db 64Mi + backup 16Mi; limits: app 512Mi + db 512Mi + backup 128Mi.
-  assert.equal(inventory.sites.shop.resources?.committedMemory, "336Mi");
-  assert.equal(inventory.sites.shop.resources?.memoryLimit, "1152Mi");
+  // Reserved: app 256Mi + db 64Mi; limits: app 512Mi + db 512Mi (backups run from a host timer).
+  assert.equal(inventory.sites.shop.resources?.committedMemory, "320Mi");
+  assert.equal(inventory.sites.shop.resources?.memoryLimit, "1Gi");
   assert.deepEqual(inventory.sites.shop.dns, {
     provider: "external",
     managed: false,
@@ -131,56 +132,63 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
   });
 });
 
-test("dedicated database: the backup container runs the database's own image with the scheduler", async () => {
+test("dedicated database: a host timer runs the backup, dumped inside the database's own container", async () => {
   const shop = website("shop", { backup: { schedule: "5 3 * * *", retention: { daily: 3 } } });
   const { engine, inventory } = await run(settings(), [shop]);
-  const backup = engine.byName("shop-backup");
-  const db = engine.byName("shop-db");
-  assert.equal(backup.inputs.image, db.inputs.image, "pg_dump matches the server");
-  assert.equal(backup.inputs.name, "shop-backup");
-  assert.deepEqual(backup.inputs.entrypoints, ["/bin/sh", "/opt/agi/scheduler.sh"]);
-  assert.deepEqual(backup.inputs.envs, [
-    "SITE=shop",
-    "BACKUP_DIR=/backups",
-    "BACKUP_SCHEDULE=5 3 * * *",
-    "BACKUP_GLOBALS=yes",
-    "RETENTION_DAILY=3",
-    "RETENTION_WEEKLY=4",
-    "RETENTION_MONTHLY=12",
-    "PGHOST=shop-db",
-    "PGPORT=5432",
-    "PGUSER=postgres",
-    "PGDATABASE=shop",
-    "PGPASSWORD_FILE=/run/agi/backup-password",
-  ]);
-  const uploads = backup.inputs.uploads as { file: string; content: string }[];
+  assert.equal(engine.resources.filter((r) => r.name === "shop-backup").length, 0, "no container");
+  const timer = engine.byName("shop-backup-timer");
+  const create = timer.inputs.create as string;
+  assert.equal(timer.inputs.update, create);
+  const units = backupUnits(
+    {
+      site: "shop",
+      database: "shop",
+      mode: "dedicated",
+      dir: "/srv/agi/backups/shop",
+      retention: { daily: 3, weekly: 4, monthly: 12 },
+    },
+    {
+      target: { kind: "local" },
+      scriptDir: "/srv/agi/bin/backup",
+      unitDir: "/srv/agi/timers",
+      secretDir: "/srv/agi/secrets",
+    },
+    "5 3 * * *",
+  );
+  // The unit files travel in the command, exactly as generated, and the timer is enabled.
+  assert.ok(create.includes(`\n${units.service}AGI_UNIT_END\n`), create);
+  assert.ok(create.includes(`\n${units.timer}AGI_UNIT_END\n`), create);
+  assert.match(units.timer, /^OnCalendar=\*-\*-\* 03:05:00 UTC$/m);
+  assert.match(
+    units.service,
+    /^ExecStart=\/bin\/sh \/srv\/agi\/bin\/backup\/site-backup\.sh backup site=shop database=shop dir=\/srv\/agi\/backups\/shop retention=3:4:12 dedicated=shop-db$/m,
+  );
+  assert.match(create, /systemctl --user enable agi-backup-shop\.timer/);
+  assert.match(
+    timer.inputs.delete as string,
+    /systemctl --user disable --now agi-backup-shop\.timer/,
+  );
+  // Nothing secret in it: a dedicated database is dumped as postgres over its own socket.
   assert.deepEqual(
-    uploads.map((u) => u.file),
-    ["scheduler.sh", "pg-backup.sh", "verify-dump.sh", "retention.sh", "pg-restore.sh"]
-      .map((f) => `/opt/agi/${f}`)
-      .concat("/run/agi/backup-password"),
+    timer.secretPaths.filter((p) => p !== "connection"),
+    [],
   );
-  for (const u of uploads.slice(0, 5)) {
+  const after = timer.options.dependsOn;
+  assert.ok(after.includes(engine.byName("shop-db").urn));
+  assert.ok(after.includes(engine.byName("shop-backup-dir").urn));
+  // Every installed script of the job, as kept in the repository, before the timer.
+  for (const f of BACKUP_JOB_SCRIPTS) {
+    const install = engine.byName(`vps1-backup-${f.replace(/\.sh$/, "")}`);
     assert.equal(
-      u.content,
-      readFileSync(path.join(ROOT, "components", "backup", path.basename(u.file)), "utf8"),
+      install.inputs.stdin,
+      readFileSync(path.join(ROOT, "components", "backup", f), "utf8"),
     );
+    assert.match(
+      install.inputs.create as string,
+      new RegExp(`cat > /srv/agi/bin/backup/${f}\\.new`),
+    );
+    assert.ok(after.includes(install.urn), f);
   }
-  assert.deepEqual(backup.secretPaths, ["uploads[5].content"]);
-  assert.equal(
-    backup.clearInputs.uploads && (backup.clearInputs.uploads as { content: string }[])[5].content,
-    engine.byName("shop-db").clearInputs.uploads &&
-      (engine.byName("shop-db").clearInputs.uploads as { content: string }[])[0].content,
-    "the superuser's password",
-  );
-  assert.deepEqual(backup.inputs.mounts, [
-    { source: "/srv/agi/backups/shop", target: "/backups", type: "bind" },
-  ]);
-  assert.deepEqual(backup.inputs.networksAdvanced, [{ name: "shop-internal" }]);
-  assert.equal(backup.inputs.memory, 128);
-  assert.equal(backup.inputs.restart, "unless-stopped");
-  assert.ok(backup.options.dependsOn.includes(db.urn));
-  assert.ok(backup.options.dependsOn.includes(engine.byName("shop-backup-dir").urn));
   assert.equal(
     engine.byName("shop-backup-dir").inputs.create,
     "mkdir -p /srv/agi/backups/shop && chmod 700 /srv/agi/backups/shop",
@@ -189,17 +197,29 @@ test("dedicated database: the backup container runs the database's own image wit
     schedule: "5 3 * * *",
     retention: { daily: 3, weekly: 4, monthly: 12 },
     path: "/srv/agi/backups/shop",
+    timer: "agi-backup-shop.timer",
   });
 });
 
-test("shared database: the backup container dumps as the app role, over agi-network, no roles", async () => {
+test("shared database: the job dumps as the app role, its password in a 0600 file from stdin", async () => {
   const { engine } = await run(settings(), [website("shop", { database: { mode: "shared" } })]);
-  const backup = engine.byName("shop-backup");
-  const envs = backup.inputs.envs as string[];
-  for (const e of ["PGHOST=shared-pg", "PGUSER=shop_app", "BACKUP_GLOBALS=no"])
-    assert.ok(envs.includes(e), e);
-  assert.deepEqual(backup.inputs.networksAdvanced, [{ name: "agi-network" }]);
-  assert.equal(engine.byName("shop-backup-image").inputs.name, "postgres:15.14-bookworm");
+  const timer = engine.byName("shop-backup-timer");
+  assert.match(
+    timer.inputs.create as string,
+    /ExecStart=\/bin\/sh \S+site-backup\.sh backup site=shop database=shop dir=\S+ retention=7:4:12 shared=shared-pg:5432 network=agi-network role=shop_app pgpass=\/srv\/agi\/secrets\/shop\.pgpass\n/,
+  );
+  const secret = engine.byName("shop-backup-secret");
+  assert.equal(
+    secret.inputs.create,
+    "umask 077 && mkdir -p /srv/agi/secrets && chmod 700 /srv/agi/secrets && cat > /srv/agi/secrets/shop.pgpass.new && mv -f /srv/agi/secrets/shop.pgpass.new /srv/agi/secrets/shop.pgpass",
+  );
+  assert.equal(secret.inputs.delete, "rm -f /srv/agi/secrets/shop.pgpass");
+  assert.ok(secret.secretPaths.includes("stdin"), secret.secretPaths.join(" "));
+  const password = engine.byName("shop-db-role").clearInputs.password as string;
+  assert.equal(secret.clearInputs.stdin, `*:*:*:*:${password}\n`);
+  assert.ok(password.length >= 32);
+  assert.ok(!(timer.inputs.create as string).includes(password), "the unit holds no password");
+  assert.ok(timer.options.dependsOn.includes(secret.urn));
 });
 
 test("local platform: created network, socket engine, loopback high ports, no DNS resources", async () => {
@@ -423,7 +443,7 @@ test("capabilities: every container drops what no platform container needs; apps
     (engine.byName(name).inputs.capabilities as { drops: string[] }).drops;
   assert.deepEqual(drops("shop-app"), [...base, "NET_BIND_SERVICE"].sort());
   assert.deepEqual(drops("web-app"), base);
-  for (const name of ["shop-db", "shop-backup", "shop-docker-proxy", "box-edge"]) {
+  for (const name of ["shop-db", "shop-docker-proxy", "box-edge"]) {
     assert.deepEqual(drops(name), base, name);
   }
 });

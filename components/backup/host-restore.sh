@@ -1,26 +1,25 @@
 #!/bin/sh
 # Runs on the Docker host (npm run restore sends it over SSH, or runs it locally on the local stack):
-# restores one site's database through the site's backup container.
+# restores one site's database through the host's installed site-backup.sh, with the site's job
+# words (core/timers.ts backupJobArgs), as the site's timer runs its backups.
 #
-#   host-restore.sh SITE DATABASE MODE (--latest | --backup FILE) (--into-scratch | --into)
+#   host-restore.sh SCRIPT (--latest | --backup FILE) (--into-scratch | --into) JOB...
 #
-# MODE is the site's database mode: dedicated or shared. The dump is resolved and verified first,
-# so a bad dump stops nothing. A real restore stops the site's app containers (labels agi.site and
-# agi.role=app) so nothing writes during it, and starts them again whatever happens: that part runs
-# detached on the host, so a dropped connection cannot leave the app stopped. The drill
-# (--into-scratch) leaves the app running; in shared mode it uses a throwaway server inside the
-# backup container, because the site's role may not create databases in the shared cluster.
+# SCRIPT is the installed site-backup.sh. The dump is resolved and verified first, so a bad dump
+# stops nothing. A real restore stops the site's app containers (labels agi.site and agi.role=app) so
+# nothing writes during it, and starts them again whatever happens: that part runs detached on the
+# host, so a dropped connection cannot leave the app stopped. The drill (--into-scratch) leaves the
+# app running; in shared mode it uses a throwaway server in a short-lived container of the cluster's
+# image, because the site's role may not create databases in the shared cluster.
 set -eu
 
 usage() {
-  echo "usage: host-restore.sh SITE DATABASE (dedicated|shared) (--latest | --backup FILE) (--into-scratch | --into)" >&2
+  echo "usage: host-restore.sh SCRIPT (--latest | --backup FILE) (--into-scratch | --into) JOB..." >&2
   exit 2
 }
-[ "$#" -ge 5 ] || usage
-site=$1
-database=$2
-mode=$3
-shift 3
+[ "$#" -ge 4 ] || usage
+script=$1
+shift
 case $1 in
 --latest)
   pick="--latest"
@@ -36,33 +35,40 @@ case $1 in
 *) usage ;;
 esac
 case $1 in --into-scratch | --into) target=$1 ;; *) usage ;; esac
-case $mode in dedicated | shared) ;; *) usage ;; esac
-
-container="$site-backup"
-restore=/opt/agi/pg-restore.sh
-if ! running=$(docker inspect --format '{{.State.Running}}' "$container" 2>/dev/null); then
-  echo "restore: $site has no backup container ($container) on this host; has the stack been deployed?" >&2
+shift
+site=
+database=
+mode=
+for word in "$@"; do
+  case $word in
+  site=*) site=${word#site=} ;;
+  database=*) database=${word#database=} ;;
+  dedicated=*) mode=dedicated ;;
+  shared=*) mode=shared ;;
+  esac
+done
+if [ -z "$site" ] || [ -z "$database" ] || [ -z "$mode" ]; then usage; fi
+if [ ! -f "$script" ]; then
+  echo "restore: $script is not on this host; has the stack been deployed?" >&2
   exit 1
 fi
-if [ "$running" != true ]; then
-  echo "restore: $container is not running; start it first (docker start $container)" >&2
-  exit 1
-fi
+# Waits for a running backup of the site rather than failing.
+export SITE_JOB_WAIT="${SITE_JOB_WAIT:-3600}"
 
 # Resolve --latest now, so the dump verified here is the one restored below.
-echo "restore: verifying the dump in $container"
+echo "restore: verifying the dump"
 if [ "$pick" = --latest ]; then
-  chosen=$(docker exec "$container" "$restore" /backups --latest --check)
+  chosen=$(sh "$script" restore "$@" -- --latest --check)
 else
-  chosen=$(docker exec "$container" "$restore" /backups --backup "$file" --check)
+  chosen=$(sh "$script" restore "$@" -- --backup "$file" --check)
 fi
 echo "restore: $chosen is verified"
 
 if [ "$target" = --into-scratch ]; then
   if [ "$mode" = shared ]; then
-    exec docker exec "$container" "$restore" /backups --backup "$chosen" --into-scratch --private-server
+    exec sh "$script" restore "$@" -- --backup "$chosen" --into-scratch --private-server
   fi
-  exec docker exec "$container" "$restore" /backups --backup "$chosen" --into-scratch
+  exec sh "$script" restore "$@" -- --backup "$chosen" --into-scratch
 fi
 
 # From here the app is stopped, so this part must finish whatever happens to the caller: it runs
@@ -76,7 +82,8 @@ if ! mkdir "$lock" 2>/dev/null; then
 fi
 run=$(mktemp -d "${TMPDIR:-/tmp}/agi-restore.XXXXXX")
 cat >"$run/phase.sh" <<'PHASE'
-site=$1 database=$2 chosen=$3 container=$4 restore=$5 status=$6 lock=$7
+site=$1 database=$2 chosen=$3 status=$4 lock=$5 script=$6
+shift 6
 stopped=
 finish() {
   code=$?
@@ -106,11 +113,11 @@ if [ -n "$apps" ]; then
 else
   echo "restore: no app container of $site is running"
 fi
-docker exec "$container" "$restore" /backups --backup "$chosen" --into "$database"
+sh "$script" restore "$@" -- --backup "$chosen" --into "$database"
 PHASE
 : >"$run/log"
-setsid nohup sh "$run/phase.sh" "$site" "$database" "$chosen" "$container" "$restore" "$run/status" \
-  "$lock" >>"$run/log" 2>&1 </dev/null &
+setsid nohup sh "$run/phase.sh" "$site" "$database" "$chosen" "$run/status" "$lock" "$script" \
+  "$@" >>"$run/log" 2>&1 </dev/null &
 pid=$!
 echo "restore: running on the host as process $pid (log: $run/log); it starts the app again however it ends"
 tail -n +1 -f --pid="$pid" "$run/log" || true

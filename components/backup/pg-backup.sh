@@ -1,6 +1,7 @@
 #!/bin/sh
-# One verified backup of a site's database: runs in the backup container (the database's own image, so
-# pg_dump matches the server) and in the tests, against a real PostgreSQL 15.
+# One verified backup of a site's database. site-backup.sh runs it on the host for the site's timer,
+# with PG_EXEC set so that psql and pg_dump run inside the database's own container (the dump matches
+# the server) while every file is written here; the tests run it against a real PostgreSQL 15.
 #
 # Environment:
 #   SITE, BACKUP_DIR                     the site and its backup directory (daily/, weekly/, monthly/)
@@ -9,6 +10,9 @@
 #   RETENTION_DAILY/_WEEKLY/_MONTHLY     dumps kept per tier (default 7, 4, 12)
 #   BACKUP_GLOBALS=yes                   also dump roles (superuser only; no password hashes)
 #   BACKUP_NOW                           the time to stamp, UTC (tests); default now
+#   PG_EXEC                              command prefix that runs the PostgreSQL tools (pg-lib.sh)
+#   BACKUP_SETUP_ERROR                   set by site-backup.sh when it could not reach the database:
+#                                        recorded as this run's failure
 #
 # Steps: row counts of every table and a custom-format dump from one snapshot; the whole dump read
 # back (pg_restore -f /dev/null: --list alone misses a truncated file); a manifest (counts, size,
@@ -18,6 +22,8 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=pg-lib.sh
+. "$here/pg-lib.sh"
 : "${SITE:?SITE is required}" "${BACKUP_DIR:?BACKUP_DIR is required}" "${PGDATABASE:?PGDATABASE is required}"
 daily=${RETENTION_DAILY:-7}
 weekly=${RETENTION_WEEKLY:-4}
@@ -88,6 +94,7 @@ for orphan in "$BACKUP_DIR"/daily/*.dump; do
   [ -f "${orphan%.dump}.manifest.json" ] || rm -f "$orphan" "${orphan%.dump}.globals.sql"
 done
 mkdir -p "$work"
+if [ -n "${BACKUP_SETUP_ERROR:-}" ]; then fail "$BACKUP_SETUP_ERROR"; fi
 if [ -n "${PGPASSWORD_FILE:-}" ]; then
   # A private password file for libpq, so the password is never in argv or the environment.
   umask 077
@@ -99,7 +106,7 @@ fi
 # One session holds a repeatable-read snapshot: the counts and the dump see the same data.
 step="opening a snapshot"
 mkfifo "$work/psql.in"
-psql -X -A -t -q -v ON_ERROR_STOP=1 <"$work/psql.in" >"$work/psql.out" 2>"$work/psql.err" &
+pg psql -X -A -t -q -v ON_ERROR_STOP=1 <"$work/psql.in" >"$work/psql.out" 2>"$work/psql.err" &
 psql_pid=$!
 exec 9>"$work/psql.in"
 wait_for() { # wait_for MARKER
@@ -137,7 +144,7 @@ wait_for __counted__
 
 step="dumping"
 partial="$work/$name.dump.partial"
-if ! out=$(pg_dump --snapshot="$snapshot" -Fc -f "$partial" 2>&1); then
+if ! out=$(pg pg_dump --snapshot="$snapshot" -Fc 2>&1 >"$partial" </dev/null); then
   fail "pg_dump failed: $(last_lines "$out")"
 fi
 printf 'COMMIT;\n\\q\n' >&9
@@ -147,7 +154,7 @@ psql_pid=
 
 if [ "${BACKUP_GLOBALS:-no}" = yes ]; then
   step="dumping roles"
-  out=$(pg_dumpall --globals-only --no-role-passwords -f "$work/$name.globals.sql" 2>&1) ||
+  out=$(pg pg_dumpall --globals-only --no-role-passwords 2>&1 >"$work/$name.globals.sql" </dev/null) ||
     fail "pg_dumpall --globals-only failed: $(last_lines "$out")"
 fi
 
@@ -162,19 +169,20 @@ globals=false
 [ ! -f "$work/$name.globals.sql" ] || globals=true
 sed -n 's/^counts=//p' "$work/psql.out" >"$work/counts.json"
 # The manifest is written by PostgreSQL's JSON encoder; values reach it as psql variables, which
-# quote them, and the counts from the file above.
-out=$(AGI_COUNTS="$work/counts.json" psql -X -A -t -q -v ON_ERROR_STOP=1 \
-  -v site="$SITE" -v database="$PGDATABASE" -v created="$now" -v version="$version" \
-  -v size="$size" -v sha="$sum" -v duration="$duration" -v globals="$globals" \
-  -o "$work/$name.manifest.json" 2>&1 <<'SQL'
-\set counts `cat "$AGI_COUNTS"`
+# quote them, and the counts as a quoted \set line ahead of the query (psql may run elsewhere).
+out=$({
+  psql_set counts "$work/counts.json"
+  cat <<'SQL'
 SELECT jsonb_pretty(jsonb_build_object(
   'site', :'site', 'database', :'database', 'createdAt', :'created',
   'serverVersion', :'version', 'format', 'custom', 'sizeBytes', :'size'::bigint,
   'sha256', :'sha', 'durationSeconds', :'duration'::int, 'globals', :'globals'::boolean,
   'rowCounts', (:'counts')::jsonb));
 SQL
-) || fail "writing the manifest failed: $(last_lines "$out")"
+} | pg psql -X -A -t -q -v ON_ERROR_STOP=1 \
+  -v site="$SITE" -v database="$PGDATABASE" -v created="$now" -v version="$version" \
+  -v size="$size" -v sha="$sum" -v duration="$duration" -v globals="$globals" \
+  2>&1 >"$work/$name.manifest.json") || fail "writing the manifest failed: $(last_lines "$out")"
 
 step="storing"
 # Same filesystem: each move is atomic. The manifest goes last: a dump counts only with it.

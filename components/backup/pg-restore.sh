@@ -3,7 +3,9 @@
 #
 #   pg-restore.sh BACKUP_DIR (--latest | --backup FILE) (--check | --into DATABASE | --into-scratch [--private-server])
 #
-# Environment: PGHOST, PGPORT, PGUSER and PGPASSWORD_FILE (never a password on a command line).
+# Environment: PGHOST, PGPORT, PGUSER and PGPASSWORD_FILE (never a password on a command line);
+# PG_EXEC, a command prefix that runs the PostgreSQL tools elsewhere (pg-lib.sh; not with
+# --private-server, which runs where its server does).
 # --latest takes the newest dump that has a manifest, in any tier (a failed run leaves none behind).
 # The dump is checked against the manifest's sha256 and read end to end before anything is touched.
 # --check stops there and prints the dump's path under BACKUP_DIR.
@@ -11,6 +13,7 @@
 # --into-scratch restores into a throwaway database, compares, and drops it: the restore drill.
 # With --private-server the throwaway database lives in a throwaway server of this container's own
 # PostgreSQL, so the drill needs no right to create databases and never loads the site's server.
+# The dump reaches pg_restore on its standard input, so the tools may run in another container.
 # Afterwards every table's row count must equal the manifest's, or the script exits 1.
 set -eu
 
@@ -51,6 +54,9 @@ done
 if [ -z "$pick" ] || [ -z "$mode" ]; then usage; fi
 if [ -n "$private" ] && [ "$mode" != scratch ]; then usage; fi
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=pg-lib.sh
+. "$here/pg-lib.sh"
+if [ -n "$private" ] && [ -n "${PG_EXEC:-}" ]; then usage; fi
 work=$(mktemp -d)
 scratch=
 server=
@@ -59,7 +65,7 @@ cleanup() {
     as_postgres pg_ctl -D "$server/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$server"
   elif [ -n "$scratch" ]; then
-    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$scratch\"" >/dev/null 2>&1 || true
+    pg psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$scratch\"" </dev/null >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
 }
@@ -146,19 +152,19 @@ fi
 
 if [ "$mode" = scratch ]; then
   scratch="restore_drill_$(date -u +%Y%m%d%H%M%S)_$$"
-  if ! psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$scratch\"" >/dev/null 2>"$work/create.err"; then
+  if ! pg psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$scratch\"" </dev/null >/dev/null 2>"$work/create.err"; then
     scratch=
     echo "restore: cannot create the throwaway database: $(tail -n 2 "$work/create.err" | tr '\n' ' ')" >&2
     exit 1
   fi
   database=$scratch
-  pg_restore --exit-on-error --no-owner --no-privileges -d "$database" "$file" 2>"$work/restore.err" || {
+  pg pg_restore --exit-on-error --no-owner --no-privileges -d "$database" <"$file" 2>"$work/restore.err" || {
     echo "restore: pg_restore failed: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
     exit 1
   }
 else
   database=$into
-  pg_restore --exit-on-error --single-transaction --clean --if-exists -d "$database" "$file" 2>"$work/restore.err" || {
+  pg pg_restore --exit-on-error --single-transaction --clean --if-exists -d "$database" <"$file" 2>"$work/restore.err" || {
     echo "restore: pg_restore failed, $database left as it was: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
     exit 1
   }
@@ -166,21 +172,20 @@ fi
 
 # Every table the manifest counted must hold exactly that many rows. The comparison runs in SQL, so
 # table names with spaces or quotes are quoted by format('%I'), not by this shell.
-# The manifest's path reaches psql's shell escape only as a quoted variable, never as text.
-export AGI_MANIFEST="$manifest"
-tables=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" 2>/dev/null <<'SQL' || echo "?"
-\set manifest `cat "$AGI_MANIFEST"`
-SELECT count(*) FROM json_object_keys((:'manifest')::json -> 'rowCounts');
-SQL
-)
-if ! mismatches=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" 2>&1 <<'SQL'
-\set manifest `cat "$AGI_MANIFEST"`
+# The manifest reaches psql as a quoted \set line ahead of the query, never as SQL text.
+tables=$({
+  psql_set manifest "$manifest"
+  echo "SELECT count(*) FROM json_object_keys((:'manifest')::json -> 'rowCounts');"
+} | pg psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" 2>/dev/null || echo "?")
+if ! mismatches=$({
+  psql_set manifest "$manifest"
+  cat <<'SQL'
 SELECT format(
   'SELECT %L || '' ('' || c || '' of '' || %s || '')'' FROM (SELECT count(*) AS c FROM %I.%I) x WHERE c <> %s',
   key, value, split_part(key, '.', 1), substr(key, length(split_part(key, '.', 1)) + 2), value)
 FROM json_each_text((:'manifest')::json -> 'rowCounts') \gexec
 SQL
-); then
+} | pg psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$database" 2>&1); then
   echo "restore: checking row counts failed: $(printf '%s' "$mismatches" | tail -n 2 | tr '\n' ' ')" >&2
   exit 1
 fi

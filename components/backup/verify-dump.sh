@@ -4,7 +4,11 @@
 # table of contents and passes a truncated file.
 #
 #   verify-dump.sh FILE [SHA256]     with SHA256, the file must also match the manifest's checksum
+#
+# pg_restore reads the file on its standard input, so it may run elsewhere (PG_EXEC, see pg-lib.sh).
 set -eu
+# shellcheck source=pg-lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/pg-lib.sh"
 [ "$#" -ge 1 ] || {
   echo "usage: verify-dump.sh FILE [SHA256]" >&2
   exit 2
@@ -21,6 +25,6 @@ if [ "$#" -ge 2 ]; then
     exit 1
   fi
 fi
-pg_restore --list "$file" >/dev/null
-pg_restore --file=/dev/null "$file"
+pg pg_restore --list <"$file" >/dev/null
+pg pg_restore --file=/dev/null <"$file"
 echo "verify: $file is readable end to end"

@@ -17,6 +17,10 @@ import { Harness, desiredState, waitHealthy, type Desired } from "./harness";
 import { buildImages, tagsFor, type BuildReport } from "./images";
 import { STACK, appImagesOf, removeSite, writeEngineProject, type EngineProject } from "./project";
 
+// No systemd user manager here: the timers' install commands write their unit files and stop there
+// (they say so); the backup test runs the service's ExecStart itself and checks the files.
+process.env.AGI_TIMERS = "files";
+
 const ROOT = path.resolve(__dirname, "../..");
 const EDGE = "agi-edge";
 const CA_PATH = "/data/caddy/pki/authorities/local/root.crt";
@@ -286,7 +290,6 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
     const mode = async (container: string, file: string) =>
       (await docker(["exec", container, "stat", "-c", "%a %U", file])).trim();
     assert.equal(await mode("alpha-db", "/run/agi/superuser-password"), "444 root");
-    assert.equal(await mode("alpha-backup", "/run/agi/backup-password"), "400 root");
     const net = await inspect<{ Internal: boolean }>("network", siteNames("alpha").internalNetwork);
     assert.equal(net.Internal, true);
     // The internal network has no way out: the database cannot reach the edge's network.
@@ -319,10 +322,27 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
   });
 
   it("takes a forced backup that leaves a verified dump and a status record, and the restore drill passes", async () => {
+    // The units as installed, checked by systemd's own tool; then the job exactly as the timer runs it:
+    // the service's ExecStart (as the deploy user would; here the suite's user, on this engine).
+    const units = path.join(project.hostRoot, "timers");
+    const service = path.join(units, "agi-backup-alpha.service");
+    const timer = path.join(units, "agi-backup-alpha.timer");
+    const runtime = fs.mkdtempSync(path.join(project.root, "xdg-"));
+    const verify = await run("systemd-analyze", ["verify", "--user", timer, service], {
+      env: { ...process.env, XDG_RUNTIME_DIR: runtime },
+    });
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.match(fs.readFileSync(timer, "utf8"), /^OnCalendar=.* UTC$/m);
+    const execStart = /^ExecStart=(.*)$/m.exec(fs.readFileSync(service, "utf8"))![1];
+    assert.match(execStart, / dedicated=alpha-db$/);
     const t0 = Date.now();
-    const out = await docker(["exec", "alpha-backup", "/opt/agi/pg-backup.sh"]);
+    const job = await run("/bin/sh", ["-c", execStart]);
     measurements.backupSeconds = (Date.now() - t0) / 1000;
-    assert.match(out, /backup alpha: ok: daily\/alpha-\S+\.dump/);
+    assert.equal(job.code, 0, `${job.stdout}\n${job.stderr}`);
+    assert.match(job.stdout, /backup alpha: ok: daily\/alpha-\S+\.dump/);
+    // Nothing resident: no backup container of the site exists between runs.
+    const resident = await run("docker", ["container", "inspect", "alpha-backup"]);
+    assert.notEqual(resident.code, 0, "a container named alpha-backup exists");
     const dir = path.join(project.hostRoot, "backups", "alpha");
     const status = JSON.parse(fs.readFileSync(path.join(dir, "status.json"), "utf8")) as {
       lastError: string | null;
@@ -332,13 +352,14 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
     const dump = path.join(dir, status.lastDump);
     assert.ok(fs.statSync(dump).size > 0);
     assert.ok(fs.existsSync(dump.replace(/\.dump$/, ".manifest.json")));
+    // The drill through the installed script, with the job's own words (as npm run restore sends them).
+    const words = execStart.split(" ");
     const drill = await run("sh", [
       path.join(ROOT, "components", "backup", "host-restore.sh"),
-      "alpha",
-      "alpha",
-      "dedicated",
+      words[1],
       "--latest",
       "--into-scratch",
+      ...words.slice(3),
     ]);
     assert.equal(drill.code, 0, `restore drill: ${drill.stdout}\n${drill.stderr}`);
   });
@@ -403,7 +424,13 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
     const next = await desiredState(project.root, STACK, project.sitesDir);
     const removed = await harness.removeAbsent(next);
     desired = next;
-    for (const n of ["beta-app", "beta-db", "beta-backup", "beta-internal", "beta-route-local"]) {
+    for (const n of [
+      "beta-app",
+      "beta-db",
+      "beta-backup-timer",
+      "beta-internal",
+      "beta-route-local",
+    ]) {
       assert.ok(removed.includes(n), `${n} was not removed: ${removed.join(", ")}`);
     }
     const gone = await run("docker", ["container", "inspect", siteNames("beta").database]);
