@@ -208,3 +208,32 @@ test("certificates: 30 days for public ones, a third of the lifetime for the loc
     "connection refused",
   );
 });
+
+test("status: what each site of the repository's prod stack should run, and its backup bound", () => {
+  const read = readStackFile(path.join(ROOT, "Pulumi.prod.yaml"), "Pulumi.prod.yaml");
+  const checked = validateAll(loadSiteEntries(path.join(ROOT, "sites"), "sites").entries, [
+    { file: "Pulumi.prod.yaml", settings: read.settings! },
+  ]);
+  const now = new Date("2026-12-02T06:00:00Z");
+  const exp = expectations(
+    checked.sites.map((s) => s.site),
+    read.settings!,
+    read.settings!.hosts[0],
+    now,
+  );
+  const dash = exp.find((e) => e.site === "admin-dashboard");
+  assert.deepEqual(dash?.roles, ["app", "docker-proxy"]);
+  assert.equal(dash?.backupDir, "admin-dashboard");
+  assert.ok(!exp.some((e) => e.site === "vaina"), "a planned site runs nothing");
+  assert.equal(scheduleIntervalSeconds("17 2 * * *", now), 86400);
+  // Weekdays only: the weekend gap is what the bound must allow.
+  assert.equal(scheduleIntervalSeconds("0 3 * * 1-5", now), 3 * 86400);
+});
+
+test("status: a bad command line is refused with the usage (exit 2)", async () => {
+  for (const argv of [[], ["--stack", "prod", "--bogus"], ["--stack", "-x"]]) {
+    const r = await runInProcess(main, argv);
+    assert.equal(r.code, 2, argv.join(" "));
+    assert.match(r.stderr, /usage: npm run status/);
+  }
+});
