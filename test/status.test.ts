@@ -217,7 +217,7 @@ test("status: what each site of the repository's prod stack should run, and its 
   const now = new Date("2026-12-02T06:00:00Z");
   const exp = expectations(
     checked.sites.map((s) => s.site),
-    read.settings!,
+    read.settings,
     read.settings!.hosts[0],
     now,
   );
