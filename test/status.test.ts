@@ -4,6 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import * as path from "node:path";
 import {
   dockerBytes,
   judge,
@@ -12,6 +13,9 @@ import {
   statusTable,
   type CertFacts,
 } from "../core/status";
+import { loadSiteEntries, readStackFile, validateAll } from "../core/validate";
+import { expectations, main, scheduleIntervalSeconds } from "../scripts/status";
+import { ROOT, runInProcess } from "./helpers";
 
 const NOW = Date.parse("2026-12-02T06:00:00Z") / 1000;
 const MiB = 1024 * 1024;
