@@ -214,17 +214,14 @@ test("certificates: 30 days for public ones, a third of the lifetime for the loc
 });
 
 test("status: what each site of the repository's prod stack should run, and its backup bound", () => {
-  const read = readStackFile(path.join(ROOT, "Pulumi.prod.yaml"), "Pulumi.prod.yaml");
+  const { settings } = readStackFile(path.join(ROOT, "Pulumi.prod.yaml"), "Pulumi.prod.yaml");
+  assert.ok(settings);
   const checked = validateAll(loadSiteEntries(path.join(ROOT, "sites"), "sites").entries, [
-    { file: "Pulumi.prod.yaml", settings: read.settings! },
+    { file: "Pulumi.prod.yaml", settings },
   ]);
   const now = new Date("2026-12-02T06:00:00Z");
-  const exp = expectations(
-    checked.sites.map((s) => s.site),
-    read.settings,
-    read.settings!.hosts[0],
-    now,
-  );
+  const sites = checked.sites.map((s) => s.site);
+  const exp = expectations(sites, settings, settings.hosts[0], now);
   const dash = exp.find((e) => e.site === "admin-dashboard");
   assert.deepEqual(dash?.roles, ["app", "docker-proxy"]);
   assert.equal(dash?.backupDir, "admin-dashboard");
