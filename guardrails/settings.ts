@@ -55,7 +55,7 @@ export function capabilities(
 }
 
 export interface EnvironmentSpec {
-  name: "preview" | "production" | "drift";
+  name: "preview" | "production" | "drift" | "status";
   reviewers?: { users: number[]; teams: number[] };
   /** Only runs from these branches may use the environment. */
   branches: string[];
@@ -109,6 +109,7 @@ export function guardrailsSpec(s: GuardrailsSettings): GuardrailsSpec {
         branches: ["main"],
       },
       { name: "drift", branches: ["main"] },
+      { name: "status", branches: ["main"] },
     ],
     main: {
       requiredChecks: REQUIRED_CHECKS,

@@ -41,6 +41,7 @@ test("a public repository: reviewers on the preview, every environment main only
       { name: "preview", reviewers: { users: [7], teams: [] }, branches: ["main"] },
       { name: "production", branches: ["main"] },
       { name: "drift", branches: ["main"] },
+      { name: "status", branches: ["main"] },
     ],
     main: MAIN,
     variables: { PR_PREVIEW: "on" },
@@ -60,6 +61,7 @@ test("a private repository on Team: no required reviewers, so the PR preview is 
     { name: "preview", branches: ["main"] },
     { name: "production", branches: ["main"] },
     { name: "drift", branches: ["main"] },
+    { name: "status", branches: ["main"] },
   ]);
   assert.deepEqual(spec.variables, { PR_PREVIEW: "off" });
   assert.match(spec.notes[0], /private repository on GitHub team has no required reviewers/);
@@ -104,6 +106,7 @@ test("the program declares exactly those protections (under mocks)", async () =>
     "preview",
     "production",
     "drift",
+    "status",
   ]);
   await engine.settle();
   const custom = engine.resources.filter((r) => r.custom);
@@ -113,9 +116,11 @@ test("the program declares exactly those protections (under mocks)", async () =>
     "github:index/repositoryEnvironment:RepositoryEnvironment env-drift",
     "github:index/repositoryEnvironment:RepositoryEnvironment env-preview",
     "github:index/repositoryEnvironment:RepositoryEnvironment env-production",
+    "github:index/repositoryEnvironment:RepositoryEnvironment env-status",
     "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy env-drift-main",
     "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy env-preview-main",
     "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy env-production-main",
+    "github:index/repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy env-status-main",
     "pulumi:providers:github github",
   ]);
   assert.deepEqual(engine.byName("github").inputs.owner, "acme");
@@ -161,7 +166,7 @@ test("the program declares exactly those protections (under mocks)", async () =>
 test("the repository's stack file is valid, and every required check is a pull request job", () => {
   const file = parse(fs.readFileSync(path.join(ROOT, "guardrails", "Pulumi.github.yaml"), "utf8"));
   const parsed = guardrailsSettingsSchema.parse(file.config["agi-guardrails:settings"]);
-  assert.ok(guardrailsSpec(parsed).environments.length === 3);
+  assert.ok(guardrailsSpec(parsed).environments.length === 4);
   const dir = path.join(ROOT, ".github", "workflows");
   const prJobs = new Set<string>();
   for (const f of fs.readdirSync(dir)) {
@@ -178,5 +183,5 @@ test("the repository's stack file is valid, and every required check is a pull r
     for (const m of fs.readFileSync(path.join(dir, f), "utf8").matchAll(/environment: (\S+)/g))
       used.add(m[1]);
   }
-  assert.deepEqual([...used].sort(), ["drift", "preview", "production"]);
+  assert.deepEqual([...used].sort(), ["drift", "preview", "production", "status"]);
 });

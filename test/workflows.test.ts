@@ -71,6 +71,7 @@ test("the workflows are the expected six", () => {
     "plan-comment.yml",
     "plan.yml",
     "preview.yml",
+    "status.yml",
   ]);
 });
 
@@ -198,6 +199,33 @@ test("up runs only on pushes to main, after the fast gate, with a preview right 
   assert.match(check.run ?? "", /--policy-pack policy/);
 });
 
+test("status runs every 15 minutes from main, keeps one issue per failing check, and shows silence", () => {
+  const status = load("status.yml");
+  assert.deepEqual(status.on, { schedule: [{ cron: "*/15 * * * *" }], workflow_dispatch: {} });
+  const job = status.jobs.status;
+  assert.equal(job.if, "github.ref == 'refs/heads/main'");
+  assert.equal(job.environment, "status");
+  const s = job.steps ?? [];
+  const run = s.find((x) => x.id === "status");
+  assert.equal(
+    run?.run,
+    'npm run -s status -- --stack "$STACK" --json > "$RUNNER_TEMP/status.json"',
+  );
+  assert.equal(run?.["continue-on-error"], true);
+  const script = (s.at(-1)?.with?.script as string | undefined) ?? "";
+  assert.equal(s.at(-1)?.if, "always()");
+  for (const part of [
+    /labels: \["status"\]/,
+    /state: "closed"/,
+    /gap > 45/,
+    /STATUS_HEARTBEAT_URL/,
+    /ALERT_WEBHOOK_URL/,
+    /Last checked \$\{now\.toISOString\(\)\}/,
+  ]) {
+    assert.match(script, part);
+  }
+});
+
 test("a deploy is never cancelled or overlapped; the drift check never replaces a waiting one", () => {
   assert.deepEqual(load("deploy.yml").concurrency, { group: "prod", "cancel-in-progress": false });
   assert.deepEqual(load("drift.yml").concurrency, { group: "drift", "cancel-in-progress": false });
@@ -249,6 +277,7 @@ test("least privilege: no default permissions, each job names what it needs", ()
     "preview.yml/preview": { "pull-requests": "write" },
     "plan-comment.yml/comment": { "pull-requests": "write" },
     "drift.yml/drift": { issues: "write" },
+    "status.yml/status": { issues: "write" },
   };
   for (const f of files) {
     const w = load(f);

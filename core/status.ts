@@ -1,0 +1,349 @@
+/**
+ * What `npm run status` reports, as data: the collector's output on a host (components/ops/
+ * status-collect.sh) parsed, and every check judged against its bound. Pure: the command collects
+ * and prints, the tests feed recorded output.
+ *
+ * Bounds: a container unhealthy, restarting or not running; restarts in the last 24 h; memory over
+ * its reservation; a backup older than 1.5x its schedule's interval or failed; a certificate with 30
+ * days or less (publicly trusted) or less than a third of its lifetime left; a file system 85 % full.
+ */
+/** The sections the collector prints, by name (the text after `### `). */
+export function sections(output: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let name: string | undefined;
+  let lines: string[] = [];
+  for (const line of output.split("\n")) {
+    const m = /^### (\w+)$/.exec(line);
+    if (m) {
+      if (name) out.set(name, lines.join("\n"));
+      name = m[1];
+      lines = [];
+    } else if (name) {
+      lines.push(line);
+    }
+  }
+  if (name) out.set(name, lines.join("\n"));
+  if (!out.has("end")) throw new Error("status: the host's report ended early (no end marker)");
+  return out;
+}
+
+export interface ContainerFacts {
+  name: string;
+  site?: string;
+  role?: string;
+  image: string;
+  /** The commit the image came from, when its label says (org.opencontainers.image.revision). */
+  revision?: string;
+  state: string;
+  health?: string;
+  startedAt: string;
+  restartCount: number;
+  memoryReservationBytes: number;
+  memoryLimitBytes: number;
+  memoryUsedBytes?: number;
+  cpuPercent?: number;
+  /** Exits in the last 24 h (Docker's `die` events). */
+  exits24h: number;
+}
+
+export interface BackupFacts {
+  dir: string;
+  site?: string;
+  lastAttempt?: string;
+  lastSuccess?: string | null;
+  lastError?: string | null;
+}
+
+export interface HostFacts {
+  now: number;
+  containers: ContainerFacts[];
+  backups: BackupFacts[];
+  load: [number, number, number];
+  memory: { totalBytes: number; availableBytes: number };
+  disks: { mount: string; usedPercent: number }[];
+  docker: { type: string; size: string; reclaimable: string }[];
+}
+
+interface Inspect {
+  Name: string;
+  Config: { Image: string; Labels?: Record<string, string> | null };
+  State: { Status: string; StartedAt: string; Health?: { Status: string } };
+  RestartCount: number;
+  HostConfig: { Memory: number; MemoryReservation: number };
+}
+
+/** Parses the collector's report of one host. */
+export function parseHostReport(output: string): HostFacts {
+  const s = sections(output);
+  const inspect = JSON.parse(s.get("containers") || "[]") as Inspect[];
+  const stats = new Map<string, { mem?: number; cpu?: number }>();
+  for (const line of (s.get("stats") ?? "").split("\n")) {
+    if (!line.trim()) continue;
+    const j = JSON.parse(line) as { Name: string; MemUsage: string; CPUPerc: string };
+    const used = j.MemUsage.split("/")[0].trim();
+    stats.set(j.Name, { mem: dockerBytes(used), cpu: Number.parseFloat(j.CPUPerc) });
+  }
+  const exits = new Map<string, number>();
+  for (const line of (s.get("events") ?? "").split("\n")) {
+    if (!line.trim()) continue;
+    const j = JSON.parse(line) as { Actor?: { Attributes?: { name?: string } } };
+    const n = j.Actor?.Attributes?.name;
+    if (n) exits.set(n, (exits.get(n) ?? 0) + 1);
+  }
+  const containers = inspect.map((c): ContainerFacts => {
+    const name = c.Name.replace(/^\//, "");
+    const labels = c.Config.Labels ?? {};
+    const st = stats.get(name);
+    return {
+      name,
+      site: labels["agi.site"],
+      role: labels["agi.role"],
+      image: c.Config.Image,
+      revision: labels["org.opencontainers.image.revision"],
+      state: c.State.Status,
+      health: c.State.Health?.Status,
+      startedAt: c.State.StartedAt,
+      restartCount: c.RestartCount,
+      memoryReservationBytes: c.HostConfig.MemoryReservation,
+      memoryLimitBytes: c.HostConfig.Memory,
+      memoryUsedBytes: st?.mem,
+      cpuPercent: st?.cpu,
+      exits24h: exits.get(name) ?? 0,
+    };
+  });
+  const backups: BackupFacts[] = [];
+  const text = s.get("backups") ?? "";
+  for (const part of text.split(/^=== /m).slice(1)) {
+    const nl = part.indexOf("\n");
+    const dir = part.slice(0, nl).trim();
+    try {
+      const j = JSON.parse(part.slice(nl + 1)) as Record<string, unknown>;
+      backups.push({
+        dir,
+        site: typeof j.site === "string" ? j.site : undefined,
+        lastAttempt: typeof j.lastAttempt === "string" ? j.lastAttempt : undefined,
+        lastSuccess: (j.lastSuccess as string | null | undefined) ?? null,
+        lastError: (j.lastError as string | null | undefined) ?? null,
+      });
+    } catch {
+      backups.push({ dir, lastError: "status.json is not valid JSON" });
+    }
+  }
+  const [l1, l5, l15] = (s.get("loadavg") ?? "").trim().split(/\s+/).map(Number);
+  const mem = Object.fromEntries(
+    (s.get("meminfo") ?? "")
+      .split("\n")
+      .map((l) => /^(\w+):\s+(\d+) kB/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1], Number(m[2]) * 1024]),
+  );
+  const disks: HostFacts["disks"] = [];
+  for (const line of (s.get("df") ?? "").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6) continue;
+    const mount = f.slice(5).join(" ");
+    if (!disks.some((d) => d.mount === mount))
+      disks.push({ mount, usedPercent: Number.parseInt(f[4], 10) });
+  }
+  const docker = (s.get("dockerdf") ?? "")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => {
+      const j = JSON.parse(l) as { Type: string; Size: string; Reclaimable: string };
+      return { type: j.Type, size: j.Size, reclaimable: j.Reclaimable };
+    });
+  return {
+    now: Number((s.get("now") ?? "").trim()),
+    containers,
+    backups,
+    load: [l1, l5, l15],
+    memory: { totalBytes: mem.MemTotal ?? 0, availableBytes: mem.MemAvailable ?? 0 },
+    disks,
+    docker,
+  };
+}
+
+/** Docker's human sizes (`46.02MiB`, `1.034GB`, `838B`) in bytes. */
+export function dockerBytes(text: string): number {
+  const m = /^([\d.]+)\s*([KMGT]?i?B)$/.exec(text.trim());
+  if (!m) return Number.NaN;
+  const n = Number.parseFloat(m[1]);
+  const unit = m[2];
+  const pow = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit[0] as "B"] ?? 0;
+  const base = unit.includes("i") ? 1024 : 1000;
+  return Math.round(n * base ** pow);
+}
+
+export type Verdict = "ok" | "fail" | "info";
+
+export interface Check {
+  /** The site, or "host". */
+  subject: string;
+  check: string;
+  verdict: Verdict;
+  detail: string;
+}
+
+export interface CertFacts {
+  domain: string;
+  validFrom: Date;
+  validTo: Date;
+  issuer: string;
+  /** Issued by a public CA (not the edge's local CA). */
+  publiclyTrusted: boolean;
+  error?: string;
+}
+
+export interface SiteExpectation {
+  site: string;
+  /** Roles of the containers the site should run (app, db, docker-proxy). */
+  roles: string[];
+  /** Seconds between two runs of the backup schedule, when the site has backups. */
+  backupIntervalSeconds?: number;
+  /** The site's backup directory name under the host's backup root. */
+  backupDir?: string;
+  domains: string[];
+}
+
+const MiB = 1024 * 1024;
+const mib = (b: number) => `${(b / MiB).toFixed(0)}Mi`;
+const DAY = 86400;
+
+/** Judges one host's facts against what its sites should have. */
+export function judge(
+  facts: HostFacts,
+  sites: SiteExpectation[],
+  certs: CertFacts[],
+  now = facts.now,
+): Check[] {
+  const out: Check[] = [];
+  for (const site of sites) {
+    const mine = facts.containers.filter((c) => c.site === site.site);
+    for (const role of site.roles) {
+      const cs = mine.filter((c) => c.role === role);
+      const running = cs.filter((c) => c.state === "running");
+      if (!running.length) {
+        out.push({
+          subject: site.site,
+          check: `${role}`,
+          verdict: "fail",
+          detail: cs.length
+            ? `not running (${cs.map((c) => `${c.name}: ${c.state}`).join(", ")})`
+            : "no container",
+        });
+        continue;
+      }
+      for (const c of running) {
+        const problems: string[] = [];
+        if (c.health && c.health !== "healthy") problems.push(c.health);
+        if (c.exits24h > 0) problems.push(`${c.exits24h} exit(s) in 24 h`);
+        const used = c.memoryUsedBytes;
+        if (used !== undefined && c.memoryReservationBytes > 0 && used > c.memoryReservationBytes) {
+          problems.push(
+            `memory ${mib(used)} over its reservation ${mib(c.memoryReservationBytes)}`,
+          );
+        }
+        const parts = [
+          `${c.name}`,
+          c.health ?? c.state,
+          used !== undefined
+            ? `mem ${mib(used)} (res ${mib(c.memoryReservationBytes)}, limit ${mib(c.memoryLimitBytes)})`
+            : "mem ?",
+          c.cpuPercent !== undefined ? `cpu ${c.cpuPercent.toFixed(1)}%` : "cpu ?",
+        ];
+        if (role === "app")
+          parts.push(`image ${c.image}${c.revision ? ` @${c.revision.slice(0, 12)}` : ""}`);
+        out.push({
+          subject: site.site,
+          check: role,
+          verdict: problems.length ? "fail" : "ok",
+          detail: [...problems, ...parts].join("; "),
+        });
+      }
+    }
+    if (site.backupIntervalSeconds !== undefined && site.backupDir) {
+      const b = facts.backups.find((x) => x.dir === site.backupDir);
+      const bound = 1.5 * site.backupIntervalSeconds;
+      if (!b?.lastSuccess) {
+        out.push({
+          subject: site.site,
+          check: "backup",
+          verdict: "fail",
+          detail: b
+            ? `no verified backup yet${b.lastError ? `; last error: ${b.lastError}` : ""}`
+            : "no status record",
+        });
+      } else {
+        const age = now - Date.parse(b.lastSuccess) / 1000;
+        const failed = age > bound || Boolean(b.lastError);
+        out.push({
+          subject: site.site,
+          check: "backup",
+          verdict: failed ? "fail" : "ok",
+          detail:
+            `last verified ${ago(age)} ago (bound ${ago(bound)})` +
+            (b.lastError ? `; last attempt failed: ${b.lastError}` : ""),
+        });
+      }
+    }
+    for (const d of site.domains) {
+      const c = certs.find((x) => x.domain === d);
+      if (!c) continue;
+      if (c.error) {
+        out.push({ subject: site.site, check: `cert ${d}`, verdict: "fail", detail: c.error });
+        continue;
+      }
+      const left = (c.validTo.getTime() / 1000 - now) / DAY;
+      const life = (c.validTo.getTime() - c.validFrom.getTime()) / 1000 / DAY;
+      const bound = c.publiclyTrusted ? Math.max(30, life / 3) : life / 3;
+      out.push({
+        subject: site.site,
+        check: `cert ${d}`,
+        verdict: left <= bound ? "fail" : "ok",
+        detail: `${left.toFixed(1)} days left of ${life.toFixed(0)} (bound ${bound.toFixed(1)}); issuer ${c.issuer}`,
+      });
+    }
+  }
+  for (const d of facts.disks) {
+    out.push({
+      subject: "host",
+      check: `disk ${d.mount}`,
+      verdict: d.usedPercent >= 85 ? "fail" : "ok",
+      detail: `${d.usedPercent}% used`,
+    });
+  }
+  out.push({
+    subject: "host",
+    check: "memory",
+    verdict: "info",
+    detail: `${mib(facts.memory.availableBytes)} available of ${mib(facts.memory.totalBytes)}`,
+  });
+  out.push({ subject: "host", check: "load", verdict: "info", detail: facts.load.join(" ") });
+  for (const x of facts.docker) {
+    out.push({
+      subject: "host",
+      check: `docker ${x.type.toLowerCase()}`,
+      verdict: "info",
+      detail: `${x.size} (reclaimable ${x.reclaimable})`,
+    });
+  }
+  return out;
+}
+
+function ago(seconds: number): string {
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 2 * DAY) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / DAY).toFixed(1)} days`;
+}
+
+/** The checks as a table for people. */
+export function statusTable(checks: Check[]): string {
+  const w1 = Math.max(7, ...checks.map((c) => c.subject.length));
+  const w2 = Math.max(5, ...checks.map((c) => c.check.length));
+  const mark = { ok: "ok  ", fail: "FAIL", info: "    " };
+  const lines = [`${"SUBJECT".padEnd(w1)}  ${"CHECK".padEnd(w2)}  ${"    "}  DETAIL`];
+  for (const c of checks) {
+    lines.push(`${c.subject.padEnd(w1)}  ${c.check.padEnd(w2)}  ${mark[c.verdict]}  ${c.detail}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

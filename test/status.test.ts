@@ -1,0 +1,240 @@
+/**
+ * The status report as data: a host's collector output (in the exact formats Docker 20.10 and
+ * /proc print) parsed, and each check judged at its bound, on both sides of it.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import {
+  dockerBytes,
+  judge,
+  parseHostReport,
+  sections,
+  statusTable,
+  type CertFacts,
+} from "../core/status";
+import { loadSiteEntries, readStackFile, validateAll } from "../core/validate";
+import { expectations, main, scheduleIntervalSeconds } from "../scripts/status";
+import { ROOT, runInProcess } from "./helpers";
+
+const NOW = Date.parse("2026-12-02T06:00:00Z") / 1000;
+const MiB = 1024 * 1024;
+
+function inspect(name: string, site: string, role: string, over: Record<string, unknown> = {}) {
+  return {
+    Name: `/${name}`,
+    Config: {
+      Image: `img-${role}`,
+      Labels: { "agi.site": site, "agi.role": role, "agi.managed-by": "agi-platform" },
+    },
+    State: { Status: "running", StartedAt: "2026-12-01T00:00:00Z", Health: { Status: "healthy" } },
+    RestartCount: 0,
+    HostConfig: { Memory: 256 * MiB, MemoryReservation: 64 * MiB },
+    ...over,
+  };
+}
+
+function report(containers: unknown[], extra: Record<string, string> = {}): string {
+  const stats = [
+    { Name: "shop-app-0123abcd", MemUsage: "46.02MiB / 256MiB", CPUPerc: "12.20%" },
+    { Name: "shop-db", MemUsage: "80MiB / 256MiB", CPUPerc: "0.50%" },
+  ].map((x) => JSON.stringify(x));
+  return [
+    "### now",
+    String(NOW),
+    "### containers",
+    JSON.stringify(containers),
+    "### stats",
+    ...stats,
+    "### events",
+    extra.events ?? "",
+    "### backups",
+    "=== shop",
+    extra.backup ??
+      JSON.stringify({
+        site: "shop",
+        lastAttempt: "2026-12-02T02:00:05Z",
+        lastSuccess: "2026-12-02T02:00:05Z",
+        lastError: null,
+      }),
+    "### loadavg",
+    "0.52 0.40 0.33 1/200 999",
+    "### meminfo",
+    "MemTotal:        4000000 kB",
+    "MemAvailable:    1000000 kB",
+    "### df",
+    "Filesystem     1024-blocks     Used Available Capacity Mounted on",
+    `/dev/vda         100 ${extra.used ?? "50"} 50      ${extra.used ?? "50"}% /`,
+    "### dockerdf",
+    JSON.stringify({ Type: "Images", Size: "1.034GB", Reclaimable: "96.15MB (66%)" }),
+    "### end",
+    "",
+  ].join("\n");
+}
+
+const SHOP = {
+  site: "shop",
+  roles: ["app", "db"],
+  backupIntervalSeconds: 86400,
+  backupDir: "shop",
+  domains: ["shop.example.com"],
+};
+
+test("sizes as Docker prints them", () => {
+  assert.equal(dockerBytes("46.02MiB"), Math.round(46.02 * MiB));
+  assert.equal(dockerBytes("1.034GB"), 1_034_000_000);
+  assert.equal(dockerBytes("838B"), 838);
+  assert.ok(Number.isNaN(dockerBytes("lots")));
+});
+
+test("a report cut short is refused rather than read as healthy", () => {
+  assert.throws(() => sections("### now\n1\n### containers\n[]\n"), /ended early/);
+});
+
+test("a healthy site: every check ok, with memory against reservation and limit", () => {
+  const facts = parseHostReport(
+    report([
+      inspect("shop-app-0123abcd", "shop", "app"),
+      inspect("shop-db", "shop", "db", {
+        HostConfig: { Memory: 256 * MiB, MemoryReservation: 128 * MiB },
+      }),
+    ]),
+  );
+  const checks = judge(facts, [SHOP], []);
+  assert.deepEqual(
+    checks.filter((c) => c.subject === "shop").map((c) => [c.check, c.verdict, c.detail]),
+    [
+      [
+        "app",
+        "ok",
+        "shop-app-0123abcd; healthy; mem 46Mi (res 64Mi, limit 256Mi); cpu 12.2%; image img-app",
+      ],
+      ["db", "ok", "shop-db; healthy; mem 80Mi (res 128Mi, limit 256Mi); cpu 0.5%"],
+      ["backup", "ok", "last verified 4.0 h ago (bound 36.0 h)"],
+    ],
+  );
+  assert.deepEqual(
+    checks.filter((c) => c.subject === "host").map((c) => [c.check, c.verdict]),
+    [
+      ["disk /", "ok"],
+      ["memory", "info"],
+      ["load", "info"],
+      ["docker images", "info"],
+    ],
+  );
+  assert.match(statusTable(checks), /^SUBJECT\s+CHECK\s+DETAIL\nshop\s+app\s+ok {3}/);
+});
+
+test("each bound, crossed: unhealthy, exits, memory over reservation, missing db, old backup, full disk", () => {
+  const facts = parseHostReport(
+    report(
+      [
+        inspect("shop-app-0123abcd", "shop", "app", {
+          State: { Status: "running", StartedAt: "x", Health: { Status: "unhealthy" } },
+        }),
+        inspect("shop-db", "shop", "db", { State: { Status: "exited", StartedAt: "x" } }),
+      ],
+      {
+        events: JSON.stringify({ Actor: { Attributes: { name: "shop-app-0123abcd" } } }),
+        backup: JSON.stringify({
+          site: "shop",
+          lastSuccess: "2026-11-30T17:00:00Z",
+          lastError: null,
+        }),
+        used: "85",
+      },
+    ),
+  );
+  const byCheck = Object.fromEntries(judge(facts, [SHOP], []).map((c) => [c.check, c]));
+  assert.equal(byCheck.app.verdict, "fail");
+  assert.match(byCheck.app.detail, /^unhealthy; 1 exit\(s\) in 24 h; shop-app/);
+  assert.deepEqual(
+    [byCheck.db.verdict, byCheck.db.detail],
+    ["fail", "not running (shop-db: exited)"],
+  );
+  assert.deepEqual(
+    [byCheck.backup.verdict, byCheck.backup.detail],
+    ["fail", "last verified 37.0 h ago (bound 36.0 h)"],
+  );
+  assert.equal(byCheck["disk /"].verdict, "fail");
+
+  const over = parseHostReport(
+    report([
+      inspect("shop-app-0123abcd", "shop", "app", {
+        HostConfig: { Memory: 256 * MiB, MemoryReservation: 32 * MiB },
+      }),
+    ]),
+  );
+  const app = judge(over, [{ ...SHOP, roles: ["app"] }], []).find((c) => c.check === "app");
+  assert.match(app?.detail ?? "", /^memory 46Mi over its reservation 32Mi/);
+  // Just inside the backup bound: 35.9 h.
+  const fresh = parseHostReport(
+    report([], {
+      backup: JSON.stringify({ lastSuccess: new Date((NOW - 35.9 * 3600) * 1000).toISOString() }),
+    }),
+  );
+  assert.equal(
+    judge(fresh, [{ ...SHOP, roles: [] }], []).find((c) => c.check === "backup")?.verdict,
+    "ok",
+  );
+  const failed = parseHostReport(
+    report([], {
+      backup: JSON.stringify({ lastSuccess: "2026-12-02T02:00:05Z", lastError: "disk full" }),
+    }),
+  );
+  assert.match(
+    judge(failed, [{ ...SHOP, roles: [] }], []).find((c) => c.check === "backup")?.detail ?? "",
+    /last attempt failed: disk full/,
+  );
+});
+
+test("certificates: 30 days for public ones, a third of the lifetime for the local CA", () => {
+  const facts = parseHostReport(report([]));
+  const cert = (days: number, life: number, pub: boolean): CertFacts => ({
+    domain: "shop.example.com",
+    validFrom: new Date((NOW - (life - days) * 86400) * 1000),
+    validTo: new Date((NOW + days * 86400) * 1000),
+    issuer: pub ? "R11" : "Caddy Local Authority",
+    publiclyTrusted: pub,
+  });
+  const v = (c: CertFacts) =>
+    judge(facts, [{ ...SHOP, roles: [] }], [c]).find((x) => x.check.startsWith("cert"))?.verdict;
+  assert.equal(v(cert(31, 90, true)), "ok");
+  assert.equal(v(cert(30, 90, true)), "fail");
+  assert.equal(v(cert(2.5, 7, false)), "ok"); // local CA: 7-day certificates, bound 2.33 days
+  assert.equal(v(cert(2.3, 7, false)), "fail");
+  assert.equal(
+    judge(
+      facts,
+      [{ ...SHOP, roles: [] }],
+      [{ ...cert(1, 1, true), error: "connection refused" }],
+    ).find((x) => x.check.startsWith("cert"))?.detail,
+    "connection refused",
+  );
+});
+
+test("status: what each site of the repository's prod stack should run, and its backup bound", () => {
+  const { settings } = readStackFile(path.join(ROOT, "Pulumi.prod.yaml"), "Pulumi.prod.yaml");
+  assert.ok(settings);
+  const checked = validateAll(loadSiteEntries(path.join(ROOT, "sites"), "sites").entries, [
+    { file: "Pulumi.prod.yaml", settings },
+  ]);
+  const now = new Date("2026-12-02T06:00:00Z");
+  const sites = checked.sites.map((s) => s.site);
+  const exp = expectations(sites, settings, settings.hosts[0], now);
+  const dash = exp.find((e) => e.site === "admin-dashboard");
+  assert.deepEqual(dash?.roles, ["app", "docker-proxy"]);
+  assert.equal(dash?.backupDir, "admin-dashboard");
+  assert.ok(!exp.some((e) => e.site === "vaina"), "a planned site runs nothing");
+  assert.equal(scheduleIntervalSeconds("17 2 * * *", now), 86400);
+  // Weekdays only: the weekend gap is what the bound must allow.
+  assert.equal(scheduleIntervalSeconds("0 3 * * 1-5", now), 3 * 86400);
+});
+
+test("status: a bad command line is refused with the usage (exit 2)", async () => {
+  for (const argv of [[], ["--stack", "prod", "--bogus"], ["--stack", "-x"]]) {
+    const r = await runInProcess(main, argv);
+    assert.equal(r.code, 2, argv.join(" "));
+    assert.match(r.stderr, /usage: npm run status/);
+  }
+});
