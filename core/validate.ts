@@ -523,7 +523,10 @@ export function validateAll(
 ): { sites: ParsedSite[]; problems: Problem[] } {
   const { sites, problems } = parseSites(entries);
   problems.push(...crossSiteProblems(sites));
-  for (const s of stacks) problems.push(...stackProblems(sites, s.settings, s.file));
+  for (const s of stacks) {
+    problems.push(...stackProblems(sites, s.settings, s.file));
+    problems.push(...digestChecks(sites, s.settings, s.file).problems);
+  }
   return { sites, problems };
 }
 
@@ -563,6 +566,71 @@ export function unpinnedHosts(settings: StackSettings, stackFile: string): Probl
         ]
       : [],
   );
+}
+
+/** Every image a stack runs or will run, where it is set: the platform's and every website's app. */
+function stackImages(
+  sites: ParsedSite[],
+  settings: StackSettings,
+  stackFile: string,
+): { image: string; file: string; path: string }[] {
+  const base = `${PROJECT}:${SETTINGS_KEY}.images`;
+  const out = (["postgres", "caddy", "socketProxy"] as const).map((k) => ({
+    image: settings.images[k],
+    file: stackFile,
+    path: `${base}.${k}`,
+  }));
+  for (const { file, site } of sites) {
+    if (site.kind === "website") {
+      out.push({ image: site.app.image, file, path: "app.image" });
+    }
+  }
+  return out;
+}
+
+const hasDigest = (image: string) => /@sha256:[a-f0-9]{64}$/.test(image);
+
+/**
+ * On a stack that requires digests: an image pinned by tag only is a problem, unless the stack
+ * lists it in `images.toPin` (no digest verified yet), which is a note; a stale `toPin` entry is a
+ * problem, so the list only shrinks. Returns both.
+ */
+export function digestChecks(
+  sites: ParsedSite[],
+  settings: StackSettings,
+  stackFile: string,
+): { problems: Problem[]; notes: Problem[] } {
+  const problems: Problem[] = [];
+  const notes: Problem[] = [];
+  if (!settings.images.requireDigest) return { problems, notes };
+  const listed = new Set(settings.images.toPin);
+  const used = stackImages(sites, settings, stackFile);
+  for (const u of used) {
+    if (hasDigest(u.image)) continue;
+    if (listed.has(u.image)) {
+      notes.push({
+        file: u.file,
+        path: u.path,
+        message: `${quote(u.image)} is pinned by tag only: to be pinned by digest (listed in ${stackFile} images.toPin)`,
+      });
+    } else {
+      problems.push({
+        file: u.file,
+        path: u.path,
+        message: `${quote(u.image)} is pinned by tag only; ${stackFile} requires a digest (name@sha256:<64 hex>, taken from the registry), or list it in images.toPin until one is verified`,
+      });
+    }
+  }
+  settings.images.toPin.forEach((image, i) => {
+    if (!used.some((u) => u.image === image)) {
+      problems.push({
+        file: stackFile,
+        path: `${PROJECT}:${SETTINGS_KEY}.images.toPin.${i}`,
+        message: `${quote(image)} is not an image this stack runs by tag; remove it from the list`,
+      });
+    }
+  });
+  return { problems, notes };
 }
 
 /** Things worth knowing that are not problems: schedules that fire less than once a month. */

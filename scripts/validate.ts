@@ -12,7 +12,7 @@ import {
   validateAll,
   type Problem,
 } from "../core/validate";
-import { secretKeysFor, siteNotes, unpinnedHosts } from "../core/validate";
+import { digestChecks, secretKeysFor, siteNotes, unpinnedHosts } from "../core/validate";
 import type { StackSettings } from "../stacks/settings";
 import { stackNames } from "./stack";
 import { PROJECT } from "../stacks/settings";
@@ -57,6 +57,9 @@ export function main(argv: string[], io: Io = processIo()): number {
   }
   for (const p of siteNotes(sites)) process.stderr.write(`note: ${formatProblem(p)}\n`);
   for (const s of stacks) {
+    for (const p of digestChecks(sites, s.settings, s.file).notes) {
+      io.stderr(`note: ${formatProblem(p)}\n`);
+    }
     for (const p of unpinnedHosts(s.settings, s.file)) {
       io.stderr(`note: ${formatProblem(p)} (previews work; pulumi up refuses)\n`);
     }

