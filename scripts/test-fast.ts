@@ -17,10 +17,10 @@ export const TOOL_TESTS: Record<string, string> = {
   "caddy.test.ts": "Caddy",
   "postgres.test.ts": "PostgreSQL",
   "restore.test.ts": "the restore scripts",
-  "scheduler.test.ts": "the scheduler script",
   "shellcheck.test.ts": "shellcheck",
   "socket-proxy.test.ts": "HAProxy",
   "ssh.test.ts": "an OpenSSH server",
+  "timers.test.ts": "systemd-analyze and the timers' install scripts",
 };
 
 /** The fast test files under `dir`, sorted. */
