@@ -24,6 +24,8 @@ function log(message: string): void {
 interface Run {
   requests: number;
   failed: number;
+  /** Requests sent again on a new connection after a reused one was reset (see load.ts). */
+  retried: number;
   updateSeconds: number;
   updateFailed: boolean;
 }
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
         results[name].push({
           requests: o.load.requests,
           failed: o.load.failed,
+          retried: o.load.retried,
           updateSeconds: o.updateSeconds,
           updateFailed: Boolean(o.error),
         });
@@ -95,12 +98,12 @@ async function main(): Promise<void> {
   const rows = Object.entries(results).map(([name, rs]) => {
     const failed = rs.map((r) => r.failed);
     const pct = rs.map((r) => (100 * r.failed) / r.requests);
-    return `| ${name} | ${rs.length} | ${median(rs.map((r) => r.requests))} | ${median(failed)} (${median(pct).toFixed(1)} %) | ${Math.max(...failed)} (${Math.max(...pct).toFixed(1)} %) | ${median(rs.map((r) => r.updateSeconds)).toFixed(0)} s |`;
+    return `| ${name} | ${rs.length} | ${median(rs.map((r) => r.requests))} | ${median(failed)} (${median(pct).toFixed(1)} %) | ${Math.max(...failed)} (${Math.max(...pct).toFixed(1)} %) | ${median(rs.map((r) => r.retried))} | ${median(rs.map((r) => r.updateSeconds)).toFixed(0)} s |`;
   });
   process.stdout.write(
     [
-      "| scenario | runs | requests (median) | failed, median | failed, worst | update time (median) |",
-      "| --- | --- | --- | --- | --- | --- |",
+      "| scenario | runs | requests (median) | failed, median | failed, worst | retried (median) | update time (median) |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
       ...rows,
       "",
     ].join("\n"),
