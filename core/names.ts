@@ -169,4 +169,3 @@ export function defaultDatabaseName(site: string): string {
 export function databaseRoles(database: string): { app: string; owner: string } {
   return { app: `${database}_app`, owner: `${database}_owner` };
 }
-

@@ -57,7 +57,8 @@ test("Cloudflare's ranges are kept with their source and every entry is an align
 
 test("a proxied site on a Cloudflare stack refuses outsiders and trusts Cloudflare's forwarded address", () => {
   const stack = StackSettingsSchema.parse(settings({ dns: { provider: "cloudflare" } }));
-  const options = fragmentOptions(stack);
+  // The app container of the current version is what a website proxies to.
+  const options = { ...fragmentOptions(stack), upstream: "shop-app-0123abcd:3000" };
   assert.deepEqual(options.proxyRanges, cloudflareRanges());
   const ranges = cloudflareRanges().join(" ");
   const text = renderSiteFragment(cloudflareSite("shop", true), options);
@@ -80,7 +81,10 @@ test("a proxied site on a Cloudflare stack refuses outsiders and trusts Cloudfla
   // A stack without Cloudflare (local): nothing, whatever the site file says.
   const local = StackSettingsSchema.parse(settings({ dns: { provider: "none" } }));
   assert.equal(fragmentOptions(local).proxyRanges, undefined);
-  const plain = renderSiteFragment(cloudflareSite("shop", true), fragmentOptions(local));
+  const plain = renderSiteFragment(cloudflareSite("shop", true), {
+    ...fragmentOptions(local),
+    upstream: "shop-app-0123abcd:3000",
+  });
   assert.ok(!plain.includes("remote_ip") && !plain.includes("trusted_proxies"), plain);
   assert.equal(plain, direct);
   // A range reaches Caddy only as an aligned CIDR block.
