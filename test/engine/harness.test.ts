@@ -115,6 +115,22 @@ describe("engine harness: updates in Pulumi's order", () => {
     }
   });
 
+  it("honours ignoreChanges: a change only in an ignored input runs nothing", async () => {
+    const t = setup();
+    try {
+      const ignoring = (v: string) => {
+        const r = command("route", v, t.log, { update: true });
+        return { ...r, options: { ...r.options, ignoreChanges: ["create", "update", "delete"] } };
+      };
+      await t.harness.apply({ resources: [ignoring("v1")] });
+      const report = await t.harness.update({ resources: [ignoring("v2")] });
+      assert.deepEqual(t.lines(), ["create route v1"]);
+      assert.deepEqual(report.updated, []);
+    } finally {
+      t.done();
+    }
+  });
+
   it("stops at a failed create: nothing after it runs, nothing is deleted, the error is reported", async () => {
     const t = setup();
     try {
@@ -149,10 +165,10 @@ describe("engine harness: updates in Pulumi's order", () => {
     const r = command("gate", "v1", "/dev/null");
     const odd = {
       ...r,
-      options: { ...r.options, ignoreChanges: ["create"], replaceOnChanges: ["stdin"] },
+      options: { ...r.options, ignoreChanges: ["create", "stdin[0]"], replaceOnChanges: ["stdin"] },
     };
     assert.deepEqual(unsupported([odd]), [
-      "command:local:Command gate: option ignoreChanges is not honoured",
+      "command:local:Command gate: option ignoreChanges stdin[0] is not honoured",
       "command:local:Command gate: option replaceOnChanges stdin is not honoured",
     ]);
   });
