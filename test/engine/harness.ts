@@ -15,6 +15,10 @@ import { runUnderMocks } from "../../scripts/synth";
 import { docker, imageExists, must, run } from "./docker";
 import { PG_KNOWN, PG_TYPES, SharedCluster, pgProblems } from "./postgres";
 
+// No systemd user manager here: the backup timers' install commands write their unit files only (and
+// say so); the suites check those files and run the service's command themselves.
+process.env.AGI_TIMERS ??= "files";
+
 export const RUN_LABEL = "agi.engine-suite.run";
 export const RESOURCE_LABEL = "agi.engine-suite.resource";
 
