@@ -4,7 +4,12 @@
 #   app-gate.sh wait   SITE CONTAINER DEADLINE_SECONDS
 #   app-gate.sh remove SITE CONTAINER GRACE_SECONDS
 #
-# wait polls `docker inspect` until CONTAINER is healthy (running, when it has no healthcheck). If it
+# wait polls `docker inspect` until CONTAINER is healthy (running, when it has no healthcheck), then
+# gives it the site's name as an alias on the site's edge network (SITE-edge), the name the edge
+# proxies to: Docker's DNS answers it for this version from then on (beside the previous version
+# until that one is removed), and the edge resolves it per new connection, so the switch needs no
+# reload of the edge. The version starts on that network without the alias, and is not serving yet,
+# so leaving and joining it again is harmless. If it
 # exits, restarts, disappears, or is not healthy within DEADLINE_SECONDS, it prints the site, the
 # container, its last health state and healthcheck outputs (never the container's environment or
 # logs), removes the container, and exits non-zero: no container of a failed version is left behind.
@@ -82,6 +87,20 @@ fail() {
   exit 1
 }
 
+# Gives the healthy CONTAINER the site's name on the site's edge network (idempotent: a run that was
+# interrupted after it, or before it, ends the same).
+publish() {
+  network=$site-edge
+  aliases=$(docker container inspect \
+    --format "{{with index .NetworkSettings.Networks \"$network\"}}{{range .Aliases}}{{.}} {{end}}{{end}}" \
+    "$container")
+  case " $aliases " in *" $site "*) return 0 ;; esac
+  docker network disconnect "$network" "$container" >/dev/null 2>&1 || true
+  if ! docker network connect --alias "$site" "$network" "$container" >/dev/null; then
+    fail "could not join its edge network $network"
+  fi
+}
+
 start=$(date +%s)
 deadline=$((start + seconds))
 while :; do
@@ -96,7 +115,8 @@ while :; do
   status=$1 health=$2 code=$3 restarts=$4
   case "$status $health" in
   "running healthy" | "running none")
-    echo "app-gate: $site: $container is $( [ "$health" = none ] && echo running || echo healthy) after $(($(date +%s) - start))s"
+    publish
+    echo "app-gate: $site: $container is $( [ "$health" = none ] && echo running || echo healthy) after $(($(date +%s) - start))s and serves as $site"
     exit 0
     ;;
   exited* | dead*) fail "exited with code $code before it was healthy" ;;

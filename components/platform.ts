@@ -46,11 +46,6 @@ export interface PlatformArgs {
   readonly caddyImage: string;
   /** The main Caddyfile text. */
   readonly caddyfile: string;
-  /**
-   * The stack's isolation setting; default "shared-network". With "per-site", the sites attach the
-   * edge to their own networks, and the edge's network list is left to them (not a change of the edge).
-   */
-  readonly isolation?: StackSettings["isolation"];
   /** Name of the shared network; default "agi-network". */
   readonly networkName?: string;
   /**
@@ -217,8 +212,8 @@ export class Platform extends pulumi.ComponentResource {
         ...child,
         deleteBeforeReplace: true,
         dependsOn: [sitesDir],
-        // Per-site networks are attached by the sites' own commands (DECISIONS 3).
-        ...(args.isolation === "per-site" ? { ignoreChanges: ["networksAdvanced"] } : {}),
+        // The sites' edge networks are attached by the sites' own commands (DECISIONS 3).
+        ignoreChanges: ["networksAdvanced"],
       },
     );
     this.edge = container;

@@ -114,7 +114,6 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
           edge: settings.edge,
           caddyImage: settings.images.caddy,
           caddyfile,
-          isolation: settings.isolation,
           sharedDatabasePassword: host.sharedDatabase?.adminPasswordSecret
             ? config.requireSecret(host.sharedDatabase.adminPasswordSecret)
             : undefined,

@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as postgresql from "@pulumi/postgresql";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { appUpstream, hasRoute, renderSiteFragment } from "../core/caddy";
+import { hasRoute, renderSiteFragment } from "../core/caddy";
 import { CONTAINER_DEFAULTS, appCapabilityDrops, containerLabels } from "../core/containers";
 import { createDnsRecords } from "./dns";
 import {
@@ -363,9 +363,10 @@ export class Website extends pulumi.ComponentResource {
       if (proxyHost) plain.DOCKER_HOST = `tcp://${proxyHost}:${SOCKET_PROXY_PORT}`;
       const secret: Record<string, pulumi.Input<string>> = { ...(args.secretEnv ?? {}) };
       if (databaseUrl) secret.DATABASE_URL = databaseUrl;
-      // The app meets the edge on a network of its own (per-site), or on agi-network beside the rest.
+      // The app meets the edge on a network of its own, where the gate gives the site's name to the
+      // version that passed it.
       let edgeNetwork: docker.Network | undefined;
-      if (hasEdgeNetwork(site, isolation)) {
+      if (hasEdgeNetwork(site)) {
         edgeNetwork = new docker.Network(
           `${name}-edge-network`,
           {
@@ -429,6 +430,9 @@ export class Website extends pulumi.ComponentResource {
           deleteBeforeReplace: false,
           retainOnDelete: true,
           dependsOn: appDependsOn,
+          // The gate moves the version onto its edge network again with the site's alias. The name
+          // hashes every input, networks included, so a change of networks is a new version anyway.
+          ignoreChanges: ["networksAdvanced"],
         },
       );
       const gate = appGateCommands(site.name, app, containerName, args.edge.target);
@@ -447,15 +451,8 @@ export class Website extends pulumi.ComponentResource {
 
     if (args.zoneId !== undefined) createDnsRecords(name, site, args.publicIp, args.zoneId, child);
 
-    // The edge proxies to the container of the version that passed its gate, by its name.
-    const fragment = appName.apply((container) =>
-      renderSiteFragment(
-        site,
-        container
-          ? { ...args.edge.fragment, upstream: appUpstream(container, site.app.port) }
-          : args.edge.fragment,
-      ),
-    );
+    // The edge proxies to the site's name on its edge network: the version that passed its gate.
+    const fragment = pulumi.output(renderSiteFragment(site, args.edge.fragment));
     if (hasRoute(site)) {
       // Routed once the app is healthy (or, paused, to the maintenance page).
       createRoute(name, site.name, fragment, args.edge.target, {

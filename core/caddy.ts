@@ -3,7 +3,6 @@
  * (`sites.d/<site>.caddy`). Deterministic: the same site and settings give the same bytes.
  */
 import type { Site } from "./site";
-import { APP_CONTAINER_PATTERN } from "./names";
 import type { StackSettings } from "../stacks/settings";
 import { cidrProblem, cloudflareRanges } from "./cloudflare";
 
@@ -24,24 +23,15 @@ export function fragmentFileName(site: string): string {
   return `${FRAGMENT_DIR}/${site}.caddy`;
 }
 
-/** A website's upstream: its app container of the current version, by name, on the app's port. */
-export function appUpstream(container: string, port: number): string {
-  if (!APP_CONTAINER_PATTERN.test(container)) {
-    throw new Error(`not an app container name: ${JSON.stringify(container)}`);
-  }
-  return `${container}:${port}`;
-}
-
 /**
- * The upstream `host:port` a site's primary domain proxies to. A website's is its app container of
- * the current version (`<site>-app-<8 hex>`): there is no stable alias, so the name must be given.
+ * The upstream `host:port` a site's primary domain proxies to. A website's is its own name on its
+ * edge network (`<site>-edge`): an alias that only the app version which passed its gate holds (the
+ * gate gives it; see components/app-gate.sh), resolved by the edge per new connection. So the
+ * fragment never names a version and an app update never reloads Caddy.
  */
-export function upstreamOf(site: Site, appContainer?: string): string {
+export function upstreamOf(site: Site): string {
   if (site.kind === "service") return `${site.upstream.host}:${site.upstream.port}`;
-  if (appContainer === undefined) {
-    throw new Error(`site ${site.name}: a website's upstream is its app container; none was given`);
-  }
-  return appUpstream(appContainer, site.app.port);
+  return `${site.name}:${site.app.port}`;
 }
 
 /** Whether the site gets a fragment at all: planned sites and services without domains do not. */
@@ -53,8 +43,7 @@ export interface FragmentOptions {
   /** Directory of access logs as the edge sees it. */
   readonly logDir: string;
   /**
-   * Address to proxy to: an active website's app container (appUpstream), or, in tests, a stub
-   * server instead of the site's own upstream. Required for an active website.
+   * Address to proxy to instead of the site's own upstream (upstreamOf): in tests, a stub server.
    */
   readonly upstream?: string;
   /** The public HTTPS port; redirects name it when it is not 443 (the local stack's 8443). */

@@ -128,15 +128,10 @@ export function buildInventory(
     if (site.domains.length) entry.url = `https://${site.domains[0]}`;
     if (site.repo) entry.repo = site.repo;
     if (hasRoute(site)) {
-      const app = appContainerNames[site.name];
       const upstream =
-        site.kind === "service"
-          ? upstreamOf(site)
-          : site.status === "paused"
-            ? "(paused: maintenance page)"
-            : app
-              ? upstreamOf(site, app)
-              : "(not created yet)";
+        site.kind === "website" && site.status === "paused"
+          ? "(paused: maintenance page)"
+          : upstreamOf(site);
       entry.route = { fragment: fragmentFileName(site.name), upstream };
     }
 
@@ -154,6 +149,8 @@ export function buildInventory(
         entry.containers.push({
           role: "app",
           name: appContainerNames[site.name] ?? "(not created yet)",
+          // The alias the edge proxies to, on the site's edge network, held by the live version.
+          alias: site.name,
           port: site.app.port,
           managed: true,
         });
@@ -246,7 +243,7 @@ export function buildInventory(
         if (s.database.mode === "dedicated") names.add(siteNames(s.name).databaseVolume);
         if (s.database.mode === "dedicated" || s.app.dockerReadAccess)
           names.add(siteNames(s.name).internalNetwork);
-        if (hasEdgeNetwork(s, settings.isolation)) names.add(siteNames(s.name).edgeNetwork);
+        if (hasEdgeNetwork(s)) names.add(siteNames(s.name).edgeNetwork);
       }
     }
     const { edge: e } = settings;

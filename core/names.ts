@@ -109,8 +109,8 @@ export const SITE_NAME_SUFFIXES = {
 /** Everything a website's name gives it on its host. */
 export interface SiteNames {
   /**
-   * The site's own name, kept on the host: no other site's container, alias or upstream may take it
-   * (the app itself has no alias; the edge reaches it by its versioned container name).
+   * The site's own name, kept on the host: no other site's container, alias or upstream may take it.
+   * It is the alias of the app version that passed its gate, on the site's edge network only.
    */
   readonly name: string;
   /** The dedicated database container and its alias on the internal network. */
@@ -124,8 +124,8 @@ export interface SiteNames {
   /** The dedicated database's data volume (retained when the site goes). */
   readonly databaseVolume: string;
   /**
-   * The network only the site's app and the edge share, with the stack's `isolation: "per-site"`
-   * (the app's alias lives there; never created otherwise).
+   * The network only the site's app versions and the edge share, where the version that passed its
+   * gate holds the site's name as an alias (every active website, whatever the isolation).
    */
   readonly edgeNetwork: string;
   /** The site's Caddy fragment file in the edge's sites.d. */

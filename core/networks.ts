@@ -25,25 +25,25 @@ export function usesPlatformNetwork(site: WebsiteSite): boolean {
   return site.app.uses.includes("services") || site.database.mode === "shared";
 }
 
-/** Whether the site gets a network of its own with the edge (`<site>-edge`). */
-export function hasEdgeNetwork(site: WebsiteSite, isolation: Isolation): boolean {
-  return isolation === "per-site" && site.status === "active";
+/**
+ * Whether the site gets a network of its own with the edge (`<site>-edge`): every active website,
+ * whatever the isolation, since the edge reaches the app there by the site's name, an alias that
+ * only the version that passed its gate holds.
+ */
+export function hasEdgeNetwork(site: WebsiteSite): boolean {
+  return site.status === "active";
 }
 
 /**
- * The app's networks, the first being the one it starts on. The edge reaches the app by its versioned
- * container name (no shared alias, so a version that is not healthy yet gets no request): on
- * agi-network with "shared-network", on `<site>-edge` with "per-site" (where the app joins agi-network
- * only when it uses what is there).
+ * The app's networks, the first being the one it starts on. Every version starts on `<site>-edge`
+ * without an alias, so the edge cannot reach a version that has not passed its gate; the gate then
+ * gives it the site's name there (components/app-gate.sh). It joins agi-network with
+ * "shared-network", and with "per-site" only when it uses what is there.
  */
 export function appNetworks(site: WebsiteSite, isolation: Isolation): AppNetwork[] {
-  const out: AppNetwork[] = [];
-  if (isolation === "per-site") {
-    out.push({ network: "edge" });
-    if (usesPlatformNetwork(site)) out.push({ network: "platform" });
-  } else {
+  const out: AppNetwork[] = [{ network: "edge" }];
+  if (isolation === "shared-network" || usesPlatformNetwork(site))
     out.push({ network: "platform" });
-  }
   if (needsInternalNetwork(site)) out.push({ network: "internal" });
   return out;
 }

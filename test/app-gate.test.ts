@@ -22,17 +22,23 @@ after(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function fakeDocker(states: string[], probes = ""): { dir: string; calls: () => string[] } {
+function fakeDocker(
+  states: string[],
+  probes = "",
+  aliases?: string,
+): { dir: string; calls: () => string[] } {
   const dir = tempDir("app-gate");
   dirs.push(dir);
   fs.writeFileSync(path.join(dir, "states.txt"), `${states.join("\n")}\n`);
   fs.writeFileSync(path.join(dir, "probes.txt"), probes);
+  if (aliases !== undefined) fs.writeFileSync(path.join(dir, "aliases.txt"), aliases);
   fs.writeFileSync(path.join(dir, "n"), "0");
   const docker = `#!/bin/sh
 dir=${dir}
 if [ "$1 $2" = "container inspect" ]; then
   case "$4" in
   *Health.Log*) cat "$dir/probes.txt"; exit 0 ;;
+  *Networks*) echo "inspect aliases" >> "$dir/calls.txt"; cat "$dir/aliases.txt" 2>/dev/null; exit 0 ;;
   *.Id*) line=$(sed -n 1p "$dir/states.txt") ;;
   *)
     n=$(cat "$dir/n"); n=$((n + 1)); echo "$n" > "$dir/n"
@@ -45,6 +51,7 @@ if [ "$1 $2" = "container inspect" ]; then
   exit 0
 fi
 echo "$*" >> "$dir/calls.txt"
+if [ "$1 $2" = "network connect" ] && [ -e "$dir/connect-fails" ]; then exit 1; fi
 `;
   fs.writeFileSync(path.join(dir, "docker"), docker, { mode: 0o755 });
   return {
@@ -64,12 +71,45 @@ function gate(dir: string, ...args: string[]) {
   });
 }
 
-test("wait: passes once the container is healthy, through a transient unhealthy", () => {
+test("wait: once healthy (through a transient unhealthy), the version takes the site's name on its edge network", () => {
   const d = fakeDocker(["running starting 0 0", "running unhealthy 0 0", "running healthy 0 0"]);
   const r = gate(d.dir, "wait", "shop", NAME, "30");
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /app-gate: shop: shop-app-0123abcd is healthy after \d+s/);
-  assert.deepEqual(d.calls(), [], "nothing removed");
+  assert.match(
+    r.stdout,
+    /app-gate: shop: shop-app-0123abcd is healthy after \d+s and serves as shop/,
+  );
+  assert.deepEqual(d.calls(), [
+    "inspect aliases",
+    `network disconnect shop-edge ${NAME}`,
+    `network connect --alias shop shop-edge ${NAME}`,
+  ]);
+});
+
+test("wait: a version that already holds the alias (an interrupted run) is left as it is", () => {
+  const d = fakeDocker(["running healthy 0 0"], "", "0123abcd0123 shop ");
+  const r = gate(d.dir, "wait", "shop", NAME, "30");
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(d.calls(), ["inspect aliases"]);
+  // A look-alike is not the alias: "shopx" or "x-shop" do not count.
+  const near = fakeDocker(["running healthy 0 0"], "", "shopx x-shop ");
+  assert.equal(gate(near.dir, "wait", "shop", NAME, "30").status, 0);
+  assert.deepEqual(near.calls().slice(1), [
+    `network disconnect shop-edge ${NAME}`,
+    `network connect --alias shop shop-edge ${NAME}`,
+  ]);
+});
+
+test("wait: a healthy version that cannot join its edge network is removed, and the update fails", () => {
+  const d = fakeDocker(["running healthy 0 0"]);
+  fs.writeFileSync(path.join(d.dir, "connect-fails"), "");
+  const r = gate(d.dir, "wait", "shop", NAME, "30");
+  assert.equal(r.status, 1);
+  assert.match(
+    r.stderr,
+    /shop-app-0123abcd could not join its edge network shop-edge; it was removed/,
+  );
+  assert.equal(d.calls().at(-1), `rm --force --volumes ${NAME}`);
 });
 
 test("wait: a container that exits is removed, with the site, the container and its last probes", () => {

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { appUpstream, renderSiteFragment, renderMainCaddyfile } from "../core/caddy";
+import { renderSiteFragment, renderMainCaddyfile } from "../core/caddy";
 import { SiteSchema } from "../core/site";
 import { StackSettingsSchema } from "../stacks/settings";
 import { caddyAvailable, freePort, request, startCaddy, stubUpstream } from "./caddy-server";
@@ -23,7 +23,7 @@ const site = SiteSchema.parse(
 );
 
 test("off port 443 the fragment names the port in both redirects; on 443 it adds nothing", () => {
-  const upstream = appUpstream("shop-app-0123abcd", 3000);
+  const upstream = "127.0.0.1:3000";
   const on443 = renderSiteFragment(site, { logDir: "/data/logs", httpsPort: 443, upstream });
   assert.ok(!on443.includes("http://"), on443);
   assert.ok(on443.includes("\tredir https://shop.localhost{uri} permanent\n"));

@@ -22,7 +22,7 @@ const web = (name: string, extra: Record<string, unknown> = {}) =>
 
 test("the app's networks: per setting, database mode, app.uses and the internal network", () => {
   const cases: [WebsiteSite, "shared-network" | "per-site", unknown][] = [
-    [web("shop"), "shared-network", [{ network: "platform" }]],
+    [web("shop"), "shared-network", [{ network: "edge" }, { network: "platform" }]],
     [web("shop"), "per-site", [{ network: "edge" }]],
     [
       web("shop", { app: { ...appOf("shop"), uses: ["services"] } }),
@@ -42,13 +42,13 @@ test("the app's networks: per setting, database mode, app.uses and the internal 
     [
       web("shop", { database: { mode: "dedicated" } }),
       "shared-network",
-      [{ network: "platform" }, { network: "internal" }],
+      [{ network: "edge" }, { network: "platform" }, { network: "internal" }],
     ],
     // uses is the site's need; without isolation the app is on agi-network anyway.
     [
       web("shop", { app: { ...appOf("shop"), uses: ["services"] } }),
       "shared-network",
-      [{ network: "platform" }],
+      [{ network: "edge" }, { network: "platform" }],
     ],
   ];
   for (const [site, isolation, expected] of cases) {
@@ -150,7 +150,7 @@ async function run(isolation: string | undefined) {
   return { engine, inventory };
 }
 
-test("per-site: a network per active app, the edge attached by a command, the route after it", async () => {
+test("per-site: a network per active app (agi-network only when used), the edge attached by a command, the route after it", async () => {
   const { engine, inventory } = await run("per-site");
   const net = engine.byName("shop-edge-network");
   assert.deepEqual(
@@ -185,11 +185,20 @@ test("per-site: a network per active app, the edge attached by a command, the ro
   assert.ok(inventory.hosts.box.names.includes("shop-edge"));
 });
 
-test("shared-network (the default): today's shape, no per-site network, the edge's list managed", async () => {
+test("shared-network (the default): apps on agi-network, and each meets the edge on its own network", async () => {
   const { engine } = await run(undefined);
-  assert.ok(!engine.resources.some((r) => /-edge-(network|attach)/.test(r.name)));
-  assert.deepEqual(engine.byName("shop-app").inputs.networksAdvanced, [{ name: "agi-network" }]);
-  assert.deepEqual(engine.byName("box-edge").options.ignoreChanges ?? [], []);
+  // The edge network exists in both settings: the live version's alias lives there.
+  assert.equal(engine.byName("shop-edge-network").inputs.name, "shop-edge");
+  assert.deepEqual(engine.byName("shop-app").inputs.networksAdvanced, [
+    { name: "shop-edge" },
+    { name: "agi-network" },
+  ]);
+  assert.ok(
+    engine
+      .byName("shop-route-box")
+      .options.dependsOn.includes(engine.byName("shop-edge-attach-box").urn),
+  );
+  assert.deepEqual(engine.byName("box-edge").options.ignoreChanges, ["networksAdvanced"]);
   // The edge's declared inputs are the same in both settings: switching never replaces it.
   const perSite = await run("per-site");
   assert.deepEqual(perSite.engine.byName("box-edge").inputs, engine.byName("box-edge").inputs);

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { postgresCommand, postgresSettings } from "../core/postgres";
-import { appUpstream, renderMainCaddyfile, renderSiteFragment, upstreamOf } from "../core/caddy";
+import { renderMainCaddyfile, renderSiteFragment, upstreamOf } from "../core/caddy";
 import { SiteSchema } from "../core/site";
 import { formatMiB, toMiB, toSeconds } from "../core/units";
 import { StackSettingsSchema } from "../stacks/settings";
@@ -75,8 +75,6 @@ test("memory units", () => {
 
 const parse = (v: Record<string, unknown>) => SiteSchema.parse(v);
 const OPTS = { logDir: "/data/logs" };
-/** An app container name of the versioned form, as the program gives the fragment. */
-const APP = appUpstream("shop-app-0123abcd", 3000);
 
 const HEADERS = [
   "\theader {",
@@ -99,7 +97,7 @@ const LOG = (site: string) => [
 
 test("website fragment: headers, access log, compression, proxy with retries; aliases redirect", () => {
   assert.equal(
-    renderSiteFragment(parse(website("shop")), { ...OPTS, upstream: APP }),
+    renderSiteFragment(parse(website("shop")), OPTS),
     [
       '# Site "shop" (website, active), managed by agi-platform.',
       "",
@@ -107,7 +105,7 @@ test("website fragment: headers, access log, compression, proxy with retries; al
       ...HEADERS,
       ...LOG("shop"),
       "\tencode zstd gzip",
-      "\treverse_proxy shop-app-0123abcd:3000 {",
+      "\treverse_proxy shop:3000 {",
       "\t\tlb_try_duration 30s",
       "\t\tlb_try_interval 250ms",
       "\t}",
@@ -135,30 +133,27 @@ test("service fragment proxies to its upstream; no route without domains or when
 
 test("an upstream override changes only the proxy address", () => {
   const site = parse(website("shop"));
-  const normal = renderSiteFragment(site, { ...OPTS, upstream: APP });
+  const normal = renderSiteFragment(site, OPTS);
   const stubbed = renderSiteFragment(site, { ...OPTS, upstream: "127.0.0.1:4000" });
   assert.equal(
     stubbed,
-    normal.replace("reverse_proxy shop-app-0123abcd:3000 {", "reverse_proxy 127.0.0.1:4000 {"),
+    normal.replace("reverse_proxy shop:3000 {", "reverse_proxy 127.0.0.1:4000 {"),
   );
 });
 
-test("an active website proxies to its versioned app container, which must be given and well-formed", () => {
+test("an active website proxies to its own name on its edge network, never to a version", () => {
   const site = parse(website("shop"));
-  assert.throws(
-    () => renderSiteFragment(site, OPTS),
-    /site shop: a website's upstream is its app container/,
+  assert.equal(upstreamOf(site), "shop:3000");
+  const other = parse(website("shop", { app: { image: "ghcr.io/acme/shop:1.2.3", port: 8080 } }));
+  assert.equal(upstreamOf(other), "shop:8080");
+  // A new app version changes nothing in the fragment, so an update never reloads the edge.
+  assert.equal(
+    renderSiteFragment(
+      parse(website("shop", { app: { image: "ghcr.io/acme/shop:1.2.4", port: 3000 } })),
+      OPTS,
+    ),
+    renderSiteFragment(site, OPTS),
   );
-  assert.equal(upstreamOf(site, "shop-app-0123abcd"), "shop-app-0123abcd:3000");
-  for (const bad of [
-    "shop",
-    "shop-app-0123ABCD",
-    "shop-app-0123abc",
-    "shop-app-0123abcd;x",
-    "x y-app-0123abcd",
-  ]) {
-    assert.throws(() => appUpstream(bad, 3000), /not an app container name/, bad);
-  }
 });
 
 test("paused fragment answers 503 with a maintenance page and proxies nothing", () => {
@@ -209,7 +204,7 @@ test("inventory table: one row per site and a capacity line per host", () => {
   );
   assert.match(
     lines[2],
-    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop-app-0123abcd:3000 +dedicated:shop +\d+ [23] \* \* \* +320Mi\/768Mi +cloudflare$/,
+    /^shop +website +active +vps1 +https:\/\/shop\.example\.com +shop:3000 +dedicated:shop +\d+ [23] \* \* \* +320Mi\/768Mi +cloudflare$/,
   );
   assert.match(
     lines[3],

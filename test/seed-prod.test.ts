@@ -201,8 +201,10 @@ test("stepperslife (shared database): children, role, database and grants", () =
     "command:remote:Command stepperslife-backup-dir",
     "command:remote:Command stepperslife-backup-secret",
     "command:remote:Command stepperslife-backup-timer",
+    "command:remote:Command stepperslife-edge-attach-vps1",
     "command:remote:Command stepperslife-route-vps1",
     "docker:Container stepperslife-app",
+    "docker:Network stepperslife-edge-network",
     "docker:RemoteImage stepperslife-app-image",
     "postgresql:Database stepperslife-database",
     "postgresql:Grant stepperslife-db-grant-connect",
@@ -263,9 +265,12 @@ test("app containers: versioned name, no alias, no ports, healthcheck, no wait (
     assert.equal(i.name, name, "the name is not secret, though it covers secret env values");
     assert.ok(!app.secretPaths.includes("name"));
     assert.equal(i.ports, undefined);
-    assert.deepEqual((i.networksAdvanced as { name: string; aliases?: string[] }[])[0], {
-      name: "agi-network",
-    });
+    // Every version starts on its site's edge network without an alias; the gate gives it one.
+    assert.deepEqual((i.networksAdvanced as { name: string; aliases?: string[] }[]).slice(0, 2), [
+      { name: `${site}-edge` },
+      { name: "agi-network" },
+    ]);
+    assert.deepEqual(app.options.ignoreChanges, ["networksAdvanced"]);
     assert.deepEqual(i.healthcheck, {
       interval: "10s",
       retries: 3,
@@ -413,10 +418,12 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
       repo: "agistaffers/stepperslife",
       route: {
         fragment: "sites.d/stepperslife.caddy",
-        upstream: `${s.containers[0].name}:3000`,
+        upstream: "stepperslife:3000",
       },
       image: "ghcr.io/agistaffers/stepperslife:1.0.0",
-      containers: [{ role: "app", name: "<versioned name>", port: 3000, managed: true }],
+      containers: [
+        { role: "app", name: "<versioned name>", alias: "stepperslife", port: 3000, managed: true },
+      ],
       database: { name: "stepperslife", mode: "shared", host: "supabase-db", port: 5432 },
       backup: {
         schedule: "13 2 * * *",
@@ -525,16 +532,17 @@ test("routes: one command per routed site, over SSH, fragment on stdin, after th
   );
   assert.equal(route.inputs.stdin, caddy.value["sites.d/stepperslife.caddy"]);
   assert.equal(route.inputs.triggers, undefined, "a text change is an update, never a replacement");
-  // Switched only after the new version passed its gate; to that version, by its name.
-  for (const dep of ["vps1-edge", "vps1-edge-route-script", "stepperslife-app-gate"]) {
+  // Routed after the edge joined the site's network and the first version passed its gate; to
+  // the site's name there, never to a version, so an app update leaves the fragment as it is.
+  for (const dep of [
+    "vps1-edge",
+    "vps1-edge-route-script",
+    "stepperslife-app-gate",
+    "stepperslife-edge-attach-vps1",
+  ]) {
     assert.ok(route.options.dependsOn.includes(res(dep).urn), dep);
   }
-  assert.match(route.inputs.stdin, /\treverse_proxy stepperslife-app-[0-9a-f]{8}:3000 \{\n/);
-  assert.ok(
-    route.inputs.stdin.includes(
-      `reverse_proxy ${String(res("stepperslife-app").inputs.name)}:3000 `,
-    ),
-  );
+  assert.match(route.inputs.stdin, /\treverse_proxy stepperslife:3000 \{\n/);
   assert.deepEqual(route.clearInputs.connection, {
     dialErrorLimit: 10,
     host: "148.230.93.174",

@@ -63,6 +63,8 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     "shop-db-data",
     "shop-db-image",
     "shop-db-superuser-password",
+    "shop-edge-attach-box",
+    "shop-edge-network",
     "shop-internal",
     "shop-route-box",
   ]);
@@ -114,13 +116,15 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
 
   const app = engine.byName("shop-app");
   assert.ok(app.options.dependsOn.includes(db.urn), "the app starts after the database is healthy");
-  // No alias: the edge reaches the app by its versioned container name.
+  // No alias: the gate gives the site's name on shop-edge to the version that passed it.
   assert.deepEqual(app.inputs.networksAdvanced, [
+    { name: "shop-edge" },
     { name: "agi-network" },
     { name: "shop-internal" },
   ]);
+  assert.deepEqual(app.options.ignoreChanges, ["networksAdvanced"]);
   assert.match(String(app.inputs.name), /^shop-app-[0-9a-f]{8}$/);
-  assert.equal(inventory.sites.shop.route?.upstream, `${String(app.inputs.name)}:3000`);
+  assert.equal(inventory.sites.shop.route?.upstream, "shop:3000");
   assert.deepEqual(inventory.sites.shop.database, {
     name: "shop",
     mode: "dedicated",
@@ -303,6 +307,8 @@ test("docker read access: a socket proxy on the internal network, DOCKER_HOST fo
     "ops-dns-www-ops",
     "ops-docker-proxy",
     "ops-docker-proxy-image",
+    "ops-edge-attach-vps1",
+    "ops-edge-network",
     "ops-internal",
     "ops-route-vps1",
   ]);

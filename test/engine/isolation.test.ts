@@ -222,7 +222,9 @@ for (const isolation of ["shared-network", "per-site"] as const) {
           targets.push({ what: `${what} at its ${net} address`, host: ip, port });
         }
       };
-      await add("beta's app", app("beta"), "beta", 3000);
+      await add("beta's app", app("beta"), app("beta"), 3000);
+      // The site's name is the live version's alias on beta-edge, which only the edge shares.
+      targets.push({ what: "beta's app by its site name", host: "beta", port: 3000 });
       await add("beta's database", siteNames("beta").database, siteNames("beta").database, 5432);
       for (const [name, p] of Object.entries(STAND_INS)) {
         await add(name, `${harness.runId}-${name}`, name, p);
@@ -257,6 +259,7 @@ for (const isolation of ["shared-network", "per-site"] as const) {
         // Today's shape: every app sits on agi-network beside the others and the services.
         for (const from of ["alpha", "gamma"]) {
           assert.ok(reached(from, "beta's app by name").length === 1, `${from} -> beta's app`);
+          assert.deepEqual(reached(from, "beta's app by its site name"), [], `${from} -> beta`);
           for (const name of Object.keys(STAND_INS)) {
             assert.ok(reached(from, `${name} by name`).length === 1, `${from} -> ${name}`);
           }
@@ -292,7 +295,7 @@ for (const isolation of ["shared-network", "per-site"] as const) {
       // Every container of beta, and nothing else, though the engine runs alpha, gamma and the edge.
       assert.deepEqual(
         names.map((n) => n.replace(/-app-[0-9a-f]+$/, "-app-*")),
-        ["beta-app-*", "beta-backup", "beta-db", "beta-docker"],
+        ["beta-app-*", "beta-db", "beta-docker"],
       );
       assert.equal((await call("/containers/beta-db/json")).status, 200);
       assert.equal((await call("/containers/beta-db/logs?stdout=1&tail=1")).status, 200);

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { synth } from "../../scripts/synth";
 import { docker, run } from "./docker";
-import { Harness, RUN_LABEL, desiredState, type Desired } from "./harness";
+import { Harness, RUN_LABEL, desiredState, type Desired, type UpdateReport } from "./harness";
 import { buildImages, tagsFor } from "./images";
 import { describeLoad, startLoad, type LoadResult } from "./load";
 import { STACK, appImagesOf, writeEngineProject, type EngineProject } from "./project";
@@ -31,6 +31,10 @@ export interface UpdateOutcome {
   /** The container the edge routed to before, and after, the update. */
   before: string;
   after: string;
+  /** What the update did (undefined when it failed). */
+  report?: UpdateReport;
+  /** Whether the site's fragment on the edge changed (an edge reload). */
+  edgeReloaded: boolean;
   /** The name the changed version was given. */
   attempted: string;
   /** The desired state the update was asked for. */
@@ -38,12 +42,33 @@ export interface UpdateOutcome {
   updateSeconds: number;
 }
 
-/** The container a site's fragment on the edge proxies to (what the edge routes to now). */
-export function routedContainer(project: EngineProject, site: string): string {
-  const file = path.join(project.hostRoot, "edge", "sites.d", `${site}.caddy`);
-  const m = /reverse_proxy ([a-z0-9-]+):\d+ /.exec(fs.readFileSync(file, "utf8"));
-  if (!m) throw new Error(`${file}: no reverse_proxy to a container`);
-  return m[1];
+/** The site's fragment on the edge, as installed. */
+export function installedFragment(project: EngineProject, site: string): string {
+  return fs.readFileSync(path.join(project.hostRoot, "edge", "sites.d", `${site}.caddy`), "utf8");
+}
+
+/**
+ * The app container the edge routes to now: the one holding the site's name on its edge network
+ * (the fragment proxies to that name). Exactly one, or this throws.
+ */
+export async function routedContainer(harness: Harness, site: string): Promise<string> {
+  const holders: string[] = [];
+  for (const name of await appContainersOf(harness, site)) {
+    const out = await run("docker", [
+      "container",
+      "inspect",
+      "--format",
+      `{{with index .NetworkSettings.Networks "${site}-edge"}}{{range .Aliases}}{{.}} {{end}}{{end}}`,
+      name,
+    ]);
+    if (out.code === 0 && out.stdout.split(" ").includes(site)) holders.push(name);
+  }
+  if (holders.length !== 1) {
+    throw new Error(
+      `site ${site}: ${holders.length} containers hold its name: ${holders.join(", ")}`,
+    );
+  }
+  return holders[0];
 }
 
 /** Changes a site's app section in its file; returns the new site object. */
@@ -96,7 +121,8 @@ export async function updateUnderLoad(
   change: (app: Record<string, unknown>) => void,
   options: { removeOldFirst?: boolean; minRequests?: number } = {},
 ): Promise<UpdateOutcome> {
-  const before = routedContainer(ctx.project, site);
+  const before = await routedContainer(ctx.harness, site);
+  const fragmentBefore = installedFragment(ctx.project, site);
   changeApp(ctx.project, site, change);
   const desired = await desiredState(ctx.project.root, STACK, ctx.project.sitesDir);
   const app = desired.resources.find((r) => r.name === `${site}-app`);
@@ -115,19 +141,31 @@ export async function updateUnderLoad(
   }
   const t0 = Date.now();
   let error: Error | undefined;
+  let report: UpdateReport | undefined;
   try {
     if (options.removeOldFirst) await docker(["rm", "--force", before]);
-    await ctx.harness.update(desired);
+    report = await ctx.harness.update(desired);
   } catch (err) {
     error = err as Error;
   }
   const updateSeconds = (Date.now() - t0) / 1000;
   const result = await load.stop();
-  const after = routedContainer(ctx.project, site);
+  const after = await routedContainer(ctx.harness, site);
+  const edgeReloaded = installedFragment(ctx.project, site) !== fragmentBefore;
   ctx.log(
     `${site}: update to ${attempted} ${error ? "failed" : "done"} in ${updateSeconds.toFixed(1)} s; requests: ${describeLoad(result)}`,
   );
-  return { load: result, error, before, after, attempted, desired, updateSeconds };
+  return {
+    load: result,
+    error,
+    before,
+    after,
+    attempted,
+    desired,
+    updateSeconds,
+    report,
+    edgeReloaded,
+  };
 }
 
 /**
