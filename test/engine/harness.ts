@@ -555,6 +555,7 @@ export class Harness {
         const name = i.name
           ? str(i.name)
           : `${r.name}-${crypto.randomBytes(4).toString("hex").slice(0, 7)}`;
+        await this.removeStaleVolume(name);
         const args = ["volume", "create", "--label", `${RUN_LABEL}=${this.runId}`];
         args.push("--label", `${RESOURCE_LABEL}=${r.name}`);
         for (const l of labels(i.labels)) args.push("--label", l);
@@ -754,6 +755,33 @@ export class Harness {
         break; // images are kept locally, providers and passwords hold nothing on the engine
     }
     this.log(`deleted ${r.name}`);
+  }
+
+  /**
+   * A volume of that name left by an earlier run that was killed before its cleanup (it carries the
+   * run label, and no container uses it) is removed, so this run starts from nothing; a volume of that
+   * name that no run of the suite created is refused, never touched.
+   */
+  private async removeStaleVolume(name: string): Promise<void> {
+    const found = await run("docker", [
+      "volume",
+      "inspect",
+      "--format",
+      `{{index .Labels "${RUN_LABEL}"}}`,
+      name,
+    ]);
+    if (found.code !== 0) return;
+    const owner = found.stdout.trim();
+    if (!owner || owner === "<no value>") {
+      throw new Error(`harness: a volume named ${name} exists and no engine run created it`);
+    }
+    if (owner === this.runId) return;
+    const users = await docker(["ps", "--all", "--quiet", "--filter", `volume=${name}`]);
+    if (users.trim()) {
+      throw new Error(`harness: volume ${name} of run ${owner} is still in use (another run?)`);
+    }
+    await docker(["volume", "rm", name]);
+    this.log(`removed volume ${name}, left by an earlier run (${owner})`);
   }
 
   /** Removes everything this run created, whatever state it is in; returns what it could not remove. */

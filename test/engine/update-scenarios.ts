@@ -111,15 +111,43 @@ export async function containerExists(name: string): Promise<boolean> {
 }
 
 /**
+ * The control run's new version as the original design had it: the site's name on its edge network
+ * as soon as the container runs, healthy or not (no gate). Polls until the container exists.
+ */
+async function publishAtStart(
+  site: string,
+  container: string,
+  until: () => boolean,
+): Promise<void> {
+  const network = `${site}-edge`;
+  while (!until()) {
+    const state = await run("docker", [
+      "container",
+      "inspect",
+      "--format",
+      "{{.State.Running}}",
+      container,
+    ]);
+    if (state.code === 0 && state.stdout.trim() === "true") {
+      await run("docker", ["network", "disconnect", network, container]);
+      await docker(["network", "connect", "--alias", site, network, container]);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * Changes a site's app and realizes the update while the request loop runs against its primary
- * domain. With `removeOldFirst` (the control run) the serving container is removed right before the
- * update starts: what the edge sees when the old version goes before the new one is ready.
+ * domain. With `ungated` (the control run) the update is the design this one replaces: the serving
+ * container is removed right before the update starts, and the new one takes the site's name as soon
+ * as it runs, before it is healthy.
  */
 export async function updateUnderLoad(
   ctx: UpdateContext,
   site: string,
   change: (app: Record<string, unknown>) => void,
-  options: { removeOldFirst?: boolean; minRequests?: number } = {},
+  options: { ungated?: boolean; minRequests?: number } = {},
 ): Promise<UpdateOutcome> {
   const before = await routedContainer(ctx.harness, site);
   const fragmentBefore = installedFragment(ctx.project, site);
@@ -142,12 +170,19 @@ export async function updateUnderLoad(
   const t0 = Date.now();
   let error: Error | undefined;
   let report: UpdateReport | undefined;
+  let updating = true;
+  let published: Promise<void> = Promise.resolve();
   try {
-    if (options.removeOldFirst) await docker(["rm", "--force", before]);
+    if (options.ungated) {
+      await docker(["rm", "--force", before]);
+      published = publishAtStart(site, attempted, () => !updating);
+    }
     report = await ctx.harness.update(desired);
   } catch (err) {
     error = err as Error;
   }
+  updating = false;
+  await published;
   const updateSeconds = (Date.now() - t0) / 1000;
   const result = await load.stop();
   const after = await routedContainer(ctx.harness, site);
