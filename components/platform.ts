@@ -193,7 +193,10 @@ export class Platform extends pulumi.ComponentResource {
         healthcheck: {
           // The admin API listens on localhost inside the container only.
           tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://${edge.adminAddress}/config/`],
-          interval: "10s",
+          // Docker 20.10 runs the first probe one interval after the start, and the sites' edge
+          // networks are attached once the edge is healthy: a short interval keeps a replacement's
+          // gap short (each probe is one wget inside the edge, on loopback).
+          interval: "2s",
           timeout: "5s",
           startPeriod: "10s",
           retries: 3,

@@ -57,6 +57,11 @@ function fake(kind: string, seed: string, length = 12): string {
   return `${kind}${crypto.createHash("sha256").update(seed).digest("hex").slice(0, length)}`;
 }
 
+/** The ID the fake provider gives a resource (what a `triggers` input holds when it names one). */
+export function mockId(type: string, name: string): string {
+  return fake("id-", `${type}::${name}`);
+}
+
 /**
  * Replaces SDK secret wrappers by the placeholder (or, with `reveal`, by their value) and lists
  * where they were.
@@ -92,7 +97,7 @@ function fakeState(args: pulumi.runtime.MockResourceArgs): {
   state: Record<string, unknown>;
 } {
   const state: Record<string, unknown> = { ...args.inputs };
-  const id = fake("id-", `${args.type}::${args.name}`);
+  const id = mockId(args.type, args.name);
   switch (args.type) {
     case "docker:index/container:Container":
     case "docker:index/network:Network":

@@ -10,7 +10,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { resolveOutput, type RecordedResource } from "../../scripts/mock-engine";
+import { mockId, resolveOutput, type RecordedResource } from "../../scripts/mock-engine";
 import { runUnderMocks } from "../../scripts/synth";
 import { docker, imageExists, must, run } from "./docker";
 import { PG_KNOWN, PG_TYPES, SharedCluster, pgProblems } from "./postgres";
@@ -269,6 +269,23 @@ export class Harness {
     this.applied.delete(found[0].resource.urn);
     const name = await this.createContainer(found[0].resource, this.lastDesired);
     this.applied.set(found[0].resource.urn, { resource: found[0].resource, dockerName: name });
+    // A new container has a new ID: the commands it triggers are replaced in the same update, as
+    // Pulumi does (the edge's network attachments of every site).
+    const id = mockId(found[0].resource.type, found[0].resource.name);
+    for (const a of [...this.applied.values()]) {
+      const c = a.resource;
+      if (c.type !== T.command || !((c.clearInputs.triggers as unknown[]) ?? []).includes(id)) {
+        continue;
+      }
+      if (c.options.deleteBeforeReplace) {
+        await this.runCommand(c, "delete");
+        await this.runCommand(c, "create");
+      } else {
+        await this.runCommand(c, "create");
+        await this.runCommand(c, "delete");
+      }
+      this.log(`replaced ${c.name} (triggered by ${resourceName})`);
+    }
     return (Date.now() - t0) / 1000;
   }
 
