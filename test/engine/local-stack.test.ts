@@ -214,22 +214,29 @@ describe("real engine, local stack shape", { timeout: 25 * 60_000 }, () => {
     const runs: (EdgeLoadResult & { recreateSeconds: number })[] = [];
     for (let i = 0; i < EDGE_RUNS; i++) {
       const load = startEdgeLoad({ port: project.httpsPort, hosts, ca });
-      // The loop is running and answered before the edge goes.
-      const warm = Date.now() + 30_000;
-      while (Date.now() < warm) {
-        if ((await edge(hosts[0]).catch(() => ({ status: 0 }))).status === 200) break;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-      const recreateSeconds = await harness.recreate("local-edge");
-      // Until every site answers again through the new edge, then a little more.
-      for (const h of hosts) {
-        const deadline = Date.now() + 60_000;
-        while ((await edge(h).catch(() => ({ status: 0 }))).status !== 200) {
-          assert.ok(Date.now() < deadline, `${h} not served after the edge came back`);
-          await new Promise((r) => setTimeout(r, 200));
+      let recreateSeconds: number;
+      try {
+        // The loop is running and answered before the edge goes.
+        const warm = Date.now() + 30_000;
+        while (Date.now() < warm) {
+          if ((await edge(hosts[0]).catch(() => ({ status: 0 }))).status === 200) break;
         }
+        await new Promise((r) => setTimeout(r, 1000));
+        recreateSeconds = await harness.recreate("local-edge");
+        // Until every site answers again through the new edge, then a little more.
+        for (const h of hosts) {
+          const deadline = Date.now() + 60_000;
+          while ((await edge(h).catch(() => ({ status: 0 }))).status !== 200) {
+            assert.ok(Date.now() < deadline, `${h} not served after the edge came back`);
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      } catch (err) {
+        // A failed check must not leave the loop running (it would hold the test process open).
+        await load.stop();
+        throw err;
       }
-      await new Promise((r) => setTimeout(r, 1000));
       const result = await load.stop();
       log(
         `edge replacement ${i + 1}: ${result.failed} of ${result.requests} requests failed, gap ${result.gapSeconds}s (${JSON.stringify(result.reasons)}); recreate took ${recreateSeconds.toFixed(1)}s`,
