@@ -99,6 +99,13 @@ publish() {
   if ! docker network connect --alias "$site" "$network" "$container" >/dev/null; then
     fail "could not join its edge network $network"
   fi
+  # The version this one replaces keeps its image under a local tag, so the image prune
+  # (components/ops/prune-images.sh) leaves it for a rollback that needs no pull.
+  for other in $(docker ps -a --filter "label=agi.site=$site" --filter label=agi.role=app --format '{{.Names}}'); do
+    [ "$other" != "$container" ] || continue
+    image=$(docker container inspect --format '{{.Image}}' "$other" 2>/dev/null) || continue
+    docker image tag "$image" "agi-previous/$site:latest" >/dev/null 2>&1 || true
+  done
 }
 
 start=$(date +%s)

@@ -30,7 +30,14 @@ import {
   WAIT_TIMEOUT_SECONDS,
 } from "../core/specs";
 import { CLUSTER_PASSWORD_FILE, clusterCommand, clusterInitSql } from "../core/postgres";
-import { BACKUP_JOB_SCRIPTS, jobHost, type JobHost } from "../core/timers";
+import {
+  BACKUP_JOB_SCRIPTS,
+  installUnitsCommand,
+  jobHost,
+  removeUnitsCommand,
+  type JobHost,
+} from "../core/timers";
+import { OPS_SCRIPTS, opsHost, opsUnits } from "../core/ops";
 import {
   DEFAULT_SHARED_CLUSTER_MEMORY,
   type HostSettings,
@@ -136,6 +143,34 @@ export class Platform extends pulumi.ComponentResource {
         );
       }),
     };
+    // The host's own operations (core/ops.ts): their scripts, then their timers.
+    const ops = opsHost(host);
+    const opsScripts = OPS_SCRIPTS.map((file) => {
+      const installFile = installScriptCommandLine(`${ops.scriptDir}/${file}`);
+      return hostCommand(
+        `${name}-ops-${file.replace(/\.sh$/, "")}`,
+        this.edgeTarget.host,
+        {
+          create: installFile,
+          update: installFile,
+          stdin: fs.readFileSync(path.join(__dirname, "ops", file), "utf8"),
+        },
+        { parent: this },
+      );
+    });
+    for (const units of Object.values(opsUnits(ops))) {
+      const installUnits = installUnitsCommand(units, jobs);
+      hostCommand(
+        `${name}-${units.name}-timer`,
+        this.edgeTarget.host,
+        {
+          create: installUnits,
+          update: installUnits,
+          delete: removeUnitsCommand(units, jobs),
+        },
+        { parent: this, dependsOn: opsScripts },
+      );
+    }
     const installGate = installScriptCommandLine(this.edgeTarget.gateScript);
     this.gateScript = hostCommand(
       `${name}-app-gate-script`,

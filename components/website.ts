@@ -25,12 +25,13 @@ import {
   adoptedOwnerRole,
   databaseName,
   databaseReservationMiB,
-  defaultBackupSchedule,
+  siteSchedules,
   type WebsiteSite,
 } from "../core/site";
 import { appContainerName, appVersion, databaseRoles, siteNames } from "../core/names";
 import {
   backupUnits,
+  drillUnits,
   installSecretCommand,
   installUnitsCommand,
   pgpassFile,
@@ -589,8 +590,17 @@ function createBackup(
     dir: args.backupDir,
     retention: { ...site.backup.retention },
   };
-  const units = backupUnits(job, host, site.backup.schedule ?? defaultBackupSchedule(site.name));
+  const schedules = siteSchedules(site);
+  const units = backupUnits(job, host, schedules.backup);
   const install = installUnitsCommand(units, host);
+  const drill = drillUnits(job, host, schedules.drill);
+  const installDrill = installUnitsCommand(drill, host);
+  hostCommand(
+    `${name}-drill-timer`,
+    host.target,
+    { create: installDrill, update: installDrill, delete: removeUnitsCommand(drill, host) },
+    { parent, dependsOn },
+  );
   return hostCommand(
     `${name}-backup-timer`,
     host.target,

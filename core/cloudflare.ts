@@ -59,6 +59,19 @@ export function cidrProblem(cidr: string): string | undefined {
   return undefined;
 }
 
+/** Whether `address` (IPv4 or IPv6) lies in one of the CIDR blocks `ranges`. */
+export function inRanges(address: string, ranges: readonly string[]): boolean {
+  const bits = addressBits(address.toLowerCase());
+  if (!bits) return false;
+  return ranges.some((r) => {
+    const [base, prefix] = r.split("/");
+    const b = addressBits(base);
+    return (
+      b !== undefined && b.length === bits.length && b.slice(0, +prefix) === bits.slice(0, +prefix)
+    );
+  });
+}
+
 /** The address as a string of bits (32 or 128), or undefined when it is not one. */
 function addressBits(address: string): string | undefined {
   if (address.includes(".")) {

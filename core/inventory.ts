@@ -16,9 +16,9 @@ import {
   siteNames,
 } from "./names";
 import { hasEdgeNetwork } from "./networks";
-import { databaseName, databaseReservationMiB, defaultBackupSchedule, type Site } from "./site";
+import { databaseName, databaseReservationMiB, siteSchedules, type Site } from "./site";
 import { formatMiB } from "./units";
-import { backupUnitName } from "./timers";
+import { backupUnitName, drillUnitName } from "./timers";
 import { POSTGRES_PORT, SOCKET_PROXY_PORT } from "./specs";
 import type { StackSettings } from "../stacks/settings";
 
@@ -50,6 +50,8 @@ export interface InventorySite {
     path: string;
     /** The deploy user's systemd timer that runs it (no container waits between runs). */
     timer: string;
+    /** The scheduled restore drill: its schedule (cron, UTC) and its systemd user timer. */
+    drill: { schedule: string; timer: string };
   };
   dns: {
     provider: "cloudflare" | "external" | "none";
@@ -193,10 +195,14 @@ export function buildInventory(
       }
       if (db) {
         entry.backup = {
-          schedule: site.backup.schedule ?? defaultBackupSchedule(site.name),
+          schedule: siteSchedules(site).backup,
           retention: { ...site.backup.retention },
           path: backupHostDir(host, site.name),
           timer: `${backupUnitName(site.name)}.timer`,
+          drill: {
+            schedule: siteSchedules(site).drill,
+            timer: `${drillUnitName(site.name)}.timer`,
+          },
         };
       }
       const f = siteFootprint(site);

@@ -408,6 +408,18 @@ const backupSchema = z.strictObject({
       if (problem) ctx.addIssue({ code: "custom", message: problem });
     })
     .optional(),
+  /**
+   * When the restore drill runs (five-field cron, UTC): the newest verified dump restored into a
+   * throwaway database and compared with its manifest. Default: weekly, on a day and at a minute
+   * between 04:00 and 05:59 derived from the name (after the backup).
+   */
+  drillSchedule: z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = cronProblem(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .optional(),
   /** Dumps kept per tier; default 7 daily, 4 weekly, 12 monthly. */
   retention: z
     .strictObject({
@@ -578,6 +590,20 @@ export function defineSite<const T extends SiteInput>(site: T): T {
 export function defaultBackupSchedule(name: string): string {
   const slot = fnv1a(name) % 120;
   return `${slot % 60} ${2 + Math.floor(slot / 60)} * * *`;
+}
+
+/** The default drill time: weekly, a day and a minute between 04:00 and 05:59 from the site name. */
+export function defaultDrillSchedule(name: string): string {
+  const slot = fnv1a(name) % 120;
+  return `${slot % 60} ${4 + Math.floor(slot / 60)} * * ${fnv1a(`${name}/drill`) % 7}`;
+}
+
+/** A website's backup and drill schedules, its own or the defaults. */
+export function siteSchedules(site: WebsiteSite): { backup: string; drill: string } {
+  return {
+    backup: site.backup.schedule ?? defaultBackupSchedule(site.name),
+    drill: site.backup.drillSchedule ?? defaultDrillSchedule(site.name),
+  };
 }
 
 /** The database name a site uses, or undefined without a database. */

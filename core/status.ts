@@ -7,6 +7,9 @@
  * its reservation; a backup older than 1.5x its schedule's interval or failed; a certificate with 30
  * days or less (publicly trusted) or less than a third of its lifetime left; a file system 85 % full.
  */
+import { cloudflareRanges, inRanges } from "./cloudflare";
+import type { PlannedRecord } from "./dns";
+
 /** The sections the collector prints, by name (the text after `### `). */
 export function sections(output: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -52,6 +55,23 @@ export interface BackupFacts {
   lastAttempt?: string;
   lastSuccess?: string | null;
   lastError?: string | null;
+  /** The scheduled restore drill's record (drill.json), when one ran. */
+  drill?: { lastAttempt?: string; lastSuccess: string | null; lastError: string | null };
+}
+
+/** One line of the ops timer's heal.log: a restart, or the hourly limit reached. */
+export interface HealEvent {
+  at: number;
+  container: string;
+  event: "restarted" | "limit";
+  failingStreak: number;
+}
+
+/** One line of the ops timer's memory.log: a container's memory at a minute. */
+export interface MemorySample {
+  at: number;
+  container: string;
+  bytes: number;
 }
 
 export interface HostFacts {
@@ -62,6 +82,8 @@ export interface HostFacts {
   memory: { totalBytes: number; availableBytes: number };
   disks: { mount: string; usedPercent: number }[];
   docker: { type: string; size: string; reclaimable: string }[];
+  heal: HealEvent[];
+  memorySamples: MemorySample[];
 }
 
 interface Inspect {
@@ -115,7 +137,23 @@ export function parseHostReport(output: string): HostFacts {
   const text = s.get("backups") ?? "";
   for (const part of text.split(/^=== /m).slice(1)) {
     const nl = part.indexOf("\n");
-    const dir = part.slice(0, nl).trim();
+    const head = part.slice(0, nl).trim();
+    if (head.endsWith(" drill")) {
+      const owner = backups.find((b) => b.dir === head.slice(0, -" drill".length));
+      if (!owner) continue;
+      try {
+        const j = JSON.parse(part.slice(nl + 1)) as Record<string, unknown>;
+        owner.drill = {
+          lastAttempt: typeof j.lastAttempt === "string" ? j.lastAttempt : undefined,
+          lastSuccess: typeof j.lastSuccess === "string" ? j.lastSuccess : null,
+          lastError: typeof j.lastError === "string" ? j.lastError : null,
+        };
+      } catch {
+        owner.drill = { lastSuccess: null, lastError: "drill.json is not valid JSON" };
+      }
+      continue;
+    }
+    const dir = head;
     try {
       const j = JSON.parse(part.slice(nl + 1)) as Record<string, unknown>;
       backups.push({
@@ -152,6 +190,24 @@ export function parseHostReport(output: string): HostFacts {
       const j = JSON.parse(l) as { Type: string; Size: string; Reclaimable: string };
       return { type: j.Type, size: j.Size, reclaimable: j.Reclaimable };
     });
+  const lines = (name: string) =>
+    (s.get(name) ?? "")
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 3 && /^\d+$/.test(f[0]));
+  const heal = lines("heal")
+    .filter((f) => f[2] === "restarted" || f[2] === "limit")
+    .map((f): HealEvent => ({
+      at: Number(f[0]),
+      container: f[1],
+      event: f[2] as HealEvent["event"],
+      failingStreak: Number(f[3] ?? 0),
+    }));
+  const memorySamples = lines("memory").map((f): MemorySample => ({
+    at: Number(f[0]),
+    container: f[1],
+    bytes: Number(f[2]),
+  }));
   return {
     now: Number((s.get("now") ?? "").trim()),
     containers,
@@ -160,6 +216,8 @@ export function parseHostReport(output: string): HostFacts {
     memory: { totalBytes: mem.MemTotal ?? 0, availableBytes: mem.MemAvailable ?? 0 },
     disks,
     docker,
+    heal,
+    memorySamples,
   };
 }
 
@@ -202,8 +260,59 @@ export interface SiteExpectation {
   backupIntervalSeconds?: number;
   /** The site's backup directory name under the host's backup root. */
   backupDir?: string;
+  /** Seconds between two runs of the restore drill's schedule, when the site has backups. */
+  drillIntervalSeconds?: number;
   domains: string[];
+  /** The DNS records its site file declares, when the stack manages or lists DNS. */
+  records?: PlannedRecord[];
 }
+
+/** What a resolver answered for a domain's A record. */
+export interface DnsFacts {
+  domain: string;
+  answers: string[];
+  error?: string;
+}
+
+/**
+ * The DNS checks of a site: each declared record against what resolvers answer. A proxied record
+ * must answer only Cloudflare's addresses (the host's own address there means the proxy is off and
+ * the origin is exposed); a DNS-only one exactly the host's address.
+ */
+export function judgeDns(site: SiteExpectation, dns: DnsFacts[]): Check[] {
+  const out: Check[] = [];
+  for (const r of site.records ?? []) {
+    const d = dns.find((x) => x.domain === r.name);
+    if (!d) continue;
+    const check = `dns ${r.name}`;
+    if (d.error || d.answers.length === 0) {
+      out.push({ subject: site.site, check, verdict: "fail", detail: d.error ?? "no A record" });
+      continue;
+    }
+    const got = [...d.answers].sort().join(", ");
+    const ok = r.proxied
+      ? d.answers.every((a) => inRanges(a, cloudflareRanges()))
+      : d.answers.length === 1 && d.answers[0] === r.content;
+    out.push({
+      subject: site.site,
+      check,
+      verdict: ok ? "ok" : "fail",
+      detail: r.proxied
+        ? ok
+          ? `${got} (Cloudflare, proxied)`
+          : `${got}: not only Cloudflare's addresses, though the record should be proxied to ${r.content}`
+        : ok
+          ? `${got} (the host, DNS only)`
+          : `${got}: should be ${r.content} only`,
+    });
+  }
+  return out;
+}
+
+/** A memory sample every minute: an hour "over" needs this many of the last hour's, all over. */
+export const MEMORY_HOUR_MIN_SAMPLES = 50;
+/** What a drill may be late by, beyond its interval (the drill's own run time, a slow timer). */
+export const DRILL_SLACK_SECONDS = 3600;
 
 const MiB = 1024 * 1024;
 const mib = (b: number) => `${(b / MiB).toFixed(0)}Mi`;
@@ -238,10 +347,31 @@ export function judge(
         if (c.health && c.health !== "healthy") problems.push(c.health);
         if (c.exits24h > 0) problems.push(`${c.exits24h} exit(s) in 24 h`);
         const used = c.memoryUsedBytes;
-        if (used !== undefined && c.memoryReservationBytes > 0 && used > c.memoryReservationBytes) {
+        const res = c.memoryReservationBytes;
+        const hour = facts.memorySamples.filter((m) => m.container === c.name && m.at > now - 3600);
+        const notes: string[] = [];
+        if (res > 0 && hour.length >= MEMORY_HOUR_MIN_SAMPLES && hour.every((m) => m.bytes > res)) {
+          const lowest = Math.min(...hour.map((m) => m.bytes));
           problems.push(
-            `memory ${mib(used)} over its reservation ${mib(c.memoryReservationBytes)}`,
+            `memory over its reservation ${mib(res)} for the last hour (${hour.length} samples, lowest ${mib(lowest)})`,
           );
+        } else if (used !== undefined && res > 0 && used > res) {
+          notes.push(`over its reservation now, not for the last hour`);
+        }
+        if (role === "app") {
+          const healed = facts.heal.filter(
+            (h) => h.container === c.name && h.event === "restarted" && h.at > now - DAY,
+          );
+          if (healed.length) notes.push(`restarted ${healed.length}x by healing in 24 h`);
+          if (
+            facts.heal.some(
+              (h) => h.container === c.name && h.event === "limit" && h.at > now - 3600,
+            )
+          ) {
+            problems.push(
+              `stayed unhealthy through the hour's restarts: healing stopped, look at it (docker logs ${c.name})`,
+            );
+          }
         }
         const parts = [
           `${c.name}`,
@@ -250,6 +380,7 @@ export function judge(
             ? `mem ${mib(used)} (res ${mib(c.memoryReservationBytes)}, limit ${mib(c.memoryLimitBytes)})`
             : "mem ?",
           c.cpuPercent !== undefined ? `cpu ${c.cpuPercent.toFixed(1)}%` : "cpu ?",
+          ...notes,
         ];
         if (role === "app")
           parts.push(`image ${c.image}${c.revision ? ` @${c.revision.slice(0, 12)}` : ""}`);
@@ -283,6 +414,31 @@ export function judge(
           detail:
             `last verified ${ago(age)} ago (bound ${ago(bound)})` +
             (b.lastError ? `; last attempt failed: ${b.lastError}` : ""),
+        });
+      }
+    }
+    if (site.drillIntervalSeconds !== undefined && site.backupDir) {
+      const drill = facts.backups.find((x) => x.dir === site.backupDir)?.drill;
+      const bound = site.drillIntervalSeconds + DRILL_SLACK_SECONDS;
+      if (!drill?.lastSuccess) {
+        out.push({
+          subject: site.site,
+          check: "drill",
+          verdict: "fail",
+          detail: drill
+            ? `no restore drill has passed yet${drill.lastError ? `; last error: ${drill.lastError}` : ""}`
+            : "no restore drill has run yet (its timer runs it; npm run restore -- --into-scratch runs one now)",
+        });
+      } else {
+        const age = now - Date.parse(drill.lastSuccess) / 1000;
+        const failed = age > bound || Boolean(drill.lastError);
+        out.push({
+          subject: site.site,
+          check: "drill",
+          verdict: failed ? "fail" : "ok",
+          detail:
+            `last passed ${ago(age)} ago (bound ${ago(bound)})` +
+            (drill.lastError ? `; last drill failed: ${drill.lastError}` : ""),
         });
       }
     }

@@ -13,18 +13,23 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { type Io, parseStrict, processIo, runCommand, UsageError } from "./args";
 import { hostInvocation } from "./restore";
+import { opsHost } from "../core/ops";
 import { hostOf } from "../core/capacity";
 import { hasRoute } from "../core/caddy";
 import { cronNextFires } from "../core/cron";
-import { defaultBackupSchedule, databaseName, type Site } from "../core/site";
+import { databaseName, siteSchedules, type Site } from "../core/site";
 import {
   judge,
   parseHostReport,
   statusTable,
   type CertFacts,
+  judgeDns,
   type Check,
+  type DnsFacts,
   type SiteExpectation,
 } from "../core/status";
+import { plannedRecords } from "../core/dns";
+import { promises as dnsPromises } from "node:dns";
 import { formatProblem, loadSiteEntries, readStackFile, validateAll } from "../core/validate";
 import type { HostSettings, StackSettings } from "../stacks/settings";
 
@@ -64,17 +69,23 @@ export function expectations(
         site: s.name,
         roles,
         backupIntervalSeconds: backups
-          ? scheduleIntervalSeconds(s.backup.schedule ?? defaultBackupSchedule(s.name), now)
+          ? scheduleIntervalSeconds(siteSchedules(s).backup, now)
           : undefined,
         backupDir: backups ? s.name : undefined,
+        drillIntervalSeconds: backups
+          ? scheduleIntervalSeconds(siteSchedules(s).drill, now)
+          : undefined,
         domains: hasRoute(s) ? [...s.domains] : [],
+        ...(settings.dns.provider !== "none" && hasRoute(s)
+          ? { records: plannedRecords(s, host.publicIp) }
+          : {}),
       };
     });
 }
 
 /** Runs the collector on the host; its whole standard output. */
 function collect(host: HostSettings, timeoutMs: number): Promise<string> {
-  const inv = hostInvocation(host, [`${host.root}/backups`]);
+  const inv = hostInvocation(host, [`${host.root}/backups`, opsHost(host).stateDir]);
   return new Promise((resolve, reject) => {
     const child = spawn(inv.command, inv.args, { env: inv.env, stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
@@ -98,6 +109,20 @@ function collect(host: HostSettings, timeoutMs: number): Promise<string> {
     });
     child.stdin.end(COLLECTOR);
   });
+}
+
+/** The A records resolvers answer for `domain` (the system's resolver, 5 s at most). */
+export async function resolveA(domain: string, timeoutMs = 5000): Promise<DnsFacts> {
+  const resolver = new dnsPromises.Resolver({ timeout: timeoutMs, tries: 2 });
+  try {
+    return { domain, answers: await resolver.resolve4(domain) };
+  } catch (e) {
+    return {
+      domain,
+      answers: [],
+      error: `no answer: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    };
+  }
 }
 
 /** The certificate the edge serves for `domain` (SNI), read over TLS without trusting it. */
@@ -210,7 +235,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     io.stderr(
       `status: ${host.name}: ${domains.length} certificates from ${address}:${settings.edge.httpsPort} ...\n`,
     );
-    const [report, certs] = await Promise.all([
+    const names = expected.flatMap((e) => (e.records ?? []).map((r) => r.name));
+    if (names.length) io.stderr(`status: ${host.name}: ${names.length} DNS answers ...\n`);
+    const [report, certs, dns] = await Promise.all([
       collect(host, 60_000).then(
         (text) => ({ text }),
         (e: Error) => ({ error: e.message }),
@@ -220,7 +247,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           edgeCertificate(address, settings.edge.httpsPort, d, !settings.edge.localCerts),
         ),
       ),
+      Promise.all(names.map((n) => resolveA(n))),
     ]);
+    for (const e of expected) checks.push(...judgeDns(e, dns));
     if ("error" in report) {
       checks.push({
         subject: "host",

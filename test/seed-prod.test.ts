@@ -91,6 +91,8 @@ test("planned sites create nothing", () => {
 
 test("Platform vps1: ssh engine with strict host keys, looked-up network, the edge", () => {
   assert.deepEqual(children("agi:host:Platform", "vps1"), [
+    "command:remote:Command vps1-agi-ops-timer",
+    "command:remote:Command vps1-agi-prune-timer",
     "command:remote:Command vps1-app-gate-script",
     "command:remote:Command vps1-backup-pg-backup",
     "command:remote:Command vps1-backup-pg-lib",
@@ -100,6 +102,8 @@ test("Platform vps1: ssh engine with strict host keys, looked-up network, the ed
     "command:remote:Command vps1-backup-verify-dump",
     "command:remote:Command vps1-edge-route-script",
     "command:remote:Command vps1-edge-sites-dir",
+    "command:remote:Command vps1-ops-ops-tick",
+    "command:remote:Command vps1-ops-prune-images",
     "docker:Container vps1-edge",
     "docker:RemoteImage vps1-edge-image",
     "docker:Volume vps1-edge-config",
@@ -201,6 +205,7 @@ test("stepperslife (shared database): children, role, database and grants", () =
     "command:remote:Command stepperslife-backup-dir",
     "command:remote:Command stepperslife-backup-secret",
     "command:remote:Command stepperslife-backup-timer",
+    "command:remote:Command stepperslife-drill-timer",
     "command:remote:Command stepperslife-edge-attach-vps1",
     "command:remote:Command stepperslife-route-vps1",
     "docker:Container stepperslife-app",
@@ -430,6 +435,7 @@ test("inventory: sites, database, backup, DNS, limits and host capacity", () => 
         retention: { daily: 7, weekly: 4, monthly: 12 },
         path: "/srv/agi/backups/stepperslife",
         timer: "agi-backup-stepperslife.timer",
+        drill: { schedule: "13 4 * * 6", timer: "agi-drill-stepperslife.timer" },
       },
       dns: {
         provider: "cloudflare",

@@ -8,11 +8,13 @@ import * as path from "node:path";
 import {
   dockerBytes,
   judge,
+  judgeDns,
   parseHostReport,
   sections,
   statusTable,
   type CertFacts,
 } from "../core/status";
+import { inRanges } from "../core/cloudflare";
 import { loadSiteEntries, readStackFile, validateAll } from "../core/validate";
 import { expectations, main, scheduleIntervalSeconds } from "../scripts/status";
 import { ROOT, runInProcess } from "./helpers";
@@ -57,6 +59,11 @@ function report(containers: unknown[], extra: Record<string, string> = {}): stri
         lastSuccess: "2026-12-02T02:00:05Z",
         lastError: null,
       }),
+    ...(extra.drill ? ["=== shop drill", extra.drill] : []),
+    "### heal",
+    extra.heal ?? "",
+    "### memory",
+    extra.memory ?? "",
     "### loadavg",
     "0.52 0.40 0.33 1/200 999",
     "### meminfo",
@@ -165,8 +172,13 @@ test("each bound, crossed: unhealthy, exits, memory over reservation, missing db
       }),
     ]),
   );
+  // Over its reservation now, but not for the last hour: shown, not a failure.
   const app = judge(over, [{ ...SHOP, roles: ["app"] }], []).find((c) => c.check === "app");
-  assert.match(app?.detail ?? "", /^memory 46Mi over its reservation 32Mi/);
+  assert.equal(app?.verdict, "ok");
+  assert.match(
+    app?.detail ?? "",
+    /; over its reservation now, not for the last hour; image img-app$/,
+  );
   // Just inside the backup bound: 35.9 h.
   const fresh = parseHostReport(
     report([], {
@@ -237,4 +249,142 @@ test("status: a bad command line is refused with the usage (exit 2)", async () =
     assert.equal(r.code, 2, argv.join(" "));
     assert.match(r.stderr, /usage: npm run status/);
   }
+});
+
+/** Memory samples of a container, one a minute for `minutes`, each `mib` MiB. */
+function samples(name: string, minutes: number, mib: (i: number) => number): string {
+  return Array.from(
+    { length: minutes },
+    (_, i) => `${NOW - 60 * (i + 1)} ${name} ${Math.round(mib(i) * MiB)}`,
+  ).join("\n");
+}
+
+test("memory over the reservation for the last hour fails; a dip or too few samples does not", () => {
+  const containers = [
+    inspect("shop-app-0123abcd", "shop", "app", {
+      HostConfig: { Memory: 256 * MiB, MemoryReservation: 32 * MiB },
+    }),
+  ];
+  const app = (memory: string) =>
+    judge(parseHostReport(report(containers, { memory })), [{ ...SHOP, roles: ["app"] }], []).find(
+      (c) => c.check === "app",
+    )!;
+  const hour = app(samples("shop-app-0123abcd", 60, () => 40));
+  assert.equal(hour.verdict, "fail");
+  assert.match(
+    hour.detail,
+    /^memory over its reservation 32Mi for the last hour \(59 samples, lowest 40Mi\)/,
+  );
+  // One sample under the reservation in the hour: not "the last hour".
+  assert.equal(app(samples("shop-app-0123abcd", 60, (i) => (i === 30 ? 20 : 40))).verdict, "ok");
+  // 40 minutes of samples (the timer was off): not enough to say.
+  assert.equal(app(samples("shop-app-0123abcd", 40, () => 40)).verdict, "ok");
+  // Another container's samples do not count.
+  assert.equal(app(samples("shop-app-fedcba98", 60, () => 40)).verdict, "ok");
+});
+
+test("healing: restarts are shown; the hour's limit reached is a failure while it lasts", () => {
+  const containers = [inspect("shop-app-0123abcd", "shop", "app")];
+  const app = (heal: string) =>
+    judge(parseHostReport(report(containers, { heal })), [{ ...SHOP, roles: ["app"] }], []).find(
+      (c) => c.check === "app",
+    )!;
+  const restarted = app(
+    [
+      `${NOW - 600} shop-app-0123abcd restarted 6`,
+      `${NOW - 200} shop-app-0123abcd restarted 6`,
+    ].join("\n"),
+  );
+  assert.equal(restarted.verdict, "ok");
+  assert.match(restarted.detail, /; restarted 2x by healing in 24 h; image img-app$/);
+  const limit = app(`${NOW - 100} shop-app-0123abcd limit 9`);
+  assert.equal(limit.verdict, "fail");
+  assert.match(limit.detail, /^stayed unhealthy through the hour's restarts: healing stopped/);
+  // Over an hour ago, or another version: no longer a failure.
+  assert.equal(app(`${NOW - 3700} shop-app-0123abcd limit 9`).verdict, "ok");
+  assert.equal(app(`${NOW - 100} shop-app-fedcba98 limit 9`).verdict, "ok");
+  // Lines that are not records are ignored.
+  assert.equal(app("garbage\n12 x").verdict, "ok");
+});
+
+test("restore drill: none yet, failed, older than its interval, and fresh", () => {
+  const site = { ...SHOP, roles: [], drillIntervalSeconds: 7 * 86400 };
+  const drill = (d?: Record<string, unknown>) =>
+    judge(parseHostReport(report([], d ? { drill: JSON.stringify(d) } : {})), [site], []).find(
+      (c) => c.check === "drill",
+    )!;
+  assert.deepEqual(
+    [drill().verdict, drill().detail],
+    [
+      "fail",
+      "no restore drill has run yet (its timer runs it; npm run restore -- --into-scratch runs one now)",
+    ],
+  );
+  const iso = (secondsAgo: number) => new Date((NOW - secondsAgo) * 1000).toISOString();
+  const failed = drill({
+    lastAttempt: iso(60),
+    lastSuccess: iso(86400),
+    lastError: "row counts differ",
+  });
+  assert.equal(failed.verdict, "fail");
+  assert.match(failed.detail, /last drill failed: row counts differ/);
+  assert.equal(drill({ lastSuccess: null, lastError: "no verified dump" }).verdict, "fail");
+  // The bound is the interval and an hour: 7 d 1 h.
+  assert.equal(drill({ lastSuccess: iso(7 * 86400 + 3500), lastError: null }).verdict, "ok");
+  const late = drill({ lastSuccess: iso(7 * 86400 + 3700), lastError: null });
+  assert.equal(late.verdict, "fail");
+  assert.match(late.detail, /^last passed .* ago \(bound/);
+});
+
+test("DNS: a proxied record answers Cloudflare only; a DNS-only one the host only", () => {
+  const site = {
+    ...SHOP,
+    roles: [],
+    records: [
+      { name: "shop.example.com", type: "A" as const, content: "203.0.113.10", proxied: true },
+      { name: "api.example.com", type: "A" as const, content: "203.0.113.10", proxied: false },
+    ],
+  };
+  const verdicts = (answers: Record<string, string[] | Error>) =>
+    judgeDns(
+      site,
+      Object.entries(answers).map(([domain, a]) =>
+        a instanceof Error ? { domain, answers: [], error: a.message } : { domain, answers: a },
+      ),
+    ).map((c) => [c.check, c.verdict, c.detail]);
+  assert.deepEqual(
+    verdicts({
+      "shop.example.com": ["104.21.3.4", "172.67.1.2"],
+      "api.example.com": ["203.0.113.10"],
+    }),
+    [
+      ["dns shop.example.com", "ok", "104.21.3.4, 172.67.1.2 (Cloudflare, proxied)"],
+      ["dns api.example.com", "ok", "203.0.113.10 (the host, DNS only)"],
+    ],
+  );
+  // The proxy switched off: the origin's address is public.
+  assert.deepEqual(verdicts({ "shop.example.com": ["203.0.113.10"] })[0].slice(0, 2), [
+    "dns shop.example.com",
+    "fail",
+  ]);
+  // A DNS-only record pointing elsewhere, or also elsewhere; no answer at all.
+  assert.equal(verdicts({ "api.example.com": ["198.51.100.7"] })[0][1], "fail");
+  assert.equal(verdicts({ "api.example.com": ["203.0.113.10", "198.51.100.7"] })[0][1], "fail");
+  assert.deepEqual(verdicts({ "api.example.com": new Error("no answer: ENOTFOUND") })[0], [
+    "dns api.example.com",
+    "fail",
+    "no answer: ENOTFOUND",
+  ]);
+  // Only declared records are judged.
+  assert.deepEqual(verdicts({ "other.example.com": ["1.2.3.4"] }), []);
+});
+
+test("addresses in CIDR ranges, both families, at the edges of a block", () => {
+  assert.ok(inRanges("104.16.0.0", ["104.16.0.0/13"]));
+  assert.ok(inRanges("104.23.255.255", ["104.16.0.0/13"]));
+  assert.ok(!inRanges("104.24.0.0", ["104.16.0.0/13"]));
+  assert.ok(inRanges("2606:4700::6810:1", ["2606:4700::/32"]));
+  assert.ok(!inRanges("2606:4701::1", ["2606:4700::/32"]));
+  assert.ok(!inRanges("104.16.0.1", ["2606:4700::/32"]), "no cross-family match");
+  assert.ok(!inRanges("not-an-ip", ["0.0.0.0/0"]));
 });

@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { entrypointScript, postgresCommand } from "../core/postgres";
 import { BACKUP_JOB_SCRIPTS, backupUnits } from "../core/timers";
 import { appContainerName, appVersion } from "../core/names";
+import { defaultDrillSchedule } from "../core/site";
 import { ROOT, service, settings, website, writeProject } from "./helpers";
 
 const LOCAL = settings({
@@ -63,6 +64,7 @@ test("dedicated database: network, volume kept on delete, tuned server, real rea
     "shop-db-data",
     "shop-db-image",
     "shop-db-superuser-password",
+    "shop-drill-timer",
     "shop-edge-attach-box",
     "shop-edge-network",
     "shop-internal",
@@ -207,7 +209,17 @@ test("dedicated database: a host timer runs the backup, dumped inside the databa
     retention: { daily: 3, weekly: 4, monthly: 12 },
     path: "/srv/agi/backups/shop",
     timer: "agi-backup-shop.timer",
+    drill: { schedule: defaultDrillSchedule("shop"), timer: "agi-drill-shop.timer" },
   });
+  // The drill: its own timer, the same job words, the drill action.
+  const drill = engine.byName("shop-drill-timer");
+  const drillUnits = /\nExecStart=([^\n]*)\n/.exec(drill.inputs.create as string)![1];
+  assert.equal(
+    drillUnits,
+    "/bin/sh /srv/agi/bin/backup/site-backup.sh drill site=shop database=shop dir=/srv/agi/backups/shop retention=3:4:12 dedicated=shop-db",
+  );
+  assert.match(drill.inputs.create as string, /systemctl --user enable agi-drill-shop\.timer/);
+  assert.match(defaultDrillSchedule("shop"), /^\d{1,2} [45] \* \* [0-6]$/);
 });
 
 test("shared database: the job dumps as the app role, its password in a 0600 file from stdin", async () => {

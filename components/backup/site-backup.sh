@@ -4,6 +4,8 @@
 #
 #   site-backup.sh backup  JOB...                  one verified backup (pg-backup.sh)
 #   site-backup.sh restore JOB... -- ARGS...       pg-restore.sh DIR ARGS... (check, restore, drill)
+#   site-backup.sh drill   JOB...                  the scheduled restore drill of the newest verified
+#                                                   dump; its result goes to DIR/drill.json
 #
 # JOB is key=value words (core/timers.ts backupJobArgs writes them):
 #   site=S database=D dir=HOST_DIR retention=DAILY:WEEKLY:MONTHLY and either
@@ -19,13 +21,13 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  echo "usage: site-backup.sh (backup | restore) site=S database=D dir=DIR retention=D:W:M (dedicated=C | shared=C:PORT network=N role=R pgpass=FILE) [-- PG-RESTORE-ARGS]" >&2
+  echo "usage: site-backup.sh (backup | restore | drill) site=S database=D dir=DIR retention=D:W:M (dedicated=C | shared=C:PORT network=N role=R pgpass=FILE) [-- PG-RESTORE-ARGS]" >&2
   exit 2
 }
 [ "$#" -ge 1 ] || usage
 action=$1
 shift
-case $action in backup | restore) ;; *) usage ;; esac
+case $action in backup | restore | drill) ;; *) usage ;; esac
 site='' database='' dir='' retention='' dedicated='' shared='' network='' role='' pgpass=''
 while [ "$#" -gt 0 ]; do
   case $1 in
@@ -50,8 +52,10 @@ done
 if [ -z "$site" ] || [ -z "$database" ] || [ -z "$dir" ]; then usage; fi
 if [ -n "$dedicated" ] && [ -n "$shared" ]; then usage; fi
 if [ -z "$dedicated" ] && { [ -z "$shared" ] || [ -z "$network" ] || [ -z "$role" ] || [ -z "$pgpass" ]; }; then usage; fi
-if [ "$action" = backup ]; then
+if [ "$action" != restore ]; then
   [ "$#" -eq 0 ] || usage
+fi
+if [ "$action" = backup ]; then
   case $retention in *:*:*) ;; *) usage ;; esac
 fi
 
@@ -106,26 +110,69 @@ if [ "$action" = backup ]; then
   exit $?
 fi
 
+# pg-restore.sh with ARGS, here or (a shared-mode drill) in the short-lived container.
+run_restore() {
+  private=
+  for a in "$@"; do [ "$a" != --private-server ] || private=yes; done
+  if [ -z "$private" ]; then
+    sh "$here/pg-restore.sh" "$dir" "$@"
+    return $?
+  fi
+  # The shared-mode drill: a throwaway server inside the short-lived container (the site's role may
+  # not create databases in the cluster). It takes the dump (already verified here) and its manifest
+  # on standard input; only --backup FILE names one.
+  if [ "${1:-}" != --backup ] || [ -z "${2:-}" ]; then usage; fi
+  file=$2
+  case $file in /*) ;; *) file="$dir/$file" ;; esac
+  base=$(basename "$file" .dump)
+  for f in "$file" "${file%.dump}.manifest.json"; do
+    name=$(basename "$f")
+    docker exec -i "$helper" sh -c 'mkdir -p /tmp/drill/daily && cat > "/tmp/drill/daily/$1"' sh "$name" <"$f" || return 1
+  done
+  shift 2
+  docker exec "$helper" sh /opt/agi/pg-restore.sh /tmp/drill --backup "daily/$base.dump" "$@"
+}
+
+if [ "$action" = drill ]; then
+  # A JSON string: backslash and quote escaped, control characters dropped.
+  json() { printf '"%s"' "$(printf '%s' "$1" | tr '\n\t' '  ' | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+  started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  last_success=null
+  if [ -f "$dir/.drill-last-success" ]; then last_success=$(json "$(cat "$dir/.drill-last-success")"); fi
+  error='' dump=''
+  if [ -n "$setup_error" ]; then
+    error=$setup_error
+  elif ! dump=$(run_restore --latest --check 2>"$dir/.drill.err"); then
+    error="no verified dump to drill: $(tail -n 1 "$dir/.drill.err")"
+    dump=''
+  elif [ -n "$dedicated" ] && ! out=$(run_restore --backup "$dump" --into-scratch 2>&1); then
+    error="the drill failed: $(printf '%s' "$out" | tail -n 1)"
+  elif [ -z "$dedicated" ] && ! out=$(run_restore --backup "$dump" --into-scratch --private-server 2>&1); then
+    error="the drill failed: $(printf '%s' "$out" | tail -n 1)"
+  fi
+  rm -f "$dir/.drill.err"
+  if [ -z "$error" ]; then
+    printf '%s' "$started" >"$dir/.drill-last-success"
+    last_success=$(json "$started")
+  fi
+  tmp="$dir/.drill.json.$$"
+  {
+    printf '{\n  "site": %s,\n  "lastAttempt": %s,\n' "$(json "$site")" "$(json "$started")"
+    printf '  "lastSuccess": %s,\n' "$last_success"
+    if [ -n "$dump" ]; then printf '  "dump": %s,\n' "$(json "$(basename "$dump")")"; else printf '  "dump": null,\n'; fi
+    if [ -n "$error" ]; then printf '  "lastError": %s\n}\n' "$(json "$error")"; else printf '  "lastError": null\n}\n'; fi
+  } >"$tmp"
+  mv -f "$tmp" "$dir/drill.json"
+  if [ -n "$error" ]; then
+    echo "drill $site: FAILED: $error" >&2
+    exit 1
+  fi
+  echo "drill $site: ok: $(basename "$dump") restores and matches its manifest"
+  exit 0
+fi
+
 if [ -n "$setup_error" ]; then
   echo "restore: $setup_error" >&2
   exit 1
 fi
-private=
-for a in "$@"; do [ "$a" != --private-server ] || private=yes; done
-if [ -z "$private" ]; then
-  sh "$here/pg-restore.sh" "$dir" "$@"
-  exit $?
-fi
-# The shared-mode drill: a throwaway server inside the short-lived container (the site's role may
-# not create databases in the cluster). It takes the dump (already verified here) and its manifest
-# on standard input; only --backup FILE names one.
-if [ "${1:-}" != --backup ] || [ -z "${2:-}" ]; then usage; fi
-file=$2
-case $file in /*) ;; *) file="$dir/$file" ;; esac
-base=$(basename "$file" .dump)
-for f in "$file" "${file%.dump}.manifest.json"; do
-  name=$(basename "$f")
-  docker exec -i "$helper" sh -c 'mkdir -p /tmp/drill/daily && cat > "/tmp/drill/daily/$1"' sh "$name" <"$f"
-done
-shift 2
-docker exec "$helper" sh /opt/agi/pg-restore.sh /tmp/drill --backup "daily/$base.dump" "$@"
+run_restore "$@"

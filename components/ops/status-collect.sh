@@ -2,10 +2,13 @@
 # Collects what `npm run status` reports, on a host, in one pass: run as the deploy user (over SSH
 # with the pinned key, or locally), reading Docker and /proc. Prints sections, each introduced by a
 # line "### <name>", for the status command to parse. Changes nothing.
-#   status-collect.sh BACKUP_ROOT
+#   status-collect.sh BACKUP_ROOT [STATE_DIR]
+# STATE_DIR holds the ops timer's records (heal.log, memory.log; core/ops.ts).
 set -u
-backups=${1:?usage: status-collect.sh BACKUP_ROOT}
+backups=${1:?usage: status-collect.sh BACKUP_ROOT [STATE_DIR]}
+state=${2:-}
 case $backups in /*) ;; *) echo "status-collect: BACKUP_ROOT must be absolute" >&2; exit 2 ;; esac
+case $state in '' | /*) ;; *) echo "status-collect: STATE_DIR must be absolute" >&2; exit 2 ;; esac
 
 echo "### now"
 date -u +%s
@@ -31,7 +34,15 @@ for f in "$backups"/*/status.json; do
   dir=${f%/status.json}
   echo "=== ${dir##*/}"
   cat "$f"
+  if [ -f "$dir/drill.json" ]; then
+    echo "=== ${dir##*/} drill"
+    cat "$dir/drill.json"
+  fi
 done
+echo "### heal"
+if [ -n "$state" ] && [ -f "$state/heal.log" ]; then cat "$state/heal.log"; fi
+echo "### memory"
+if [ -n "$state" ] && [ -f "$state/memory.log" ]; then cat "$state/memory.log"; fi
 echo "### loadavg"
 cat /proc/loadavg
 echo "### meminfo"

@@ -374,6 +374,35 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
       ...words.slice(3),
     ]);
     assert.equal(drill.code, 0, `restore drill: ${drill.stdout}\n${drill.stderr}`);
+
+    // The scheduled drill, exactly as its timer runs it: its result lands in drill.json.
+    const drillService = fs.readFileSync(path.join(units, "agi-drill-alpha.service"), "utf8");
+    const drillStart = /^ExecStart=(.*)$/m.exec(drillService)![1];
+    assert.match(drillStart, /site-backup\.sh drill site=alpha /);
+    const scheduled = await run("/bin/sh", ["-c", drillStart]);
+    assert.equal(scheduled.code, 0, `${scheduled.stdout}\n${scheduled.stderr}`);
+    const record = () =>
+      JSON.parse(fs.readFileSync(path.join(dir, "drill.json"), "utf8")) as {
+        lastSuccess: string | null;
+        lastError: string | null;
+        dump: string | null;
+      };
+    const passed = record();
+    assert.equal(passed.lastError, null);
+    assert.equal(passed.dump, path.basename(dump));
+    assert.ok(passed.lastSuccess);
+    // A drill that fails (no dump to drill) says so, and keeps the last success.
+    fs.renameSync(dump, `${dump}.aside`);
+    try {
+      const failing = await run("/bin/sh", ["-c", drillStart]);
+      assert.notEqual(failing.code, 0);
+      assert.match(failing.stderr, /drill alpha: FAILED: /);
+      const failed = record();
+      assert.ok(failed.lastError, "no error recorded");
+      assert.equal(failed.lastSuccess, passed.lastSuccess);
+    } finally {
+      fs.renameSync(`${dump}.aside`, dump);
+    }
   });
 
   it("records the idle memory of each kind of container", async () => {
@@ -452,6 +481,9 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
       assert.equal(o.after, o.attempted, "the edge routes to the new version");
       // The switch is the alias moving on the site's edge network: the edge's config is untouched.
       assert.equal(o.edgeReloaded, false, "the site's fragment changed");
+      // The replaced version's image keeps a local tag, so the image prune leaves it for a rollback.
+      const previous = await run("docker", ["image", "inspect", `agi-previous/${site}:latest`]);
+      assert.equal(previous.code, 0, "the replaced version's image has no rollback tag");
       assert.ok(!o.report?.updated.includes(`${site}-route-local`), "the route was updated");
       assert.equal(await containerExists(o.before), false, `${o.before} is still there`);
       assert.deepEqual(await appContainersOf(harness, site), [o.attempted]);

@@ -1,0 +1,182 @@
+/**
+ * The host's operations on a real engine: the ops timer's job (components/ops/ops-tick.sh) heals an
+ * app that stays unhealthy, stops at the hour's limit, and `npm run status` reports it from the
+ * collector's real output; the image prune keeps what a rollback needs. Each scenario polls Docker
+ * for the state it waits for (no fixed sleeps). Everything is labelled with the run and removed.
+ */
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { synth } from "../../scripts/synth";
+import { judge, parseHostReport } from "../../core/status";
+import { docker, run } from "./docker";
+import { RUN_LABEL } from "./harness";
+import { buildImages, tagsFor } from "./images";
+import { appImagesOf } from "./project";
+
+const ROOT = path.resolve(__dirname, "../..");
+const OPS = path.join(ROOT, "components", "ops");
+const runId = `ops${Date.now().toString(36)}`;
+const log = (m: string) => process.stderr.write(`engine-ops: ${m}\n`);
+
+/** Polls `probe` every 250 ms until it returns true, or fails after `seconds`. */
+async function until(what: string, seconds: number, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`not within ${seconds} s: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const health = async (name: string) => {
+  const out = await docker([
+    "inspect",
+    "--format",
+    "{{.State.Health.Status}} {{.State.Health.FailingStreak}} {{.State.StartedAt}}",
+    name,
+  ]);
+  const [status, streak, started] = out.trim().split(" ");
+  return { status, streak: Number(streak), started };
+};
+
+describe("host operations on the engine", { concurrency: false }, () => {
+  let image = "";
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agi-engine-ops-"));
+  const state = path.join(dir, "state");
+  const backups = path.join(dir, "backups");
+  const app = "opsx-app-0123abcd";
+
+  before(async () => {
+    const local = await synth(ROOT, "local", path.join(ROOT, "sites"), "sites");
+    await buildImages(tagsFor(local.manifest.resources), log);
+    [image] = appImagesOf(local.manifest.resources);
+    fs.mkdirSync(backups, { recursive: true });
+  });
+
+  after(async () => {
+    const ids = (await docker(["ps", "-aq", "--filter", `label=${RUN_LABEL}=${runId}`])).trim();
+    if (ids) await run("docker", ["rm", "-f", ...ids.split("\n")]);
+    const refs = (
+      await docker([
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "--filter",
+        `reference=agi-ops-test/*`,
+      ])
+    ).trim();
+    for (const ref of [...(refs ? refs.split("\n") : []), "agi-previous/agi-ops-test:latest"]) {
+      await run("docker", ["rmi", ref]);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("restarts an app that stays unhealthy, stops at the hour's limit, and status fails on it", async () => {
+    await docker([
+      "run",
+      "--detach",
+      "--name",
+      app,
+      "--label",
+      `${RUN_LABEL}=${runId}`,
+      "--label",
+      "agi.managed-by=agi-platform",
+      "--label",
+      "agi.role=app",
+      "--label",
+      "agi.site=opsx",
+      "--health-cmd",
+      "test ! -e /tmp/sick",
+      "--health-interval",
+      "1s",
+      "--health-retries",
+      "1",
+      "--health-timeout",
+      "5s",
+      "--entrypoint",
+      "sleep",
+      image,
+      "infinity",
+    ]);
+    await until("the app is healthy", 30, async () => (await health(app)).status === "healthy");
+    const tick = () => run("sh", [path.join(OPS, "ops-tick.sh"), state, "2", "2"]);
+    // A healthy app: sampled, never restarted.
+    const calm = await tick();
+    assert.equal(calm.code, 0, calm.stderr);
+    assert.equal(fs.readFileSync(path.join(state, "heal.log"), "utf8"), "");
+    assert.match(
+      fs.readFileSync(path.join(state, "memory.log"), "utf8"),
+      new RegExp(` ${app} \\d+\\n`),
+    );
+
+    // The app hangs (its probe fails from now on; the file survives a restart).
+    await docker(["exec", app, "touch", "/tmp/sick"]);
+    const starts: string[] = [(await health(app)).started];
+    for (let i = 0; i < 2; i++) {
+      await until("two failed probes in a row", 30, async () => (await health(app)).streak >= 2);
+      const r = await tick();
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`restarted ${app}: unhealthy`));
+      starts.push((await health(app)).started);
+    }
+    assert.equal(new Set(starts).size, 3, "each restart starts the container again");
+    await until(
+      "still failing after the restarts",
+      30,
+      async () => (await health(app)).streak >= 2,
+    );
+    const limited = await tick();
+    assert.match(limited.stderr, /still unhealthy after 2 restarts this hour; left alone/);
+    assert.equal((await health(app)).started, starts[2], "restarted past the limit");
+    const heal = fs.readFileSync(path.join(state, "heal.log"), "utf8").trim().split("\n");
+    assert.deepEqual(
+      heal.map((l) => l.split(" ").slice(1, 3).join(" ")),
+      [`${app} restarted`, `${app} restarted`, `${app} limit`],
+    );
+
+    // The status command's collector, on this engine, and its judgement.
+    const report = await run("sh", [path.join(OPS, "status-collect.sh"), backups, state]);
+    assert.equal(report.code, 0, report.stderr);
+    const facts = parseHostReport(report.stdout);
+    const checks = judge(facts, [{ site: "opsx", roles: ["app"], domains: [] }], []);
+    const check = checks.find((c) => c.subject === "opsx" && c.check === "app");
+    assert.equal(check?.verdict, "fail", JSON.stringify(check));
+    assert.match(check.detail, /healing stopped/);
+    assert.match(check.detail, /restarted 2x by healing in 24 h/);
+  });
+
+  it("prunes images nothing needs, keeping the running one and the rollback tag", async () => {
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const ref = `agi-ops-test/shop:${n}`;
+      await docker(["build", "--quiet", "--tag", ref, "--label", `agi-ops-test=${n}`, "-"], {
+        input: `FROM ${image}\nLABEL n=${n}\n`,
+      });
+      ids.push((await docker(["image", "inspect", "--format", "{{.Id}}", ref])).trim());
+    }
+    assert.equal(new Set(ids).size, 3);
+    await docker([
+      "run",
+      "--detach",
+      "--label",
+      `${RUN_LABEL}=${runId}`,
+      "--entrypoint",
+      "sleep",
+      "agi-ops-test/shop:3",
+      "infinity",
+    ]);
+    // What the app gate does when version 3 replaced version 2.
+    await docker(["image", "tag", ids[1], "agi-previous/agi-ops-test:latest"]);
+    const r = await run("sh", [path.join(OPS, "prune-images.sh"), "agi-ops-test/*"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /prune: removed agi-ops-test\/shop:1\n/);
+    const exists = async (ref: string) =>
+      (await run("docker", ["image", "inspect", ref])).code === 0;
+    assert.equal(await exists("agi-ops-test/shop:1"), false);
+    assert.equal(await exists("agi-ops-test/shop:2"), true, "the rollback image is gone");
+    assert.equal(await exists("agi-ops-test/shop:3"), true, "the running image is gone");
+  });
+});
