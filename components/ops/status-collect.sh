@@ -32,17 +32,20 @@ echo "### backups"
 for f in "$backups"/*/status.json; do
   [ -f "$f" ] || continue
   dir=${f%/status.json}
+  # A record without a final newline must not swallow the next marker line.
   echo "=== ${dir##*/}"
   cat "$f"
+  echo
   if [ -f "$dir/drill.json" ]; then
     echo "=== ${dir##*/} drill"
     cat "$dir/drill.json"
+    echo
   fi
 done
 echo "### heal"
-if [ -n "$state" ] && [ -f "$state/heal.log" ]; then cat "$state/heal.log"; fi
+if [ -n "$state" ] && [ -f "$state/heal.log" ]; then cat "$state/heal.log" && echo; fi
 echo "### memory"
-if [ -n "$state" ] && [ -f "$state/memory.log" ]; then cat "$state/memory.log"; fi
+if [ -n "$state" ] && [ -f "$state/memory.log" ]; then cat "$state/memory.log" && echo; fi
 echo "### loadavg"
 cat /proc/loadavg
 echo "### meminfo"

@@ -10,7 +10,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { synth } from "../../scripts/synth";
+import * as tls from "node:tls";
+import type { AddressInfo } from "node:net";
 import { judge, parseHostReport } from "../../core/status";
+import { edgeCertificate } from "../../scripts/status";
 import { docker, run } from "./docker";
 import { RUN_LABEL } from "./harness";
 import { buildImages, tagsFor } from "./images";
@@ -29,6 +32,22 @@ async function until(what: string, seconds: number, probe: () => Promise<boolean
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** `docker run` of a container NAME that the ops scripts take for SITE's app (labelled as such). */
+const runApp = (name: string, site: string) => [
+  "run",
+  "--detach",
+  "--name",
+  name,
+  "--label",
+  `${RUN_LABEL}=${runId}`,
+  "--label",
+  "agi.managed-by=agi-platform",
+  "--label",
+  "agi.role=app",
+  "--label",
+  `agi.site=${site}`,
+];
 
 const health = async (name: string) => {
   const out = await docker([
@@ -76,18 +95,7 @@ describe("host operations on the engine", { concurrency: false }, () => {
 
   it("restarts an app that stays unhealthy, stops at the hour's limit, and status fails on it", async () => {
     await docker([
-      "run",
-      "--detach",
-      "--name",
-      app,
-      "--label",
-      `${RUN_LABEL}=${runId}`,
-      "--label",
-      "agi.managed-by=agi-platform",
-      "--label",
-      "agi.role=app",
-      "--label",
-      "agi.site=opsx",
+      ...runApp(app, "opsx"),
       "--health-cmd",
       "test ! -e /tmp/sick",
       "--health-interval",
@@ -178,5 +186,134 @@ describe("host operations on the engine", { concurrency: false }, () => {
     assert.equal(await exists("agi-ops-test/shop:1"), false);
     assert.equal(await exists("agi-ops-test/shop:2"), true, "the rollback image is gone");
     assert.equal(await exists("agi-ops-test/shop:3"), true, "the running image is gone");
+  });
+
+  it("status on this engine: a restart loop, an old backup, a full disk and a certificate near expiry are out of bounds", async () => {
+    // A container in a restart loop (it exits at once; Docker restarts it).
+    await docker([
+      ...runApp("loopx-app-0123abcd", "loopx"),
+      "--restart",
+      "always",
+      "--entrypoint",
+      "sh",
+      image,
+      "-c",
+      "exit 3",
+    ]);
+    await until("two restarts", 60, async () => {
+      const n = await docker(["inspect", "--format", "{{.RestartCount}}", "loopx-app-0123abcd"]);
+      return Number(n.trim()) >= 2;
+    });
+    // The backup root on a small file system of its own, nearly full, with an old backup record.
+    const full = path.join(dir, "full");
+    fs.mkdirSync(full);
+    const mounted = await run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", full]);
+    assert.equal(mounted.code, 0, `a tmpfs for the full disk: ${mounted.stderr}`);
+    try {
+      fs.mkdirSync(path.join(full, "loopx"));
+      const old = new Date(Date.now() - 3 * 86400_000).toISOString();
+      fs.writeFileSync(
+        path.join(full, "loopx", "status.json"),
+        JSON.stringify({ site: "loopx", lastAttempt: old, lastSuccess: old, lastError: null }),
+      );
+      fs.writeFileSync(path.join(full, "filler"), Buffer.alloc(1843 * 1024));
+      const report = await run("sh", [path.join(OPS, "status-collect.sh"), full, state]);
+      assert.equal(report.code, 0, report.stderr);
+      const facts = parseHostReport(report.stdout);
+
+      // A certificate 10 days from expiry, from a CA of this test, served over real TLS.
+      const pki = path.join(dir, "pki");
+      fs.mkdirSync(pki);
+      const ssl = async (...args: string[]) => {
+        const r = await run("openssl", args, { cwd: pki });
+        assert.equal(r.code, 0, r.stderr);
+      };
+      await ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "90",
+        "-subj",
+        "/CN=agi test CA",
+      );
+      await ssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=near.test",
+      );
+      await ssl(
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.crt",
+        "-days",
+        "10",
+      );
+      const server = tls.createServer({
+        key: fs.readFileSync(path.join(pki, "leaf.key")),
+        cert: fs.readFileSync(path.join(pki, "leaf.crt")),
+      });
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      let cert;
+      try {
+        const port = (server.address() as AddressInfo).port;
+        cert = await edgeCertificate("127.0.0.1", port, "near.test", true);
+      } finally {
+        server.close();
+      }
+      assert.equal(cert.error, undefined);
+      assert.match(cert.issuer, /agi test CA/);
+
+      const checks = judge(
+        facts,
+        [
+          {
+            site: "loopx",
+            roles: ["app"],
+            backupIntervalSeconds: 86400,
+            backupDir: "loopx",
+            domains: ["near.test"],
+          },
+        ],
+        [cert],
+      );
+      const verdict = (check: string) => checks.find((c) => c.check === check);
+      log(checks.map((c) => `${c.subject} ${c.check} ${c.verdict}: ${c.detail}`).join("\n"));
+      assert.equal(verdict("app")?.verdict, "fail");
+      assert.match(verdict("app")!.detail, /restarting|exit\(s\) in 24 h/);
+      assert.equal(verdict("backup")?.verdict, "fail");
+      assert.match(verdict("backup")!.detail, /^last verified 3\.0 days ago/);
+      assert.equal(verdict("cert near.test")?.verdict, "fail");
+      const disk = checks.find((c) => c.check === `disk ${full}`);
+      assert.equal(
+        disk?.verdict,
+        "fail",
+        JSON.stringify(checks.filter((c) => c.subject === "host")),
+      );
+      assert.equal(verdict("disk /")?.verdict !== undefined, true);
+    } finally {
+      await run("umount", [full]);
+    }
   });
 });
