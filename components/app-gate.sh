@@ -1,36 +1,44 @@
 #!/bin/sh
 # The gate of one app container version: the edge is switched to a version only after this passes.
 #
-#   app-gate.sh wait   SITE CONTAINER DEADLINE_SECONDS
+#   app-gate.sh wait   SITE CONTAINER DEADLINE_SECONDS [GRACE_SECONDS]
 #   app-gate.sh remove SITE CONTAINER GRACE_SECONDS
 #
-# wait polls `docker inspect` until CONTAINER is healthy (running, when it has no healthcheck), then
-# gives it the site's name as an alias on the site's edge network (SITE-edge), the name the edge
-# proxies to: Docker's DNS answers it for this version from then on (beside the previous version
-# until that one is removed), and the edge resolves it per new connection, so the switch needs no
-# reload of the edge. The version starts on that network without the alias, and is not serving yet,
-# so leaving and joining it again is harmless. If it
-# exits, restarts, disappears, or is not healthy within DEADLINE_SECONDS, it prints the site, the
-# container, its last health state and healthcheck outputs (never the container's environment or
+# wait polls `docker inspect` until CONTAINER is healthy (running, when it has no healthcheck). Then,
+# in this order:
+#   1. the image of the version that serves now (the one holding the site's name) gets the local tag
+#      agi-previous/SITE:latest, so the image prune leaves it for a rollback that needs no pull;
+#   2. CONTAINER gets the site's name as an alias on the site's edge network (SITE-edge), the name the
+#      edge proxies to. Docker's DNS answers it with this version from then on, and the edge resolves
+#      it per new connection, so the switch needs no reload of the edge. The version starts on that
+#      network without the alias and serves nobody yet, so leaving and joining it again is harmless;
+#   3. every other running version of the site is stopped with GRACE_SECONDS (default 30) for its
+#      in-flight requests: from then on only CONTAINER answers, also if the rest of the deployment
+#      fails (the old version's own gate removes the stopped container later).
+# Each step is idempotent, so a run interrupted anywhere ends the same when it runs again. If the
+# container exits, restarts, disappears, or is not healthy within DEADLINE_SECONDS, it prints the site,
+# the container, its last health state and healthcheck outputs (never the container's environment or
 # logs), removes the container, and exits non-zero: no container of a failed version is left behind.
 # "unhealthy" alone does not end the wait: Docker turns a container healthy again on its next passing
 # probe, and on a busy host probes of a good version time out for a while (seen in the engine suite);
 # a version that stays unhealthy fails at the deadline.
-# remove stops CONTAINER with GRACE_SECONDS for in-flight requests, then removes it; a container that
-# is already gone is not an error.
+# remove stops CONTAINER with GRACE_SECONDS for in-flight requests, then removes it. A container that
+# Docker says does not exist is not an error; any other failure to inspect it (a daemon restarting) is.
 # Installed on the host by the Platform; names are checked here again, as where they enter.
 set -eu
 
 usage() {
-  echo "usage: app-gate.sh wait|remove SITE CONTAINER SECONDS" >&2
+  echo "usage: app-gate.sh wait SITE CONTAINER DEADLINE [GRACE] | remove SITE CONTAINER GRACE" >&2
   exit 2
 }
-[ "$#" -eq 4 ] || usage
+[ "$#" -eq 4 ] || { [ "$#" -eq 5 ] && [ "$1" = wait ]; } || usage
 action=$1
 site=$2
 container=$3
 seconds=$4
+grace=${5:-30}
 case $action in wait | remove) ;; *) usage ;; esac
+case $grace in '' | *[!0-9]*) usage ;; esac
 case $site in '' | *[!a-z0-9-]*)
   echo "app-gate: bad site name" >&2
   exit 2
@@ -50,15 +58,16 @@ case $seconds in '' | *[!0-9]*)
   ;;
 esac
 
-# Whether the container exists (a failed inspect for any other reason is an error of its own).
-exists() {
-  docker container inspect --format '{{.Id}}' "$container" >/dev/null 2>&1
-}
-
 if [ "$action" = remove ]; then
-  if ! exists; then
-    echo "app-gate: $site: $container is already gone"
-    exit 0
+  if ! out=$(docker container inspect --format '{{.Id}}' "$container" 2>&1); then
+    case $out in
+    *"No such container"* | *"No such object"*)
+      echo "app-gate: $site: $container is already gone"
+      exit 0
+      ;;
+    esac
+    echo "app-gate: $site: cannot inspect $container, so it is not removed: $out" >&2
+    exit 1
   fi
   docker stop --time "$seconds" "$container" >/dev/null
   docker rm --volumes "$container" >/dev/null
@@ -87,25 +96,44 @@ fail() {
   exit 1
 }
 
-# Gives the healthy CONTAINER the site's name on the site's edge network (idempotent: a run that was
-# interrupted after it, or before it, ends the same).
+# The running app containers of the site other than CONTAINER, one per line.
+others() {
+  docker ps --filter "label=agi.site=$site" --filter label=agi.role=app --format '{{.Names}}' |
+    grep -vxF "$container" || true
+}
+
+# The aliases a container holds on the site's edge network, space-separated.
+aliases_of() {
+  docker container inspect \
+    --format "{{with index .NetworkSettings.Networks \"$site-edge\"}}{{range .Aliases}}{{.}} {{end}}{{end}}" \
+    "$1"
+}
+
+# Steps 1 to 3 above, for the healthy CONTAINER.
 publish() {
   network=$site-edge
-  aliases=$(docker container inspect \
-    --format "{{with index .NetworkSettings.Networks \"$network\"}}{{range .Aliases}}{{.}} {{end}}{{end}}" \
-    "$container")
-  case " $aliases " in *" $site "*) return 0 ;; esac
-  docker network disconnect "$network" "$container" >/dev/null 2>&1 || true
-  if ! docker network connect --alias "$site" "$network" "$container" >/dev/null; then
-    fail "could not join its edge network $network"
-  fi
-  # The version this one replaces keeps its image under a local tag, so the image prune
-  # (components/ops/prune-images.sh) leaves it for a rollback that needs no pull.
-  for other in $(docker ps -a --filter "label=agi.site=$site" --filter label=agi.role=app --format '{{.Names}}'); do
-    [ "$other" != "$container" ] || continue
+  old=$(others)
+  for other in $old; do
+    held=$(aliases_of "$other" 2>/dev/null) || continue
+    case " $held " in *" $site "*) ;; *) continue ;; esac
     image=$(docker container inspect --format '{{.Image}}' "$other" 2>/dev/null) || continue
     docker image tag "$image" "agi-previous/$site:latest" >/dev/null 2>&1 || true
   done
+  held=$(aliases_of "$container" 2>/dev/null) || fail "could not be inspected"
+  case " $held " in
+  *" $site "*) ;;
+  *)
+    docker network disconnect "$network" "$container" >/dev/null 2>&1 || true
+    if ! docker network connect --alias "$site" "$network" "$container" >/dev/null; then
+      fail "could not join its edge network $network"
+    fi
+    ;;
+  esac
+  for other in $old; do
+    docker stop --time "$grace" "$other" >/dev/null 2>&1 &
+  done
+  wait
+  [ -z "$old" ] || echo "app-gate: $site: stopped the previous version ($(printf '%s' "$old" | tr '\n' ' ')) after its in-flight requests"
 }
 
 start=$(date +%s)

@@ -487,7 +487,9 @@ function appGateCommands(
   edge: EdgeTarget,
 ): { create: pulumi.Output<string>; delete: pulumi.Output<string> } {
   return {
-    create: container.apply((c) => gateCommandLine("wait", site, c, GATE_DEADLINE_SECONDS, edge)),
+    create: container.apply((c) =>
+      gateCommandLine("wait", site, c, GATE_DEADLINE_SECONDS, edge, app.stopGracePeriod),
+    ),
     delete: container.apply((c) => gateCommandLine("remove", site, c, app.stopGracePeriod, edge)),
   };
 }

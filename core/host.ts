@@ -141,14 +141,20 @@ export function gateCommandLine(
   container: string,
   seconds: number,
   edge: EdgeTarget,
+  /** wait only: the grace the previous version gets to finish its requests once this one serves. */
+  grace?: number,
 ): string {
   if (!APP_CONTAINER_PATTERN.test(container) || !container.startsWith(`${site}-app-`)) {
     throw new Error(`not an app container of site ${site}: ${JSON.stringify(container)}`);
   }
-  if (!Number.isInteger(seconds) || seconds < 0) {
-    throw new Error(`gate ${action}: not a whole number of seconds: ${seconds}`);
+  for (const n of grace === undefined ? [seconds] : [seconds, grace]) {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new Error(`gate ${action}: not a whole number of seconds: ${n}`);
+    }
   }
-  return commandLine(["sh", edge.gateScript, action, site, container, String(seconds)]);
+  if (grace !== undefined && action !== "wait") throw new Error("gate remove: no second number");
+  const words = ["sh", edge.gateScript, action, site, container, String(seconds)];
+  return commandLine(grace === undefined ? words : [...words, String(grace)]);
 }
 
 export function sha256(text: string): string {

@@ -20,8 +20,8 @@ export const OPS_SCRIPTS = ["ops-tick.sh", "prune-images.sh"] as const;
 export const HEAL_FAILING_STREAK = 6;
 /** Restarts per app container in any hour before healing stops and the status check fails. */
 export const HEAL_MAX_RESTARTS_PER_HOUR = 3;
-/** The image prune: daily at 04:40 UTC, after the backups (02:00-03:59) and before the drills. */
-export const PRUNE_SCHEDULE = "40 4 * * *";
+/** The image prune: daily at 06:30 UTC, after the default backups (02:00-03:59) and drills (04:00-05:59). */
+export const PRUNE_SCHEDULE = "30 6 * * *";
 
 /** Where a host keeps the ops scripts and their records. */
 export interface OpsHost {

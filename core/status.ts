@@ -267,7 +267,7 @@ export interface SiteExpectation {
   records?: PlannedRecord[];
 }
 
-/** What a resolver answered for a domain's A record. */
+/** What a resolver answered for a domain's A and AAAA records (addresses of both families). */
 export interface DnsFacts {
   domain: string;
   answers: string[];
@@ -275,9 +275,9 @@ export interface DnsFacts {
 }
 
 /**
- * The DNS checks of a site: each declared record against what resolvers answer. A proxied record
- * must answer only Cloudflare's addresses (the host's own address there means the proxy is off and
- * the origin is exposed); a DNS-only one exactly the host's address.
+ * The DNS checks of a site: each declared record against what resolvers answer, A and AAAA. A
+ * proxied record must answer only Cloudflare's addresses, of both families (the host's own address
+ * there, or a stray AAAA record, exposes the origin); a DNS-only one exactly the host's address.
  */
 export function judgeDns(site: SiteExpectation, dns: DnsFacts[]): Check[] {
   const out: Check[] = [];
@@ -286,7 +286,12 @@ export function judgeDns(site: SiteExpectation, dns: DnsFacts[]): Check[] {
     if (!d) continue;
     const check = `dns ${r.name}`;
     if (d.error || d.answers.length === 0) {
-      out.push({ subject: site.site, check, verdict: "fail", detail: d.error ?? "no A record" });
+      out.push({
+        subject: site.site,
+        check,
+        verdict: "fail",
+        detail: d.error ?? "no address record",
+      });
       continue;
     }
     const got = [...d.answers].sort().join(", ");
@@ -311,6 +316,11 @@ export function judgeDns(site: SiteExpectation, dns: DnsFacts[]): Check[] {
 
 /** A memory sample every minute: an hour "over" needs this many of the last hour's, all over. */
 export const MEMORY_HOUR_MIN_SAMPLES = 50;
+/**
+ * How long a "limit" line of healing counts: the hour, and two runs of the minute timer, which writes
+ * the next line only once the last one is an hour old (so the failure never lapses between them).
+ */
+export const HEAL_LIMIT_WINDOW = 3600 + 120;
 /** What a drill may be late by, beyond its interval (the drill's own run time, a slow timer). */
 export const DRILL_SLACK_SECONDS = 3600;
 
@@ -345,7 +355,12 @@ export function judge(
       for (const c of running) {
         const problems: string[] = [];
         if (c.health && c.health !== "healthy") problems.push(c.health);
-        if (c.exits24h > 0) problems.push(`${c.exits24h} exit(s) in 24 h`);
+        // Healing's own restarts are shown below, not counted as exits.
+        const healedExits = facts.heal.filter(
+          (h) => h.container === c.name && h.event === "restarted" && h.at > now - DAY,
+        ).length;
+        const exits = Math.max(0, c.exits24h - healedExits);
+        if (exits > 0) problems.push(`${exits} exit(s) in 24 h`);
         const used = c.memoryUsedBytes;
         const res = c.memoryReservationBytes;
         const hour = facts.memorySamples.filter((m) => m.container === c.name && m.at > now - 3600);
@@ -365,7 +380,8 @@ export function judge(
           if (healed.length) notes.push(`restarted ${healed.length}x by healing in 24 h`);
           if (
             facts.heal.some(
-              (h) => h.container === c.name && h.event === "limit" && h.at > now - 3600,
+              (h) =>
+                h.container === c.name && h.event === "limit" && h.at > now - HEAL_LIMIT_WINDOW,
             )
           ) {
             problems.push(

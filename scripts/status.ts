@@ -111,18 +111,26 @@ function collect(host: HostSettings, timeoutMs: number): Promise<string> {
   });
 }
 
-/** The A records resolvers answer for `domain` (the system's resolver, 5 s at most). */
+/**
+ * The A and AAAA records resolvers answer for `domain` (the system's resolver, 5 s at most each). A
+ * name with no record of one family is normal (ENODATA); a failure of both is the error.
+ */
 export async function resolveA(domain: string, timeoutMs = 5000): Promise<DnsFacts> {
   const resolver = new dnsPromises.Resolver({ timeout: timeoutMs, tries: 2 });
-  try {
-    return { domain, answers: await resolver.resolve4(domain) };
-  } catch (e) {
-    return {
-      domain,
-      answers: [],
-      error: `no answer: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    };
+  const code = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  const [v4, v6] = await Promise.allSettled([resolver.resolve4(domain), resolver.resolve6(domain)]);
+  const answers = [
+    ...(v4.status === "fulfilled" ? v4.value : []),
+    ...(v6.status === "fulfilled" ? v6.value : []),
+  ];
+  const failures = [v4, v6]
+    .filter((r): r is PromiseRejectedResult => r.status === "rejected")
+    .map((r) => code(r.reason))
+    .filter((c) => c !== "ENODATA");
+  if (!answers.length) {
+    return { domain, answers, error: `no answer: ${failures[0] ?? "ENODATA"}` };
   }
+  return { domain, answers };
 }
 
 /** The certificate the edge serves for `domain` (SNI), read over TLS without trusting it. */

@@ -31,14 +31,15 @@ function fakeDocker(
   dirs.push(dir);
   fs.writeFileSync(path.join(dir, "states.txt"), `${states.join("\n")}\n`);
   fs.writeFileSync(path.join(dir, "probes.txt"), probes);
-  if (aliases !== undefined) fs.writeFileSync(path.join(dir, "aliases.txt"), aliases);
+  if (aliases !== undefined) fs.writeFileSync(path.join(dir, `aliases-${NAME}.txt`), aliases);
   fs.writeFileSync(path.join(dir, "n"), "0");
   const docker = `#!/bin/sh
 dir=${dir}
 if [ "$1 $2" = "container inspect" ]; then
   case "$4" in
   *Health.Log*) cat "$dir/probes.txt"; exit 0 ;;
-  *Networks*) echo "inspect aliases" >> "$dir/calls.txt"; cat "$dir/aliases.txt" 2>/dev/null; exit 0 ;;
+  *Networks*) echo "inspect aliases $5" >> "$dir/calls.txt"; cat "$dir/aliases-$5.txt" 2>/dev/null; exit 0 ;;
+  *.Image*) echo "sha256:image-of-$5"; exit 0 ;;
   *.Id*) line=$(sed -n 1p "$dir/states.txt") ;;
   *)
     n=$(cat "$dir/n"); n=$((n + 1)); echo "$n" > "$dir/n"
@@ -46,11 +47,13 @@ if [ "$1 $2" = "container inspect" ]; then
     [ "$n" -le "$total" ] || n=$total
     line=$(sed -n "\${n}p" "$dir/states.txt") ;;
   esac
-  [ "$line" != missing ] || exit 1
+  if [ "$line" = missing ]; then echo "Error: No such container: $5" >&2; exit 1; fi
+  if [ "$line" = down ]; then echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock" >&2; exit 1; fi
   case "$4" in *.Id*) echo id ;; *) echo "$line" ;; esac
   exit 0
 fi
 echo "$*" >> "$dir/calls.txt"
+if [ "$1" = ps ]; then cat "$dir/ps.txt" 2>/dev/null; exit 0; fi
 if [ "$1 $2" = "network connect" ] && [ -e "$dir/connect-fails" ]; then exit 1; fi
 `;
   fs.writeFileSync(path.join(dir, "docker"), docker, { mode: 0o755 });
@@ -80,22 +83,50 @@ test("wait: once healthy (through a transient unhealthy), the version takes the 
     /app-gate: shop: shop-app-0123abcd is healthy after \d+s and serves as shop/,
   );
   assert.deepEqual(d.calls(), [
-    "inspect aliases",
+    "ps --filter label=agi.site=shop --filter label=agi.role=app --format {{.Names}}",
+    `inspect aliases ${NAME}`,
     `network disconnect shop-edge ${NAME}`,
     `network connect --alias shop shop-edge ${NAME}`,
-    "ps -a --filter label=agi.site=shop --filter label=agi.role=app --format {{.Names}}",
   ]);
+});
+
+test("wait: the version that served is tagged for a rollback before the switch, then stopped with its grace", () => {
+  const OLD = "shop-app-aaaaaaaa";
+  const STALE = "shop-app-bbbbbbbb";
+  const d = fakeDocker(["running healthy 0 0"]);
+  fs.writeFileSync(path.join(d.dir, "ps.txt"), `${NAME}\n${OLD}\n${STALE}\n`);
+  fs.writeFileSync(path.join(d.dir, `aliases-${OLD}.txt`), "aaaaaaaa shop ");
+  fs.writeFileSync(path.join(d.dir, `aliases-${STALE}.txt`), "bbbbbbbb ");
+  const r = gate(d.dir, "wait", "shop", NAME, "30", "12");
+  assert.equal(r.status, 0, r.stderr);
+  const calls = d.calls();
+  // Only the alias holder's image is the rollback image; the tag comes before the switch.
+  const tag = calls.indexOf(`image tag sha256:image-of-${OLD} agi-previous/shop:latest`);
+  assert.ok(tag >= 0, calls.join("\n"));
+  assert.ok(!calls.some((c) => c.includes(`image-of-${STALE}`)));
+  const connect = calls.indexOf(`network connect --alias shop shop-edge ${NAME}`);
+  assert.ok(tag < connect);
+  // Then every other running version stops, with the site's grace, after the switch.
+  for (const old of [OLD, STALE]) {
+    const stop = calls.indexOf(`stop --time 12 ${old}`);
+    assert.ok(stop > connect, `${old}: ${calls.join("\n")}`);
+  }
+  assert.ok(!calls.some((c) => c.includes(`stop --time 12 ${NAME}`)));
+  assert.match(r.stdout, /stopped the previous version \(shop-app-aaaaaaaa shop-app-bbbbbbbb\)/);
 });
 
 test("wait: a version that already holds the alias (an interrupted run) is left as it is", () => {
   const d = fakeDocker(["running healthy 0 0"], "", "0123abcd0123 shop ");
   const r = gate(d.dir, "wait", "shop", NAME, "30");
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(d.calls(), ["inspect aliases"]);
+  assert.deepEqual(d.calls(), [
+    "ps --filter label=agi.site=shop --filter label=agi.role=app --format {{.Names}}",
+    `inspect aliases ${NAME}`,
+  ]);
   // A look-alike is not the alias: "shopx" or "x-shop" do not count.
   const near = fakeDocker(["running healthy 0 0"], "", "shopx x-shop ");
   assert.equal(gate(near.dir, "wait", "shop", NAME, "30").status, 0);
-  assert.deepEqual(near.calls().slice(1, 3), [
+  assert.deepEqual(near.calls().slice(2, 4), [
     `network disconnect shop-edge ${NAME}`,
     `network connect --alias shop shop-edge ${NAME}`,
   ]);
@@ -159,6 +190,12 @@ test("remove: stops with the grace period, then removes; a missing container is 
   assert.equal(r2.status, 0, r2.stderr);
   assert.match(r2.stdout, /already gone/);
   assert.deepEqual(gone.calls(), []);
+  // A daemon that does not answer is not "gone": the gate fails, so Pulumi keeps the old gate.
+  const down = fakeDocker(["down"]);
+  const r3 = gate(down.dir, "remove", "shop", NAME, "30");
+  assert.equal(r3.status, 1);
+  assert.match(r3.stderr, /cannot inspect shop-app-0123abcd, so it is not removed: Cannot connect/);
+  assert.deepEqual(down.calls(), []);
 });
 
 test("refuses bad arguments before it calls docker", () => {
@@ -172,6 +209,8 @@ test("refuses bad arguments before it calls docker", () => {
     ["wait", "shop", NAME, "30s"],
     ["start", "shop", NAME, "30"],
     ["wait", "shop", NAME],
+    ["wait", "shop", NAME, "30", "12s"],
+    ["remove", "shop", NAME, "30", "12"],
   ]) {
     const r = gate(d.dir, ...args);
     assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);

@@ -83,7 +83,7 @@ test("ops tick: a memory sample per running container, in bytes, the last 65 min
   assert.deepEqual(
     lines.map((l) => l.split(" ").slice(1).join(" ")),
     [
-      `shop-app-0123abcd ${Math.floor(46.02 * 1048576)}`,
+      `shop-app-0123abcd ${Math.round(46.02 * 1048576)}`,
       `shop-db ${1.5 * 1073741824}`,
       `odd ${900 * 1024}`,
     ],
@@ -96,7 +96,8 @@ test("ops tick: an app unhealthy long enough is restarted, at most N times an ho
   const d = fakeDocker({
     [UNHEALTHY]: "c1\n",
     [MANAGED]: "",
-    "inspect --format {{.Name}} {{.State.Health.FailingStreak}} c1": "/shop-app-0123abcd 7\n",
+    "inspect --format {{.Name}} {{.State.Health.FailingStreak}}": "/shop-app-0123abcd 7 shop\n",
+    "inspect --format {{with index .NetworkSettings.Networks": "shop-app-0123abcd shop \n",
   });
   for (let i = 0; i < 5; i++) {
     const r = runIn(
@@ -127,7 +128,8 @@ test("ops tick: a short failing streak, or a restart that fails, records nothing
   const short = fakeDocker({
     [UNHEALTHY]: "c1\n",
     [MANAGED]: "",
-    "inspect --format": "/shop-app-0123abcd 5\n",
+    "inspect --format {{.Name}}": "/shop-app-0123abcd 5 shop\n",
+    "inspect --format {{with": "shop \n",
   });
   assert.equal(runIn(short.dir, TICK, short.state, "6", "3").status, 0);
   assert.ok(!short.calls().some((c) => c.startsWith("restart")));
@@ -135,13 +137,35 @@ test("ops tick: a short failing streak, or a restart that fails, records nothing
   const broken = fakeDocker({
     [UNHEALTHY]: "c1\n",
     [MANAGED]: "",
-    "inspect --format": "/shop-app-0123abcd 9\n",
+    "inspect --format {{.Name}}": "/shop-app-0123abcd 9 shop\n",
+    "inspect --format {{with": "shop \n",
     restart: "!fail",
   });
   const r = runIn(broken.dir, TICK, broken.state, "6", "3");
   assert.equal(r.status, 0);
   assert.match(r.stderr, /could not restart shop-app-0123abcd/);
   assert.equal(fs.readFileSync(path.join(broken.state, "heal.log"), "utf8"), "");
+});
+
+test("ops tick: a version that does not serve (its gate still waits on it) is never restarted", () => {
+  for (const held of ["shop-app-0123abcd \n", "shopx \n", ""]) {
+    const d = fakeDocker({
+      [UNHEALTHY]: "c1\n",
+      [MANAGED]: "",
+      "inspect --format {{.Name}}": "/shop-app-0123abcd 40 shop\n",
+      "inspect --format {{with": held,
+    });
+    assert.equal(runIn(d.dir, TICK, d.state, "6", "3").status, 0);
+    assert.ok(!d.calls().some((c) => c.startsWith("restart")), held);
+  }
+  // A site label that is not a plain name is not used at all.
+  const odd = fakeDocker({
+    [UNHEALTHY]: "c1\n",
+    [MANAGED]: "",
+    "inspect --format {{.Name}}": "/shop-app-0123abcd 40 sh$op\n",
+  });
+  assert.equal(runIn(odd.dir, TICK, odd.state, "6", "3").status, 0);
+  assert.ok(!odd.calls().some((c) => c.startsWith("restart") || c.includes("Networks")));
 });
 
 test("ops tick: bad arguments exit 2 before any docker call", () => {
@@ -163,19 +187,41 @@ test("prune: keeps what containers use and the rollback tags, removes the rest b
     "inspect --format {{.Image}} c1 c2": "sha256:current\nsha256:service\n",
     "image ls --no-trunc --format {{.Repository}} {{.ID}}":
       "ghcr.io/x/shop sha256:current\nagi-previous/shop sha256:previous\nghcr.io/x/shop sha256:previous\nghcr.io/x/shop sha256:older\n<none> sha256:dangling\n",
-    "image ls --no-trunc --format {{.ID}} {{.Repository}}:{{.Tag}}":
-      "sha256:current ghcr.io/x/shop:3\nsha256:previous agi-previous/shop:latest\nsha256:previous ghcr.io/x/shop:2\nsha256:older ghcr.io/x/shop:1\nsha256:dangling <none>:<none>\nsha256:service n8n:1\n",
+    "image ls --no-trunc --format {{.ID}} {{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}": [
+      "sha256:current ghcr.io/x/shop:3 ghcr.io/x/shop@sha256:d3",
+      "sha256:previous agi-previous/shop:latest agi-previous/shop@<none>",
+      "sha256:previous ghcr.io/x/shop:2 ghcr.io/x/shop@sha256:d2",
+      "sha256:older ghcr.io/x/shop:1 ghcr.io/x/shop@sha256:d1",
+      "sha256:pinned ghcr.io/x/tool:<none> ghcr.io/x/tool@sha256:d9",
+      "sha256:dangling <none>:<none> <none>@<none>",
+      "sha256:fresh ghcr.io/x/shop:4 ghcr.io/x/shop@sha256:d4",
+      "sha256:service n8n:1 n8n@sha256:d5",
+      "",
+    ].join("\n"),
+    "image inspect --format {{.Metadata.LastTagTime}} sha256:fresh": `${new Date(
+      Date.now() - 3600_000,
+    )
+      .toISOString()
+      .replace("T", " ")
+      .replace(/\.\d+Z$/, "")}.5 +0000 UTC\n`,
+    "image inspect --format {{.Metadata.LastTagTime}} sha256:older":
+      "2026-01-01 10:00:00.1 +0000 UTC\n",
+    "image inspect --format {{.Metadata.LastTagTime}}": "0001-01-01 00:00:00 +0000 UTC\n",
   });
   const r = runIn(d.dir, PRUNE);
   assert.equal(r.status, 0, r.stderr);
+  // Untagged: by ID; pinned by digest: by repository@digest; tagged: by tag. The one tagged an hour
+  // ago stays (a deploy may not have started its container yet).
   assert.deepEqual(
     d.calls().filter((c) => c.startsWith("rmi")),
-    ["rmi sha256:dangling", "rmi ghcr.io/x/shop:1"],
+    ["rmi sha256:dangling", "rmi ghcr.io/x/shop:1", "rmi ghcr.io/x/tool@sha256:d9"],
   );
-  assert.match(r.stdout, /prune: 2 image reference\(s\) removed, 4 kept/);
+  assert.match(r.stdout, /prune: 3 image reference\(s\) removed, 5 kept/);
   // A reference filter reaches docker as one word; anything else is refused before any call.
   assert.equal(runIn(d.dir, PRUNE, "agi-x/*").status, 0);
-  assert.ok(d.calls().some((c) => c.includes("image ls --no-trunc --filter=reference=agi-x/* ")));
+  assert.ok(
+    d.calls().some((c) => c.includes("image ls --no-trunc --filter=reference=agi-x/* --format")),
+  );
   const before = d.calls().length;
   for (const bad of ["-x", "a b", "a;b", ""]) assert.equal(runIn(d.dir, PRUNE, bad).status, 2, bad);
   assert.equal(runIn(d.dir, PRUNE, "a", "b").status, 2);
@@ -192,5 +238,5 @@ test("the ops units: every minute with the heal bounds, and the daily prune", ()
   );
   assert.match(tick.timer, /^OnCalendar=\*-\*-\* \*:\*:00 UTC$/m);
   assert.match(prune.service, /^ExecStart=\/bin\/sh \/srv\/agi\/bin\/ops\/prune-images\.sh$/m);
-  assert.match(prune.timer, /^OnCalendar=\*-\*-\* 04:40:00 UTC$/m);
+  assert.match(prune.timer, /^OnCalendar=\*-\*-\* 06:30:00 UTC$/m);
 });

@@ -488,7 +488,7 @@ test("app gates: one per app version, waits for healthy on create, drains and re
   assert.equal(gate.type, "command:remote:Command");
   assert.equal(gate.parent, res("stepperslife").urn);
   // Deadline: what a deploy waits for any container (WAIT_TIMEOUT_SECONDS).
-  assert.equal(gate.inputs.create, `sh /srv/agi/bin/app-gate.sh wait stepperslife ${name} 180`);
+  assert.equal(gate.inputs.create, `sh /srv/agi/bin/app-gate.sh wait stepperslife ${name} 180 30`);
   // Delete: stop with the site's grace period (30s), so in-flight requests finish.
   assert.equal(gate.inputs.delete, `sh /srv/agi/bin/app-gate.sh remove stepperslife ${name} 30`);
   assert.equal(gate.inputs.update, undefined);

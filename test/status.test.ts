@@ -301,8 +301,23 @@ test("healing: restarts are shown; the hour's limit reached is a failure while i
   assert.equal(limit.verdict, "fail");
   assert.match(limit.detail, /^stayed unhealthy through the hour's restarts: healing stopped/);
   // Over an hour ago, or another version: no longer a failure.
-  assert.equal(app(`${NOW - 3700} shop-app-0123abcd limit 9`).verdict, "ok");
+  assert.equal(app(`${NOW - 3700} shop-app-0123abcd limit 9`).verdict, "fail", "two ticks' slack");
+  assert.equal(app(`${NOW - 3800} shop-app-0123abcd limit 9`).verdict, "ok");
   assert.equal(app(`${NOW - 100} shop-app-fedcba98 limit 9`).verdict, "ok");
+  // Healing's restarts are Docker "die" events too: those are not counted as exits, others are.
+  const die = JSON.stringify({ Actor: { Attributes: { name: "shop-app-0123abcd" } } });
+  const withEvents = (events: string) =>
+    judge(
+      parseHostReport(
+        report(containers, { heal: `${NOW - 600} shop-app-0123abcd restarted 6`, events }),
+      ),
+      [{ ...SHOP, roles: ["app"] }],
+      [],
+    ).find((c) => c.check === "app")!;
+  assert.equal(withEvents(die).verdict, "ok");
+  const twice = withEvents(`${die}\n${die}`);
+  assert.equal(twice.verdict, "fail");
+  assert.match(twice.detail, /^1 exit\(s\) in 24 h/);
   // Lines that are not records are ignored.
   assert.equal(app("garbage\n12 x").verdict, "ok");
 });
@@ -367,6 +382,12 @@ test("DNS: a proxied record answers Cloudflare only; a DNS-only one the host onl
     "dns shop.example.com",
     "fail",
   ]);
+  // A stray AAAA record outside Cloudflare's ranges exposes the origin; Cloudflare's own is fine.
+  assert.equal(verdicts({ "shop.example.com": ["104.21.3.4", "2001:db8::1"] })[0][1], "fail");
+  assert.equal(
+    verdicts({ "shop.example.com": ["104.21.3.4", "2606:4700:3030::6815:1"] })[0][1],
+    "ok",
+  );
   // A DNS-only record pointing elsewhere, or also elsewhere; no answer at all.
   assert.equal(verdicts({ "api.example.com": ["198.51.100.7"] })[0][1], "fail");
   assert.equal(verdicts({ "api.example.com": ["203.0.113.10", "198.51.100.7"] })[0][1], "fail");

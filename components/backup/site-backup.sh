@@ -63,7 +63,10 @@ mkdir -p "$dir"
 # One job per site at a time (a backup, a check, a restore): the short-lived container's name is the
 # site's. pg-backup.sh takes its own lock on $dir/.lock as well.
 exec 7>"$dir/.job.lock"
-if ! flock -w "${SITE_JOB_WAIT:-0}" 7; then
+# A scheduled drill waits for a backup of the site that runs at the same time (up to an hour).
+wait_default=0
+[ "$action" != drill ] || wait_default=3600
+if ! flock -w "${SITE_JOB_WAIT:-$wait_default}" 7; then
   echo "site-backup $site: another backup or restore of this site is running" >&2
   exit 1
 fi

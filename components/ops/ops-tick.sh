@@ -47,18 +47,24 @@ if [ -n "$ids" ]; then
         if (u == "GiB" || u == "GB") return n * 1073741824
         return n
       }
-      NF >= 2 { printf "%d %s %d\n", now, $1, bytes($2) }' >>"$state/memory.log"
+      NF >= 2 { printf "%d %s %.0f\n", now, $1, bytes($2) }' >>"$state/memory.log"
 fi
 trim "$state/memory.log" $((now - 3900))
 
 touch "$state/heal.log"
 for id in $(docker ps -q --filter label=agi.managed-by=agi-platform --filter label=agi.role=app --filter health=unhealthy); do
-  info=$(docker inspect --format '{{.Name}} {{.State.Health.FailingStreak}}' "$id") || continue
-  name=${info%% *}
-  name=${name#/}
-  failing=${info##* }
+  info=$(docker inspect --format '{{.Name}} {{.State.Health.FailingStreak}} {{index .Config.Labels "agi.site"}}' "$id") || continue
+  # shellcheck disable=SC2086 # three words, split on purpose
+  set -- $info
+  [ "$#" -eq 3 ] || continue
+  name=${1#/} failing=$2 site=$3
   case $failing in '' | *[!0-9]*) continue ;; esac
+  case $site in '' | *[!a-z0-9-]*) continue ;; esac
   [ "$failing" -ge "$streak" ] || continue
+  # Only the version that serves (it holds the site's name): a new version its gate still waits on
+  # is the gate's to judge, and restarting it would reset the gate's wait.
+  held=$(docker inspect --format "{{with index .NetworkSettings.Networks \"$site-edge\"}}{{range .Aliases}}{{.}} {{end}}{{end}}" "$id") || continue
+  case " $held " in *" $site "*) ;; *) continue ;; esac
   recent=$(awk -v cut=$((now - 3600)) -v n="$name" '$1 >= cut && $2 == n && $3 == "restarted"' "$state/heal.log" | wc -l)
   if [ "$recent" -lt "$max" ]; then
     if docker restart --time 10 "$name" >/dev/null; then
@@ -68,7 +74,7 @@ for id in $(docker ps -q --filter label=agi.managed-by=agi-platform --filter lab
       echo "ops: could not restart $name" >&2
     fi
   else
-    limited=$(awk -v cut=$((now - 3600)) -v n="$name" '$1 >= cut && $2 == n && $3 == "limit"' "$state/heal.log" | wc -l)
+    limited=$(awk -v cut=$((now - 3600)) -v n="$name" '$1 > cut && $2 == n && $3 == "limit"' "$state/heal.log" | wc -l)
     if [ "$limited" -eq 0 ]; then
       echo "$now $name limit $failing" >>"$state/heal.log"
       echo "ops: $name is still unhealthy after $max restarts this hour; left alone (npm run status reports it)" >&2
