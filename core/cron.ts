@@ -43,6 +43,21 @@ export function cronProblem(schedule: string): string | undefined {
 }
 
 /**
+ * The problem with a valid schedule that fires more often than once an `hour` (more than one minute)
+ * or once a `day` (more than one minute or hour), or undefined. Each run of a site's job costs the
+ * whole host (a dump, a restore), so a site file may not ask for one every minute.
+ */
+export function cronFrequencyProblem(schedule: string, atMost: "hour" | "day"): string | undefined {
+  if (cronProblem(schedule) !== undefined) return undefined;
+  const s = setsOf(schedule);
+  if (atMost === "hour" && s.minutes.length > 1)
+    return "fires more than once an hour; at most once an hour (give the minute as one number)";
+  if (atMost === "day" && (s.minutes.length > 1 || s.hours.length > 1))
+    return "fires more than once a day; at most once a day (give the minute and the hour as one number each)";
+  return undefined;
+}
+
+/**
  * A note for a valid schedule that fires on fewer days than once a month on average (such as only on
  * 29 February), or undefined.
  */

@@ -19,8 +19,8 @@ export const DOMAIN_PATTERN =
 export const UPSTREAM_HOST_PATTERN = /^[a-z][a-z0-9_-]{0,62}$/;
 export const ENV_NAME_PATTERN = /^[A-Z_][A-Z0-9_]*$/;
 export const CONFIG_KEY_PATTERN = /^[a-zA-Z][a-zA-Z0-9_.-]*$/;
-import { cronProblem } from "./cron";
-export { CRON_PATTERN, cronNote, cronProblem } from "./cron";
+import { cronFrequencyProblem, cronProblem } from "./cron";
+export { CRON_PATTERN, cronFrequencyProblem, cronNote, cronProblem } from "./cron";
 /** Env names that are public by definition (bundled into the browser's JavaScript). */
 export const PUBLIC_ENV_PREFIXES = ["NEXT_PUBLIC_", "PUBLIC_", "VITE_PUBLIC_"] as const;
 /** Words that make an env name a credential wherever they stand in it. */
@@ -399,27 +399,29 @@ const retentionCount = (min: number, max: number) =>
     .min(min, { error: `must be a whole number from ${min} to ${max}` })
     .max(max, { error: `must be a whole number from ${min} to ${max}` });
 
+/** A site job's schedule: valid cron that fires, and at most once an `atMost`. */
+function jobSchedule(atMost: "hour" | "day") {
+  return z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = cronProblem(v) ?? cronFrequencyProblem(v, atMost);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .optional();
+}
+
 const backupSchema = z.strictObject({
-  /** Five-field cron schedule; default: daily at a minute between 02:00 and 03:59 derived from the name. */
-  schedule: z
-    .string()
-    .superRefine((v, ctx) => {
-      const problem = cronProblem(v);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
-    })
-    .optional(),
   /**
-   * When the restore drill runs (five-field cron, UTC): the newest verified dump restored into a
-   * throwaway database and compared with its manifest. Default: weekly, on a day and at a minute
-   * between 04:00 and 05:59 derived from the name (after the backup).
+   * Five-field cron schedule, at most once an hour; default: daily at a minute between 02:00 and
+   * 03:59 derived from the name.
    */
-  drillSchedule: z
-    .string()
-    .superRefine((v, ctx) => {
-      const problem = cronProblem(v);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
-    })
-    .optional(),
+  schedule: jobSchedule("hour"),
+  /**
+   * When the restore drill runs (five-field cron, UTC, at most once a day): the newest verified dump
+   * restored into a throwaway database and compared with its manifest. Default: weekly, on a day and
+   * at a minute between 04:00 and 05:59 derived from the name (after the backup).
+   */
+  drillSchedule: jobSchedule("day"),
   /** Dumps kept per tier; default 7 daily, 4 weekly, 12 monthly. */
   retention: z
     .strictObject({

@@ -408,54 +408,35 @@ export function judge(
         });
       }
     }
-    if (site.backupIntervalSeconds !== undefined && site.backupDir) {
+    if (site.backupDir) {
       const b = facts.backups.find((x) => x.dir === site.backupDir);
-      const bound = 1.5 * site.backupIntervalSeconds;
-      if (!b?.lastSuccess) {
-        out.push({
-          subject: site.site,
-          check: "backup",
-          verdict: "fail",
-          detail: b
-            ? `no verified backup yet${b.lastError ? `; last error: ${b.lastError}` : ""}`
-            : "no status record",
-        });
-      } else {
-        const age = now - Date.parse(b.lastSuccess) / 1000;
-        const failed = age > bound || Boolean(b.lastError);
-        out.push({
-          subject: site.site,
-          check: "backup",
-          verdict: failed ? "fail" : "ok",
-          detail:
-            `last verified ${ago(age)} ago (bound ${ago(bound)})` +
-            (b.lastError ? `; last attempt failed: ${b.lastError}` : ""),
-        });
+      if (site.backupIntervalSeconds !== undefined) {
+        out.push(
+          judgeRecord(site.site, "backup", b, 1.5 * site.backupIntervalSeconds, now, {
+            missing: "no status record",
+            never: "no verified backup yet",
+            last: "last verified",
+            failed: "last attempt failed",
+          }),
+        );
       }
-    }
-    if (site.drillIntervalSeconds !== undefined && site.backupDir) {
-      const drill = facts.backups.find((x) => x.dir === site.backupDir)?.drill;
-      const bound = site.drillIntervalSeconds + DRILL_SLACK_SECONDS;
-      if (!drill?.lastSuccess) {
-        out.push({
-          subject: site.site,
-          check: "drill",
-          verdict: "fail",
-          detail: drill
-            ? `no restore drill has passed yet${drill.lastError ? `; last error: ${drill.lastError}` : ""}`
-            : "no restore drill has run yet (its timer runs it; npm run restore -- --into-scratch runs one now)",
-        });
-      } else {
-        const age = now - Date.parse(drill.lastSuccess) / 1000;
-        const failed = age > bound || Boolean(drill.lastError);
-        out.push({
-          subject: site.site,
-          check: "drill",
-          verdict: failed ? "fail" : "ok",
-          detail:
-            `last passed ${ago(age)} ago (bound ${ago(bound)})` +
-            (drill.lastError ? `; last drill failed: ${drill.lastError}` : ""),
-        });
+      if (site.drillIntervalSeconds !== undefined) {
+        out.push(
+          judgeRecord(
+            site.site,
+            "drill",
+            b?.drill,
+            site.drillIntervalSeconds + DRILL_SLACK_SECONDS,
+            now,
+            {
+              missing:
+                "no restore drill has run yet (its timer runs it; npm run restore -- --into-scratch runs one now)",
+              never: "no restore drill has passed yet",
+              last: "last passed",
+              failed: "last drill failed",
+            },
+          ),
+        );
       }
     }
     for (const d of site.domains) {
@@ -500,6 +481,39 @@ export function judge(
     });
   }
   return out;
+}
+
+/**
+ * A job's record (a backup's status.json, a drill's drill.json) against its bound: out of bounds when
+ * missing, never successful, failed last time, or its last success older than `bound` seconds.
+ */
+function judgeRecord(
+  subject: string,
+  check: string,
+  record: { lastSuccess?: string | null; lastError?: string | null } | undefined,
+  bound: number,
+  now: number,
+  words: { missing: string; never: string; last: string; failed: string },
+): Check {
+  if (!record?.lastSuccess) {
+    return {
+      subject,
+      check,
+      verdict: "fail",
+      detail: record
+        ? `${words.never}${record.lastError ? `; last error: ${record.lastError}` : ""}`
+        : words.missing,
+    };
+  }
+  const age = now - Date.parse(record.lastSuccess) / 1000;
+  return {
+    subject,
+    check,
+    verdict: age > bound || record.lastError ? "fail" : "ok",
+    detail:
+      `${words.last} ${ago(age)} ago (bound ${ago(bound)})` +
+      (record.lastError ? `; ${words.failed}: ${record.lastError}` : ""),
+  };
 }
 
 function ago(seconds: number): string {

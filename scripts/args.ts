@@ -64,6 +64,31 @@ export function parseStrict<O extends NonNullable<ParseArgsConfig["options"]>>(
   }
 }
 
+/**
+ * A command line as every command treats it: `parse` throwing a UsageError prints it (with the usage)
+ * and the command exits 2; `--help` prints the usage and it exits 0. Returns the parsed values, or the
+ * exit code when the command is already done.
+ */
+export function readCommandLine<T extends object>(
+  parse: () => T,
+  usage: string,
+  io: Pick<Io, "stdout" | "stderr">,
+): T | number {
+  let values: T;
+  try {
+    values = parse();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr(`${err.message}\n`);
+    return 2;
+  }
+  if ((values as { help?: unknown }).help === true) {
+    io.stdout(`${usage}\n`);
+    return 0;
+  }
+  return values;
+}
+
 /** The common options: --stack, --sites, --out (where `withOut`) and --help. */
 function commonOptions(withOut: boolean) {
   return [

@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type Io, parseStrict, processIo, runCommand, UsageError } from "./args";
+import { type Io, parseStrict, processIo, runCommand, readCommandLine } from "./args";
 import { manifestViolations } from "./policy";
 import { synth, SynthError, type ManifestEntry } from "./synth";
 import { planDiff, renderPlan, type PlanManifest } from "../core/plan";
@@ -101,40 +101,35 @@ export function synthAtRef(root: string, ref: string, stack: string, sites: stri
 
 /** The command: `argv` without the node and script; resolves to the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
-  let values;
-  try {
-    values = parseStrict(
-      argv,
-      USAGE,
-      {
-        stack: { type: "string" },
-        base: { type: "string" },
-        "base-dir": { type: "string" },
-        "head-dir": { type: "string" },
-        sites: { type: "string", default: "sites" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      (v) => {
-        if (v.help) return;
-        if (v.stack === undefined) throw new Error("--stack is required");
-        if ((v.base === undefined) === (v["base-dir"] === undefined)) {
-          throw new Error("give exactly one of --base REF and --base-dir DIR");
-        }
-        if (v.base !== undefined && !REF_PATTERN.test(v.base)) {
-          throw new Error(`--base: ${JSON.stringify(v.base)} is not a git revision`);
-        }
-      },
-    );
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`${err.message}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
+  const values = readCommandLine(
+    () =>
+      parseStrict(
+        argv,
+        USAGE,
+        {
+          stack: { type: "string" },
+          base: { type: "string" },
+          "base-dir": { type: "string" },
+          "head-dir": { type: "string" },
+          sites: { type: "string", default: "sites" },
+          out: { type: "string" },
+          help: { type: "boolean", short: "h", default: false },
+        },
+        (v) => {
+          if (v.help) return;
+          if (v.stack === undefined) throw new Error("--stack is required");
+          if ((v.base === undefined) === (v["base-dir"] === undefined)) {
+            throw new Error("give exactly one of --base REF and --base-dir DIR");
+          }
+          if (v.base !== undefined && !REF_PATTERN.test(v.base)) {
+            throw new Error(`--base: ${JSON.stringify(v.base)} is not a git revision`);
+          }
+        },
+      ),
+    USAGE,
+    io,
+  );
+  if (typeof values === "number") return values;
   const root = io.cwd;
   const stack = values.stack!;
   try {

@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RULES, violations, type CheckedResource } from "../policy/rules";
-import { type Io, parseStrict, processIo, runCommand, UsageError } from "./args";
+import { type Io, parseStrict, processIo, runCommand, readCommandLine } from "./args";
 import { synth, SynthError, type ManifestEntry } from "./synth";
 
 const USAGE = "usage: npm run policy -- --stack NAME [--sites DIR] [--manifest FILE]";
@@ -50,31 +50,26 @@ function readManifest(file: string): { stack: string; resources: ManifestEntry[]
 
 /** The command: `argv` without the node and script; resolves to the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
-  let values;
-  try {
-    values = parseStrict(
-      argv,
-      USAGE,
-      {
-        stack: { type: "string" },
-        sites: { type: "string", default: "sites" },
-        manifest: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      (v) => {
-        if (!v.help && !v.stack && !v.manifest)
-          throw new Error("--stack (or --manifest) is required");
-      },
-    );
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`${err.message}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
+  const values = readCommandLine(
+    () =>
+      parseStrict(
+        argv,
+        USAGE,
+        {
+          stack: { type: "string" },
+          sites: { type: "string", default: "sites" },
+          manifest: { type: "string" },
+          help: { type: "boolean", short: "h", default: false },
+        },
+        (v) => {
+          if (!v.help && !v.stack && !v.manifest)
+            throw new Error("--stack (or --manifest) is required");
+        },
+      ),
+    USAGE,
+    io,
+  );
+  if (typeof values === "number") return values;
   const root = io.cwd;
   try {
     const manifest = values.manifest

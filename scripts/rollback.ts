@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type Io, parseStrict, processIo, runCommand, UsageError } from "./args";
+import { type Io, parseStrict, processIo, runCommand, readCommandLine } from "./args";
 import { readSiteFile } from "../core/site-file";
 import { imageProblem, SITE_NAME_PATTERN } from "../core/site";
 
@@ -62,36 +62,31 @@ export function withImage(text: string, from: string, to: string): string {
 
 /** The command: `argv` without the node and script; resolves to the exit code. */
 export function main(argv: string[], io: Io = processIo()): number {
-  let values;
-  try {
-    values = parseStrict(
-      argv,
-      USAGE,
-      {
-        site: { type: "string" },
-        to: { type: "string" },
-        branch: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      (v) => {
-        if (v.help) return;
-        if (v.site === undefined || !SITE_NAME_PATTERN.test(v.site))
-          throw new Error("--site must name a site (its file is sites/<name>.ts)");
-        if (v.to !== undefined && imageProblem(v.to))
-          throw new Error(`--to: ${JSON.stringify(v.to)} ${imageProblem(v.to)}`);
-        if (v.branch !== undefined && !BRANCH_PATTERN.test(v.branch))
-          throw new Error(`--branch: ${JSON.stringify(v.branch)} is not a branch name`);
-      },
-    );
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`${err.message}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
+  const values = readCommandLine(
+    () =>
+      parseStrict(
+        argv,
+        USAGE,
+        {
+          site: { type: "string" },
+          to: { type: "string" },
+          branch: { type: "string" },
+          help: { type: "boolean", short: "h", default: false },
+        },
+        (v) => {
+          if (v.help) return;
+          if (v.site === undefined || !SITE_NAME_PATTERN.test(v.site))
+            throw new Error("--site must name a site (its file is sites/<name>.ts)");
+          if (v.to !== undefined && imageProblem(v.to))
+            throw new Error(`--to: ${JSON.stringify(v.to)} ${imageProblem(v.to)}`);
+          if (v.branch !== undefined && !BRANCH_PATTERN.test(v.branch))
+            throw new Error(`--branch: ${JSON.stringify(v.branch)} is not a branch name`);
+        },
+      ),
+    USAGE,
+    io,
+  );
+  if (typeof values === "number") return values;
   const root = io.cwd;
   const site = values.site!;
   const file = path.join("sites", `${site}.ts`);

@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tls from "node:tls";
-import { type Io, parseStrict, processIo, runCommand, UsageError } from "./args";
+import { type Io, parseStrict, processIo, runCommand, readCommandLine } from "./args";
 import { hostInvocation } from "./restore";
 import { opsHost } from "../core/ops";
 import { hostOf } from "../core/capacity";
@@ -186,30 +186,25 @@ export interface StatusReport {
 
 /** The command: `argv` without the node and script; resolves to the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
-  let values;
-  try {
-    values = parseStrict(
-      argv,
-      USAGE,
-      {
-        stack: { type: "string" },
-        sites: { type: "string", default: "sites" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      (v) => {
-        if (!v.help && v.stack === undefined) throw new Error("--stack is required");
-      },
-    );
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`${err.message}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
+  const values = readCommandLine(
+    () =>
+      parseStrict(
+        argv,
+        USAGE,
+        {
+          stack: { type: "string" },
+          sites: { type: "string", default: "sites" },
+          json: { type: "boolean", default: false },
+          help: { type: "boolean", short: "h", default: false },
+        },
+        (v) => {
+          if (!v.help && v.stack === undefined) throw new Error("--stack is required");
+        },
+      ),
+    USAGE,
+    io,
+  );
+  if (typeof values === "number") return values;
   const stack = values.stack!;
   const file = `Pulumi.${stack}.yaml`;
   const read = readStackFile(path.join(io.cwd, file), file);

@@ -9,7 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Io, parseCommonStrict, processIo, runCommand, UsageError } from "./args";
+import { type Io, parseCommonStrict, processIo, runCommand, readCommandLine } from "./args";
 import {
   MOCK_PASSWORD_PREFIX,
   resolveOutput,
@@ -215,18 +215,8 @@ export function writeSynth(out: string, result: SynthResult): string[] {
 
 /** The command: `argv` without the node and script; resolves to the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
-  let args;
-  try {
-    args = parseCommonStrict(argv, USAGE, true);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`${err.message}\n`);
-    return 2;
-  }
-  if (args.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
+  const args = readCommandLine(() => parseCommonStrict(argv, USAGE, true), USAGE, io);
+  if (typeof args === "number") return args;
   const root = io.cwd;
   const stack = args.stack ?? "local";
   const out = path.resolve(root, args.out ?? path.join("build", stack));

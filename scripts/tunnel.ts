@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { sshOptions } from "../core/host";
 import { commandLine } from "../core/host";
-import { type Io, parseStrict, processIo, runCommand, UsageError } from "./args";
+import { type Io, parseStrict, processIo, readCommandLine, runCommand } from "./args";
 import { Refusal, readStack } from "./stack";
 import type { HostSettings } from "../stacks/settings";
 
@@ -107,16 +107,16 @@ export async function openTunnel(
 /** The command: `argv` without the node and script; resolves to the exit code. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   const pids: number[] = [];
-  let stack: string;
-  try {
-    ({ stack } = parseStrict(argv, USAGE, { stack: { type: "string" } }, (v) => {
-      if (!v.stack) throw new Error("--stack is required");
-    }) as { stack: string });
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`${err.message}\n`);
-    return 2;
-  }
+  const args = readCommandLine(
+    () =>
+      parseStrict(argv, USAGE, { stack: { type: "string" } }, (v) => {
+        if (!v.stack) throw new Error("--stack is required");
+      }),
+    USAGE,
+    io,
+  );
+  if (typeof args === "number") return args;
+  const stack = args.stack!;
   try {
     const { settings } = readStack(io.cwd, stack);
     let opened = 0;

@@ -4,7 +4,7 @@
  * Exit 0 with a one-line summary; otherwise exit 1 and one line per problem: <file>: <field.path>: <message>.
  */
 import * as path from "node:path";
-import { type Io, parseCommonStrict, processIo, runCommand, UsageError } from "./args";
+import { type Io, parseCommonStrict, processIo, runCommand, readCommandLine } from "./args";
 import {
   formatProblem,
   loadSiteEntries,
@@ -21,18 +21,8 @@ const USAGE = "usage: npm run validate [-- --sites DIR] [--stack NAME]";
 
 /** The command: `argv` without the node and script; returns the exit code. */
 export function main(argv: string[], io: Io = processIo()): number {
-  let args;
-  try {
-    args = parseCommonStrict(argv, USAGE);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.stderr(`${err.message}\n`);
-    return 2;
-  }
-  if (args.help) {
-    io.stdout(`${USAGE}\n`);
-    return 0;
-  }
+  const args = readCommandLine(() => parseCommonStrict(argv, USAGE), USAGE, io);
+  if (typeof args === "number") return args;
   const root = io.cwd;
   const problems: Problem[] = [];
   const stacks: { name: string; file: string; settings: StackSettings; secureKeys: string[] }[] =

@@ -419,6 +419,34 @@ test("schedules that never fire are refused; rare ones pass with a note", () => 
   ]);
 });
 
+test("a site's jobs cannot run so often that they load the host: backups hourly at most, drills daily", () => {
+  const problems = (backup: Record<string, string>) =>
+    check([website("shop", { backup })]).map((l) => l.replace(/^sites\/shop\.ts: /, ""));
+  for (const schedule of ["* * * * *", "*/5 3 * * *", "0,30 * * * *"]) {
+    assert.deepEqual(
+      problems({ schedule }),
+      [
+        `backup.schedule: fires more than once an hour; at most once an hour (give the minute as one number), got ${JSON.stringify(schedule)}`,
+      ],
+      schedule,
+    );
+  }
+  assert.deepEqual(problems({ schedule: "7 * * * *" }), [], "hourly backups are allowed");
+  for (const drillSchedule of ["* 4 * * 1", "15 */6 * * *", "15 4,5 * * *", "7 * * * *"]) {
+    assert.deepEqual(
+      problems({ drillSchedule }),
+      [
+        `backup.drillSchedule: fires more than once a day; at most once a day (give the minute and the hour as one number each), got ${JSON.stringify(drillSchedule)}`,
+      ],
+      drillSchedule,
+    );
+  }
+  assert.deepEqual(problems({ drillSchedule: "15 4 * * 1" }), []);
+  assert.deepEqual(problems({ drillSchedule: "15 4 * * *" }), [], "daily drills are allowed");
+  // A drill schedule is checked like any other: one that never fires is refused.
+  assert.equal(problems({ drillSchedule: "0 3 31 2 *" }).length, 1);
+});
+
 test("a dedicated database too small for PostgreSQL is refused", () => {
   assert.deepEqual(
     check([website("shop", { database: { mode: "dedicated", resources: { memory: "32Mi" } } })]),

@@ -106,7 +106,7 @@ export function requestEdge(
   ca: string,
   host: string,
   pathname = "/",
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -122,7 +122,7 @@ export function requestEdge(
       (res) => {
         let body = "";
         res.on("data", (d: Buffer) => (body += d.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       },
     );
     req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));

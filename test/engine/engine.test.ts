@@ -7,12 +7,12 @@
 import * as assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as https from "node:https";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { synth } from "../../scripts/synth";
 import { databaseRoles, siteNames } from "../../core/names";
 import { docker, inspect, run } from "./docker";
+import { requestEdge } from "./edge-load";
 import { Harness, desiredState, waitHealthy, type Desired } from "./harness";
 import { buildImages, tagsFor, type BuildReport } from "./images";
 import { STACK, appImagesOf, removeSite, writeEngineProject, type EngineProject } from "./project";
@@ -53,32 +53,8 @@ let desired: Desired;
 let ca: string;
 
 /** One HTTPS request to the edge on loopback, with SNI and the edge's own CA. */
-function fetchEdge(
-  host: string,
-  pathname = "/",
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: "127.0.0.1",
-        port: project.httpsPort,
-        servername: host,
-        path: pathname,
-        headers: { host },
-        ca,
-        timeout: 10_000,
-      },
-      (res) => {
-        let body = "";
-        res.on("data", (d: Buffer) => (body += d.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));
-    req.on("error", reject);
-    req.end();
-  });
-}
+const fetchEdge = (host: string, pathname = "/") =>
+  requestEdge(project.httpsPort, ca, host, pathname);
 
 /** Retries while the edge is still getting its certificate; the last error otherwise. */
 async function fetchEdgeReady(host: string, pathname = "/") {

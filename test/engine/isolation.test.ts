@@ -11,7 +11,6 @@
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as https from "node:https";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { synth } from "../../scripts/synth";
@@ -19,6 +18,7 @@ import { writeProject } from "../../scripts/fixtures";
 import { EDGE_CONTAINER, PLATFORM_NETWORK, siteNames } from "../../core/names";
 import { freePorts } from "../helpers";
 import { docker, inspect, run } from "./docker";
+import { requestEdge } from "./edge-load";
 import { Harness, RUN_LABEL, desiredState } from "./harness";
 import { buildImages, tagsFor } from "./images";
 import { appImagesOf } from "./project";
@@ -95,34 +95,6 @@ async function addresses(container: string): Promise<Record<string, string>> {
   );
 }
 
-function fetchEdge(
-  port: number,
-  ca: string,
-  host: string,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: "127.0.0.1",
-        port,
-        servername: host,
-        path: "/",
-        headers: { host },
-        ca,
-        timeout: 10_000,
-      },
-      (res) => {
-        let body = "";
-        res.on("data", (d: Buffer) => (body += d.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 /**
  * Polls (60 s at most) until the site answers 200 through the edge: the edge may still be getting its
  * certificate, and the demo app answers 503 for a moment when its database check times out on a busy
@@ -133,7 +105,7 @@ async function fetchEdgeReady(port: number, ca: string, host: string) {
   for (;;) {
     let last: { status: number; body: string } | undefined;
     try {
-      last = await fetchEdge(port, ca, host);
+      last = await requestEdge(port, ca, host);
       if (last.status === 200) return last;
     } catch (err) {
       if (Date.now() > deadline) throw err;
