@@ -32,8 +32,10 @@ import {
 import { CLUSTER_PASSWORD_FILE, clusterCommand, clusterInitSql } from "../core/postgres";
 import {
   BACKUP_JOB_SCRIPTS,
+  installSecretCommand,
   installUnitsCommand,
   jobHost,
+  offsiteEnvFile,
   removeUnitsCommand,
   type JobHost,
 } from "../core/timers";
@@ -62,6 +64,16 @@ export interface PlatformArgs {
   readonly sharedDatabasePassword?: pulumi.Input<string>;
   /** Pinned PostgreSQL image of a cluster the program creates; required with `sharedDatabase.create`. */
   readonly postgresImage?: string;
+  /**
+   * Off-site copies (the stack's `offsite`), with the storage credentials from their secret config
+   * keys; they reach the host only as the uploader's 0600 environment file.
+   */
+  readonly offsite?: {
+    readonly settings: NonNullable<StackSettings["offsite"]>;
+    readonly image: string;
+    readonly accessKeyId: pulumi.Input<string>;
+    readonly secretAccessKey: pulumi.Input<string>;
+  };
 }
 
 /** The Docker engine address (and SSH options) of a host. */
@@ -126,22 +138,60 @@ export class Platform extends pulumi.ComponentResource {
       { parent: this },
     );
     // The backup job's scripts, run by the sites' timers (components/backup, core/timers.ts).
-    const jobs = jobHost(host, this.edgeTarget.host);
-    this.backupJob = {
-      host: jobs,
-      ready: BACKUP_JOB_SCRIPTS.map((file) => {
-        const installFile = installScriptCommandLine(`${jobs.scriptDir}/${file}`);
-        return hostCommand(
-          `${name}-backup-${file.replace(/\.sh$/, "")}`,
+    const o = args.offsite;
+    const jobs = jobHost(
+      host,
+      this.edgeTarget.host,
+      o ? { offsite: o.settings, images: { uploader: o.image } } : undefined,
+    );
+    const offsiteReady: pulumi.Resource[] = [];
+    if (o && jobs.offsite) {
+      // The uploader's image on the host ahead of the first upload (the prune keeps it), and its
+      // settings with the credentials, written from standard input (never on a command line).
+      offsiteReady.push(
+        new docker.RemoteImage(
+          `${name}-uploader-image`,
+          { name: o.image, keepLocally: true },
+          child,
+        ),
+      );
+      const write = installSecretCommand(jobs.offsite.envFile);
+      offsiteReady.push(
+        hostCommand(
+          `${name}-offsite-env`,
           this.edgeTarget.host,
           {
-            create: installFile,
-            update: installFile,
-            stdin: fs.readFileSync(path.join(__dirname, "backup", file), "utf8"),
+            create: write,
+            update: write,
+            delete: `rm -f ${jobs.offsite.envFile}`,
+            stdin: pulumi.secret(
+              pulumi
+                .all([o.accessKeyId, o.secretAccessKey])
+                .apply(([id, key]) => offsiteEnvFile(o.settings, id, key)),
+            ),
           },
           { parent: this },
-        );
-      }),
+        ),
+      );
+    }
+    this.backupJob = {
+      host: jobs,
+      ready: [
+        ...offsiteReady,
+        ...BACKUP_JOB_SCRIPTS.map((file) => {
+          const installFile = installScriptCommandLine(`${jobs.scriptDir}/${file}`);
+          return hostCommand(
+            `${name}-backup-${file.replace(/\.sh$/, "")}`,
+            this.edgeTarget.host,
+            {
+              create: installFile,
+              update: installFile,
+              stdin: fs.readFileSync(path.join(__dirname, "backup", file), "utf8"),
+            },
+            { parent: this },
+          );
+        }),
+      ],
     };
     // The host's own operations (core/ops.ts): their scripts, then their timers.
     const ops = opsHost(host);
@@ -158,7 +208,7 @@ export class Platform extends pulumi.ComponentResource {
         { parent: this },
       );
     });
-    for (const units of Object.values(opsUnits(ops))) {
+    for (const units of Object.values(opsUnits(ops, jobs.offsite ? [jobs.offsite.image] : []))) {
       const installUnits = installUnitsCommand(units, jobs);
       hostCommand(
         `${name}-${units.name}-timer`,

@@ -118,6 +118,14 @@ export function runProgram(options: ProgramOptions): ProgramOutputs {
             ? config.requireSecret(host.sharedDatabase.adminPasswordSecret)
             : undefined,
           postgresImage: settings.images.postgres,
+          offsite: settings.offsite
+            ? {
+                settings: settings.offsite,
+                image: settings.images.uploader,
+                accessKeyId: config.requireSecret(settings.offsite.accessKeyIdSecret),
+                secretAccessKey: config.requireSecret(settings.offsite.secretAccessKeySecret),
+              }
+            : undefined,
         },
         { transformations },
       ),

@@ -102,6 +102,7 @@ export const SITE_NAME_SUFFIXES = {
   internalNetwork: "-internal",
   dockerProxy: "-docker",
   backup: "-backup",
+  offsite: "-offsite",
   databaseVolume: "-pgdata",
   edgeNetwork: "-edge",
 } as const;
@@ -121,6 +122,8 @@ export interface SiteNames {
   readonly dockerProxy: string;
   /** The short-lived container a shared-mode site's backup job runs its tools in (while it runs). */
   readonly backup: string;
+  /** The short-lived uploader container of the site's off-site copies (while it runs). */
+  readonly offsite: string;
   /** The dedicated database's data volume (retained when the site goes). */
   readonly databaseVolume: string;
   /**
@@ -140,6 +143,7 @@ export function siteNames(site: string): SiteNames {
     internalNetwork: `${site}${s.internalNetwork}`,
     dockerProxy: `${site}${s.dockerProxy}`,
     backup: `${site}${s.backup}`,
+    offsite: `${site}${s.offsite}`,
     databaseVolume: `${site}${s.databaseVolume}`,
     edgeNetwork: `${site}${s.edgeNetwork}`,
     fragmentFile: `${site}.caddy`,
@@ -155,6 +159,7 @@ export function hostNamesOf(site: string): string[] {
     n.internalNetwork,
     n.dockerProxy,
     n.backup,
+    n.offsite,
     n.databaseVolume,
     n.edgeNetwork,
   ];

@@ -34,8 +34,14 @@ export function opsHost(host: HostSettings): OpsHost {
   return { scriptDir: `${host.root}/bin/ops`, stateDir: `${host.root}/state` };
 }
 
-/** The unit pairs of a host's operations: every minute, and the daily prune. */
-export function opsUnits(ops: OpsHost): { tick: Units; prune: Units } {
+/**
+ * The unit pairs of a host's operations: every minute, and the daily prune, which also keeps
+ * `keepImages` (images the host's jobs run now and then, such as the off-site uploader).
+ */
+export function opsUnits(
+  ops: OpsHost,
+  keepImages: readonly string[] = [],
+): { tick: Units; prune: Units } {
   return {
     tick: scheduledUnits(
       "agi-ops",
@@ -52,7 +58,11 @@ export function opsUnits(ops: OpsHost): { tick: Units; prune: Units } {
     prune: scheduledUnits(
       "agi-prune",
       "removal of images nothing needs (rollback images kept)",
-      commandLine(["/bin/sh", `${ops.scriptDir}/prune-images.sh`]),
+      commandLine([
+        "/bin/sh",
+        `${ops.scriptDir}/prune-images.sh`,
+        ...keepImages.flatMap((image) => ["--keep", image]),
+      ]),
       PRUNE_SCHEDULE,
     ),
   };

@@ -56,8 +56,20 @@ export interface BackupFacts {
   lastSuccess?: string | null;
   lastError?: string | null;
   /** The scheduled restore drill's record (drill.json), when one ran. */
-  drill?: { lastAttempt?: string; lastSuccess: string | null; lastError: string | null };
+  drill?: JobRecord;
+  /** The off-site upload's record (offsite.json), when one ran. */
+  offsite?: JobRecord;
 }
+
+/** A job's record beside a site's backups: when it last ran, last passed, and its last error. */
+export interface JobRecord {
+  lastAttempt?: string;
+  lastSuccess: string | null;
+  lastError: string | null;
+}
+
+/** The records the collector prints after a site's status.json, by the word after its directory. */
+const SIDE_RECORDS = { drill: "drill.json", offsite: "offsite.json" } as const;
 
 /** One line of the ops timer's heal.log: a restart, or the hourly limit reached. */
 export interface HealEvent {
@@ -138,18 +150,21 @@ export function parseHostReport(output: string): HostFacts {
   for (const part of text.split(/^=== /m).slice(1)) {
     const nl = part.indexOf("\n");
     const head = part.slice(0, nl).trim();
-    if (head.endsWith(" drill")) {
-      const owner = backups.find((b) => b.dir === head.slice(0, -" drill".length));
+    const side = (Object.keys(SIDE_RECORDS) as (keyof typeof SIDE_RECORDS)[]).find((k) =>
+      head.endsWith(` ${k}`),
+    );
+    if (side) {
+      const owner = backups.find((b) => b.dir === head.slice(0, -(side.length + 1)));
       if (!owner) continue;
       try {
         const j = JSON.parse(part.slice(nl + 1)) as Record<string, unknown>;
-        owner.drill = {
+        owner[side] = {
           lastAttempt: typeof j.lastAttempt === "string" ? j.lastAttempt : undefined,
           lastSuccess: typeof j.lastSuccess === "string" ? j.lastSuccess : null,
           lastError: typeof j.lastError === "string" ? j.lastError : null,
         };
       } catch {
-        owner.drill = { lastSuccess: null, lastError: "drill.json is not valid JSON" };
+        owner[side] = { lastSuccess: null, lastError: `${SIDE_RECORDS[side]} is not valid JSON` };
       }
       continue;
     }
@@ -262,6 +277,8 @@ export interface SiteExpectation {
   backupDir?: string;
   /** Seconds between two runs of the restore drill's schedule, when the site has backups. */
   drillIntervalSeconds?: number;
+  /** Whether the stack copies the site's dumps off-site (its offsite.json is judged). */
+  offsite?: boolean;
   domains: string[];
   /** The DNS records its site file declares, when the stack manages or lists DNS. */
   records?: PlannedRecord[];
@@ -419,6 +436,18 @@ export function judge(
             failed: "last attempt failed",
           }),
         );
+        if (site.offsite) {
+          // A copy is due after each backup; one missed run is allowed for, as for the backup.
+          out.push(
+            judgeRecord(site.site, "offsite", b?.offsite, 1.5 * site.backupIntervalSeconds, now, {
+              missing:
+                "no off-site upload has run yet (the backup timer runs it after each backup)",
+              never: "no off-site upload has succeeded yet",
+              last: "last complete upload",
+              failed: "last upload failed",
+            }),
+          );
+        }
       }
       if (site.drillIntervalSeconds !== undefined) {
         out.push(

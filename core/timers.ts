@@ -8,7 +8,7 @@ import { cronSets } from "./cron";
 import { backupHostDir, commandLine, type HostTarget } from "./host";
 import { databaseName, type WebsiteSite } from "./site";
 import { PLATFORM_NETWORK, databaseRoles, siteNames } from "./names";
-import type { HostSettings } from "../stacks/settings";
+import type { HostSettings, StackSettings } from "../stacks/settings";
 
 const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
@@ -45,19 +45,85 @@ export interface JobHost {
   readonly secretDir: string;
   /** The shared cluster as the job reaches it, when the host has one. */
   readonly shared?: { readonly container: string; readonly port: number };
+  /** Off-site copies, when the stack declares them. */
+  readonly offsite?: OffsiteJob;
 }
 
-/** The backup job's places on a host. */
-export function jobHost(host: HostSettings, target: HostTarget): JobHost {
+/** How the host's backup jobs copy their dumps off-site (components/backup/offsite.sh). */
+export interface OffsiteJob {
+  /** bucket[/prefix] on the remote. */
+  readonly path: string;
+  /** The age public key the dumps are encrypted to. */
+  readonly recipient: string;
+  readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
+  /** The uploader's environment file on the host (0600): the remote and its credentials. */
+  readonly envFile: string;
+  /** The uploader image (rclone). */
+  readonly image: string;
+}
+
+/** The backup job's places on a host, and its off-site copies when the stack declares them. */
+export function jobHost(
+  host: HostSettings,
+  target: HostTarget,
+  stack?: {
+    readonly offsite?: StackSettings["offsite"];
+    readonly images: { readonly uploader: string };
+  },
+): JobHost {
+  const secretDir = `${host.root}/secrets`;
+  const o = stack?.offsite;
   return {
     target,
     scriptDir: `${host.root}/bin/backup`,
     unitDir: `${host.root}/timers`,
-    secretDir: `${host.root}/secrets`,
+    secretDir,
     ...(host.sharedDatabase
       ? { shared: { container: host.sharedDatabase.container, port: host.sharedDatabase.port } }
       : {}),
+    ...(o && stack
+      ? {
+          offsite: {
+            path: o.prefix ? `${o.bucket}/${o.prefix}` : o.bucket,
+            recipient: o.recipient,
+            retention: { ...o.retention },
+            envFile: `${secretDir}/offsite.env`,
+            image: stack.images.uploader,
+          },
+        }
+      : {}),
   };
+}
+
+/**
+ * The uploader's environment file: rclone's settings of the remote named `offsite`, credentials
+ * included. Docker passes each line to the uploader container as it is, so a value may not hold a
+ * line break (which would add a variable); the error names the key, never the value.
+ */
+export function offsiteEnvFile(
+  o: NonNullable<StackSettings["offsite"]>,
+  accessKeyId: string,
+  secretAccessKey: string,
+): string {
+  const check = (key: string, value: string) => {
+    if (value === "" || /[\r\n\0]/.test(value)) {
+      throw new Error(
+        `the secret config key ${key} is empty or holds a line break; set it again with pulumi config set --secret ${key}`,
+      );
+    }
+    return value;
+  };
+  return [
+    "RCLONE_CONFIG_OFFSITE_TYPE=s3",
+    `RCLONE_CONFIG_OFFSITE_PROVIDER=${o.provider}`,
+    `RCLONE_CONFIG_OFFSITE_ENDPOINT=${o.endpoint}`,
+    `RCLONE_CONFIG_OFFSITE_REGION=${o.region}`,
+    `RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID=${check(o.accessKeyIdSecret, accessKeyId)}`,
+    `RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY=${check(o.secretAccessKeySecret, secretAccessKey)}`,
+    // A token limited to objects cannot create buckets: never try.
+    "RCLONE_CONFIG_OFFSITE_NO_CHECK_BUCKET=true",
+    "",
+  ].join("\n");
 }
 
 /** The backup scripts the host keeps in `scriptDir`, as named in components/backup/. */
@@ -68,6 +134,7 @@ export const BACKUP_JOB_SCRIPTS = [
   "verify-dump.sh",
   "retention.sh",
   "pg-restore.sh",
+  "offsite.sh",
 ] as const;
 
 /** What one site's backup job needs to know. */
@@ -112,7 +179,19 @@ export function backupJobArgs(job: BackupJob, host: JobHost): string[] {
     `dir=${job.dir}`,
     `retention=${r.daily}:${r.weekly}:${r.monthly}`,
   ];
-  if (job.mode === "dedicated") return [...common, `dedicated=${siteNames(job.site).database}`];
+  const o = host.offsite;
+  const offsite = o
+    ? [
+        `offsite=${o.path}`,
+        `recipient=${o.recipient}`,
+        `offsite_keep=${o.retention.daily}:${o.retention.weekly}:${o.retention.monthly}`,
+        `offsite_env=${o.envFile}`,
+        `uploader=${o.image}`,
+      ]
+    : [];
+  if (job.mode === "dedicated") {
+    return [...common, `dedicated=${siteNames(job.site).database}`, ...offsite];
+  }
   if (!host.shared)
     throw new Error(`site ${job.site}: database mode "shared" needs the host's sharedDatabase`);
   return [
@@ -121,6 +200,7 @@ export function backupJobArgs(job: BackupJob, host: JobHost): string[] {
     `network=${PLATFORM_NETWORK}`,
     `role=${databaseRoles(job.database).app}`,
     `pgpass=${pgpassFile(host, job.site)}`,
+    ...offsite,
   ];
 }
 

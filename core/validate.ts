@@ -551,6 +551,10 @@ export function siteSecretPath(site: string, key: string): string {
 export function secretKeysFor(settings: StackSettings, sites: Site[]): string[] {
   const keys = new Set<string>();
   if (settings.dns.provider === "cloudflare") keys.add(settings.dns.apiTokenSecret);
+  if (settings.offsite) {
+    keys.add(settings.offsite.accessKeyIdSecret);
+    keys.add(settings.offsite.secretAccessKeySecret);
+  }
   for (const h of settings.hosts) {
     // A cluster the program creates has a generated password: no secret to set.
     const secret = h.sharedDatabase?.adminPasswordSecret;
@@ -587,7 +591,13 @@ function stackImages(
   stackFile: string,
 ): { image: string; file: string; path: string }[] {
   const base = `${PROJECT}:${SETTINGS_KEY}.images`;
-  const out = (["postgres", "caddy", "socketProxy"] as const).map((k) => ({
+  const kinds: ("postgres" | "caddy" | "socketProxy" | "uploader")[] = [
+    "postgres",
+    "caddy",
+    "socketProxy",
+    ...(settings.offsite ? (["uploader"] as const) : []),
+  ];
+  const out = kinds.map((k) => ({
     image: settings.images[k],
     file: stackFile,
     path: `${base}.${k}`,

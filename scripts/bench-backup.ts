@@ -1,5 +1,5 @@
 /**
- * npm run bench:backup [-- --size-mib N]
+ * npm run bench:backup [-- --size-mib N] [--runs N]
  * A generated database of about N MiB (default 1024) on a throwaway PostgreSQL 15 (fsync on), then:
  * a backup with verification (pg-backup.sh, as the backup job runs it), the restore drill and
  * a restore into a fresh database (pg-restore.sh), side by side with the original design's
@@ -38,11 +38,17 @@ function timed(label: string, command: string, env: NodeJS.ProcessEnv): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { "size-mib": { type: "string", default: "1024" } },
+    options: {
+      "size-mib": { type: "string", default: "1024" },
+      runs: { type: "string", default: "3" },
+    },
     strict: true,
   });
   const target = Number(values["size-mib"]) * MiB;
   if (!Number.isFinite(target) || target < MiB) throw new Error("--size-mib must be a number >= 1");
+  if (!Number.isInteger(Number(values.runs)) || Number(values.runs) < 1) {
+    throw new Error("--runs must be a whole number >= 1");
+  }
 
   // Durable like production (fsync on), sized like the 2-core host's dedicated databases.
   const pg = await startPostgres([
@@ -101,56 +107,83 @@ async function main(): Promise<void> {
     const dbBytes = size();
     log(`database: ${(dbBytes / MiB).toFixed(0)} MiB, ${rows * 2 + 200000} rows`);
 
-    const backups = path.join(work, "backups");
-    const jobEnv = {
-      ...env,
-      PGPASSWORD: "",
-      SITE: "bench",
-      BACKUP_DIR: backups,
-      PGDATABASE: "bench",
-      PGPASSWORD_FILE: path.join(work, "pw"),
-    };
-    const backup = timed(
-      "backup with verification (pg-backup.sh)",
-      `sh ${SCRIPTS}/pg-backup.sh`,
-      jobEnv,
-    );
-    const dumpFile = fs.readdirSync(path.join(backups, "daily")).find((f) => f.endsWith(".dump"));
-    const dumpBytes = fs.statSync(path.join(backups, "daily", dumpFile as string)).size;
-    const drill = timed(
-      "restore drill (pg-restore.sh --latest --into-scratch)",
-      `sh ${SCRIPTS}/pg-restore.sh ${backups} --latest --into-scratch`,
-      jobEnv,
-    );
-    pg.sql("postgres", "CREATE DATABASE restored");
-    const restore = timed(
-      "restore (pg-restore.sh --latest --into restored)",
-      `sh ${SCRIPTS}/pg-restore.sh ${backups} --latest --into restored`,
-      jobEnv,
-    );
+    // Medians of RUNS runs (each a fresh backup directory and fresh restore targets), as the
+    // project's speed ratios are stated.
+    const runs = Number(values.runs);
+    const times = { backup: [] as number[], drill: [] as number[], restore: [] as number[] };
+    const old = { backup: [] as number[], restore: [] as number[] };
+    let dumpBytes = 0;
+    let gzBytes = 0;
+    for (let run = 1; run <= runs; run++) {
+      log(`run ${run} of ${runs}`);
+      const backups = path.join(work, `backups-${run}`);
+      const jobEnv = {
+        ...env,
+        PGPASSWORD: "",
+        SITE: "bench",
+        BACKUP_DIR: backups,
+        PGDATABASE: "bench",
+        PGPASSWORD_FILE: path.join(work, "pw"),
+      };
+      times.backup.push(
+        timed("backup with verification (pg-backup.sh)", `sh ${SCRIPTS}/pg-backup.sh`, jobEnv),
+      );
+      const daily = path.join(backups, "daily");
+      const dumpFile = fs.readdirSync(daily).find((f) => f.endsWith(".dump")) as string;
+      dumpBytes = fs.statSync(path.join(daily, dumpFile)).size;
+      times.drill.push(
+        timed(
+          "restore drill (pg-restore.sh --latest --into-scratch)",
+          `sh ${SCRIPTS}/pg-restore.sh ${backups} --latest --into-scratch`,
+          jobEnv,
+        ),
+      );
+      pg.sql("postgres", `CREATE DATABASE restored_${run}`);
+      times.restore.push(
+        timed(
+          "restore (pg-restore.sh --latest --into restored)",
+          `sh ${SCRIPTS}/pg-restore.sh ${backups} --latest --into restored_${run}`,
+          jobEnv,
+        ),
+      );
+      pg.sql("postgres", `DROP DATABASE restored_${run}`);
+      fs.rmSync(backups, { recursive: true, force: true });
 
-    const gz = path.join(work, "bench.sql.gz");
-    const oldBackup = timed("original: pg_dump | gzip", `pg_dump bench | gzip > ${gz}`, env);
-    const gzBytes = fs.statSync(gz).size;
-    pg.sql("postgres", "CREATE DATABASE restored_sql");
-    const oldRestore = timed(
-      "original: gunzip | psql",
-      `gunzip -c ${gz} | psql -X -q -v ON_ERROR_STOP=1 -d restored_sql >/dev/null`,
-      env,
-    );
+      const gz = path.join(work, "bench.sql.gz");
+      old.backup.push(timed("original: pg_dump | gzip", `pg_dump bench | gzip > ${gz}`, env));
+      gzBytes = fs.statSync(gz).size;
+      pg.sql("postgres", `CREATE DATABASE restored_sql_${run}`);
+      old.restore.push(
+        timed(
+          "original: gunzip | psql",
+          `gunzip -c ${gz} | psql -X -q -v ON_ERROR_STOP=1 -d restored_sql_${run} >/dev/null`,
+          env,
+        ),
+      );
+      pg.sql("postgres", `DROP DATABASE restored_sql_${run}`);
+      fs.rmSync(gz);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const backup = median(times.backup);
+    const drill = median(times.drill);
+    const restore = median(times.restore);
+    const oldBackup = median(old.backup);
+    const oldRestore = median(old.restore);
 
     const mib = (b: number) => `${(b / MiB).toFixed(0)} MiB`;
     const sec = (s: number) => `${s.toFixed(1)} s`;
+    const all = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(", ");
     process.stdout.write(
       [
-        `Database: ${mib(dbBytes)} (pg_database_size), ${rows * 2 + 200000} rows in 3 tables.`,
+        `Database: ${mib(dbBytes)} (pg_database_size), ${rows * 2 + 200000} rows in 3 tables. ` +
+          `Medians of ${runs} runs (each run's seconds in brackets).`,
         "",
-        "| | this design | original (`pg_dump \\| gzip`, `psql`) |",
-        "| --- | ---: | ---: |",
-        `| backup | ${sec(backup)} (dump, read back in full, row counts, manifest) | ${sec(oldBackup)} (no check) |`,
-        `| dump size | ${mib(dumpBytes)} | ${mib(gzBytes)} |`,
-        `| restore | ${sec(restore)} (verify, restore in one transaction, row counts) | ${sec(oldRestore)} (no check) |`,
-        `| restore drill | ${sec(drill)} (verify, scratch database, row counts, drop) | none |`,
+        "| | this design | original (`pg_dump \\| gzip`, `psql`) | ratio |",
+        "| --- | ---: | ---: | ---: |",
+        `| backup | ${sec(backup)} [${all(times.backup)}] (dump, read back in full, row counts, manifest) | ${sec(oldBackup)} [${all(old.backup)}] (no check) | ${(backup / oldBackup).toFixed(2)}x |`,
+        `| dump size | ${mib(dumpBytes)} | ${mib(gzBytes)} | |`,
+        `| restore | ${sec(restore)} [${all(times.restore)}] (checksum, parallel restore into a new database, row counts, swap) | ${sec(oldRestore)} [${all(old.restore)}] (no check) | ${(restore / oldRestore).toFixed(2)}x |`,
+        `| restore drill | ${sec(drill)} [${all(times.drill)}] (read through, scratch database, row counts, drop) | none | |`,
         "",
       ].join("\n"),
     );

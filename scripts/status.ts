@@ -75,6 +75,7 @@ export function expectations(
         drillIntervalSeconds: backups
           ? scheduleIntervalSeconds(siteSchedules(s).drill, now)
           : undefined,
+        offsite: backups && settings.offsite !== undefined,
         domains: hasRoute(s) ? [...s.domains] : [],
         ...(settings.dns.provider !== "none" && hasRoute(s)
           ? { records: plannedRecords(s, host.publicIp) }

@@ -87,6 +87,8 @@ export async function prepareMocks(
   sitesDir: string,
   sitesShownAs: string,
   preview = true,
+  /** Values for some platform secret keys instead of placeholders (the engine suite's test remote). */
+  secretValues: Record<string, string> = {},
 ): Promise<Omit<MockRun, "program">> {
   const stackFile = `Pulumi.${stack}.yaml`;
   const read = readStackFile(path.join(root, stackFile), stackFile);
@@ -103,6 +105,11 @@ export async function prepareMocks(
   config[`${PROJECT}:settings`] = JSON.stringify(read.settings);
   const sites = checked.sites.map((s) => s.site);
   const secretKeys = placeholderConfig(secretKeysFor(read.settings, sites), config);
+  for (const [key, value] of Object.entries(secretValues)) {
+    if (!secretKeys.includes(`${PROJECT}:${key}`))
+      throw new SynthError(`${key} is not a secret key of the stack`);
+    config[`${PROJECT}:${key}`] = value;
+  }
 
   const engine = await startMockEngine({
     project: PROJECT,
@@ -124,8 +131,16 @@ export async function runUnderMocks(
   sitesDir: string,
   sitesShownAs: string,
   preview = true,
+  secretValues: Record<string, string> = {},
 ): Promise<MockRun> {
-  const { engine, secretKeys } = await prepareMocks(root, stack, sitesDir, sitesShownAs, preview);
+  const { engine, secretKeys } = await prepareMocks(
+    root,
+    stack,
+    sitesDir,
+    sitesShownAs,
+    preview,
+    secretValues,
+  );
   const program = runProgram({ sitesDir, sitesShownAs });
   return { engine, program, secretKeys };
 }

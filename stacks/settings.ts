@@ -29,6 +29,8 @@ export const DEFAULT_IMAGES = {
   caddy: "caddy:2.6.2-alpine",
   /** HAProxy for the read-only Docker API proxy (dockerReadAccess); the version the tests run. */
   socketProxy: "haproxy:2.6.12-alpine",
+  /** rclone, the off-site uploader (`offsite`); the version the tests run (Debian's rclone 1.60.1). */
+  uploader: "rclone/rclone:1.60.1",
 } as const;
 
 export const DEFAULT_NETWORK = "agi-network";
@@ -261,6 +263,83 @@ const edgeSchema = z.strictObject({
   logDir: absPath.default("/data/logs"),
 });
 
+/** An http(s) endpoint; plain http only to a loopback or private address (a test server, a LAN box). */
+const endpointUrl = z
+  .string()
+  .regex(/^https?:\/\/[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?\/?$/, {
+    error:
+      'must be an http(s) URL of a host and an optional port, such as "https://<account>.r2.cloudflarestorage.com"',
+  })
+  .refine(
+    (u) =>
+      u.startsWith("https://") ||
+      /^http:\/\/(?:localhost|127(?:\.\d{1,3}){3}|10(?:\.\d{1,3}){3}|192\.168(?:\.\d{1,3}){2}|172\.(?:1[6-9]|2\d|3[01])(?:\.\d{1,3}){2})(?::\d{1,5})?\/?$/.test(
+        u,
+      ),
+    { error: "must use https (plain http only to a loopback or private address)" },
+  );
+
+/** Default off-site retention: longer than the local default (7 daily, 4 weekly, 12 monthly). */
+export const DEFAULT_OFFSITE_RETENTION = { daily: 14, weekly: 8, monthly: 24 } as const;
+const retentionCount = (max: number) =>
+  z.number().int({ error: "must be a whole number" }).min(0).max(max);
+
+/**
+ * Off-site copies of every verified dump: encrypted on the host to `recipient` (an age public key;
+ * its private half stays with the operators, never on the host) and uploaded to S3-compatible storage
+ * by a short-lived container of `images.uploader`, the only one that receives the credentials.
+ */
+const offsiteSchema = z
+  .strictObject({
+    /** rclone's S3 provider: "Cloudflare" (R2), "AWS", "Other" (Backblaze B2, MinIO, ...). */
+    provider: z
+      .string()
+      .regex(/^[A-Z][A-Za-z]{1,31}$/, {
+        error: 'must be an rclone S3 provider name such as "Cloudflare"',
+      })
+      .default("Other"),
+    endpoint: endpointUrl,
+    region: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/, {
+        error: 'must be a region name such as "auto" or "eu-central-1"',
+      })
+      .default("auto"),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+      error: "must be a bucket name: 3-63 lower-case letters, digits, '.' and '-'",
+    }),
+    /** Path inside the bucket; each site's dumps go to <bucket>/<prefix>/<site>/. Default none. */
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/, {
+        error: 'must be a path of plain segments such as "agi/prod"',
+      })
+      .optional(),
+    /** The age public key the dumps are encrypted to ("age1..."). Not secret. */
+    recipient: z.string().regex(/^age1[02-9ac-hj-np-z]{58}$/, {
+      error: 'must be an age public key ("age1" and 58 more characters, as age-keygen prints it)',
+    }),
+    /** Secret config keys holding the storage's access key id and secret access key. */
+    accessKeyIdSecret: secretName.default("offsiteAccessKeyId"),
+    secretAccessKeySecret: secretName.default("offsiteSecretAccessKey"),
+    /** The newest dump of each of the last `daily` days, `weekly` ISO weeks, `monthly` months. */
+    retention: z
+      .strictObject({
+        daily: retentionCount(366).default(DEFAULT_OFFSITE_RETENTION.daily),
+        weekly: retentionCount(520).default(DEFAULT_OFFSITE_RETENTION.weekly),
+        monthly: retentionCount(1200).default(DEFAULT_OFFSITE_RETENTION.monthly),
+      })
+      .default({ ...DEFAULT_OFFSITE_RETENTION })
+      .refine((r) => r.daily + r.weekly + r.monthly > 0, {
+        error: "keeps nothing: at least one of daily, weekly and monthly must be above 0",
+      }),
+  })
+  .refine((o) => o.accessKeyIdSecret !== o.secretAccessKeySecret, {
+    error: "accessKeyIdSecret and secretAccessKeySecret must be two keys",
+    path: ["secretAccessKeySecret"],
+  });
+export type OffsiteSettings = z.output<typeof offsiteSchema>;
+
 export const StackSettingsSchema = z
   .strictObject({
     /** Hosts; sites without `host` go to the first. */
@@ -304,6 +383,7 @@ export const StackSettingsSchema = z
         postgres: imageRef.default(DEFAULT_IMAGES.postgres),
         caddy: imageRef.default(DEFAULT_IMAGES.caddy),
         socketProxy: imageRef.default(DEFAULT_IMAGES.socketProxy),
+        uploader: imageRef.default(DEFAULT_IMAGES.uploader),
         /**
          * Whether every image this stack runs (the platform's and the deployed sites' apps) must be
          * pinned by digest (`name@sha256:...`), as prod requires. Default false.
@@ -316,6 +396,8 @@ export const StackSettingsSchema = z
         toPin: z.array(imageRef).default([]),
       })
       .default({ ...DEFAULT_IMAGES, requireDigest: false, toPin: [] }),
+    /** Off-site copies of every site's verified dumps; none when absent. */
+    offsite: offsiteSchema.optional(),
     /**
      * Resources that already exist, by the name the program gives them (see `npm run synth`'s
      * manifest), with the provider's ID: the next `pulumi up` takes each over (Pulumi's `import`

@@ -307,7 +307,7 @@ echo "$day days"`,
 
 const RESTORE = path.join(ROOT, "components", "backup", "pg-restore.sh");
 
-function restore(args: string[]) {
+function restore(args: string[], extra: Record<string, string> = {}) {
   return spawnSync("sh", [RESTORE, ...args], {
     env: {
       ...process.env,
@@ -315,6 +315,7 @@ function restore(args: string[]) {
       PGPORT: String(pg.port),
       PGUSER: "postgres",
       PGPASSWORD_FILE: path.join(secrets, "pw"),
+      ...extra,
     },
     encoding: "utf8",
   });
@@ -383,6 +384,128 @@ test("restore into a database: contents replaced, counts checked", { skip }, () 
     assert.deepEqual(checksums(name), checksums("shop"));
   }
 });
+
+/** What the swap must carry from the replaced database: owner, grants, settings, connection limit. */
+function databaseProperties(db: string): string {
+  return pg.sql(
+    "postgres",
+    `SELECT pg_get_userbyid(d.datdba) || ' ' || coalesce(d.datacl::text, 'default') || ' ' || d.datconnlimit || ' ' ||
+            coalesce((SELECT string_agg(coalesce(pg_get_userbyid(NULLIF(s.setrole, 0)), '*') || ':' || array_to_string(s.setconfig, ','), ';' ORDER BY s.setrole)
+                      FROM pg_db_role_setting s WHERE s.setdatabase = d.oid), '')
+     FROM pg_database d WHERE d.datname = '${db}'`,
+  );
+}
+
+test(
+  "restore into a database: a checked copy swapped in, with the old one's owner, grants and settings; a failure leaves the old data",
+  { skip },
+  async () => {
+    const dir = tempDir("backups");
+    assert.equal(backup(dir, "2026-03-04T02:17:00Z").status, 0);
+    pg.sql("postgres", "CREATE DATABASE swapped OWNER shop_app CONNECTION LIMIT 40");
+    pg.sql(
+      "postgres",
+      `REVOKE CONNECT, TEMPORARY ON DATABASE swapped FROM PUBLIC;
+       GRANT CONNECT ON DATABASE swapped TO postgres WITH GRANT OPTION;
+       ALTER DATABASE swapped SET statement_timeout TO '5s';
+       ALTER DATABASE swapped SET search_path TO "$user", public, shop;
+       ALTER ROLE shop_app IN DATABASE swapped SET work_mem TO '8MB'`,
+    );
+    const properties = databaseProperties("swapped");
+    assert.match(
+      properties,
+      /^shop_app \{.*postgres=c\*\/shop_app.*\} 40 \*:statement_timeout=5s,search_path="\$user", public, shop;shop_app:work_mem=8MB$/,
+    );
+    pg.sql("swapped", "CREATE TABLE before_restore (x int)");
+    // An open session on the database: ended at the swap, not waited for.
+    const session = spawn(
+      "psql",
+      [
+        "-X",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(pg.port),
+        "-U",
+        "postgres",
+        "-d",
+        "swapped",
+        "-c",
+        "SELECT pg_sleep(60)",
+      ],
+      { env: { ...process.env, PGPASSWORD: SU_PASSWORD }, stdio: "ignore" },
+    );
+    try {
+      // The dump reaches the tools through PG_EXEC and a staging directory, as in a database container.
+      const stage = path.join(tempDir("stage"), "agi-restore");
+      const r = restore([dir, "--latest", "--into", "swapped"], {
+        PG_EXEC: "env",
+        PG_STAGE_DIR: stage,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(
+        r.stdout,
+        "restore: ok: shop-20260304T021700Z.dump restored into swapped, 4 tables match the manifest's row counts\n",
+      );
+      assert.equal(fs.existsSync(stage), false, "the staged copy is removed");
+    } finally {
+      session.kill();
+    }
+    assert.deepEqual(checksums("swapped"), checksums("shop"));
+    assert.equal(pg.sql("swapped", "SELECT to_regclass('before_restore') IS NULL"), "t");
+    assert.equal(databaseProperties("swapped"), properties);
+    // The replaced data is dropped in the background, right after the swap.
+    for (const deadline = Date.now() + 30_000; ;) {
+      const left = pg.sql(
+        "postgres",
+        "SELECT count(*) FROM pg_database WHERE datname ~ '^agi_(restore|replaced)_'",
+      );
+      if (left === "0") break;
+      assert.ok(Date.now() < deadline, "no copy and no replaced data left");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // Counts that differ: the new copy is dropped and the database keeps its data.
+    pg.sql("swapped", "CREATE TABLE written_after (x int)");
+    const base = path.join(dir, "daily", "shop-20260304T021700Z");
+    const manifest = fs.readFileSync(`${base}.manifest.json`, "utf8");
+    fs.writeFileSync(
+      `${base}.manifest.json`,
+      manifest.replace('"public.events": 500', '"public.events": 499'),
+    );
+    const differ = restore([dir, "--latest", "--into", "swapped"]);
+    assert.equal(differ.status, 1);
+    assert.equal(
+      differ.stderr,
+      "restore: row counts differ from the manifest: public.events (500 of 499)\n",
+    );
+    assert.equal(pg.sql("swapped", "SELECT to_regclass('written_after') IS NOT NULL"), "t");
+    assert.equal(
+      pg.sql(
+        "postgres",
+        "SELECT count(*) FROM pg_database WHERE datname ~ '^agi_(restore|replaced)_'",
+      ),
+      "0",
+    );
+    fs.writeFileSync(`${base}.manifest.json`, manifest);
+
+    // A role that may not create databases (a shared cluster's app role) restores in one transaction.
+    pg.sql("postgres", "ALTER ROLE shop_app PASSWORD 'test-only-app'");
+    const appPw = path.join(secrets, "app-pw");
+    fs.writeFileSync(appPw, "test-only-app", { mode: 0o600 });
+    pg.sql("postgres", "CREATE DATABASE app_owned OWNER shop_app");
+    const asApp = restore([dir, "--latest", "--into", "app_owned"], {
+      PGUSER: "shop_app",
+      PGPASSWORD_FILE: appPw,
+    });
+    assert.equal(asApp.status, 1, "the dump's grants to postgres need rights the app role lacks");
+    assert.match(asApp.stderr, /^restore: pg_restore failed, app_owned left as it was: /);
+    assert.equal(
+      pg.sql("app_owned", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+      "0",
+    );
+  },
+);
 
 test(
   "restore refuses a missing, an unverified, a damaged dump, and counts that differ",

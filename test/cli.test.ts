@@ -157,8 +157,9 @@ test("synth --stack prod (end to end): writes manifest, Caddy files and inventor
   // timers, +2 password files (both active sites are shared-mode), +6 installed backup scripts; the
   // gate script on the host and a gate per active website (+3); an edge network and the edge's
   // attachment to it per active website (+4); a drill timer per site with backups (+2), the host's
-  // two ops scripts and two ops timers (+4).
-  assert.equal(manifest.resources.length, 88);
+  // two ops scripts and two ops timers (+4); the off-site script among the backup scripts (+1; prod
+  // declares no off-site storage, so no uploader image or settings file).
+  assert.equal(manifest.resources.length, 89);
   const app = manifest.resources.find((x: { name: string }) => x.name === "stepperslife-app");
   assert.equal(app.parent, "urn:pulumi:prod::agi-platform::agi:web:Website::stepperslife");
   assert.ok(app.inputs.envs.includes("[secret]"));
@@ -171,7 +172,7 @@ test("synth --stack prod (end to end): writes manifest, Caddy files and inventor
     r.stdout,
     /\nstepperslife +website +active +vps1 +https:\/\/stepperslife\.com +stepperslife:3000 /,
   );
-  assert.match(r.stdout, /synth: stack prod: 88 resources, 10 Caddy files; wrote 12 files to /);
+  assert.match(r.stdout, /synth: stack prod: 89 resources, 10 Caddy files; wrote 12 files to /);
   assert.ok(
     r.stdout.includes(`wrote 12 files to ${out}/`),
     "an out directory elsewhere is shown in full",

@@ -207,6 +207,7 @@ test("prune: keeps what containers use and the rollback tags, removes the rest b
     "image inspect --format {{.Metadata.LastTagTime}} sha256:older":
       "2026-01-01 10:00:00.1 +0000 UTC\n",
     "image inspect --format {{.Metadata.LastTagTime}}": "0001-01-01 00:00:00 +0000 UTC\n",
+    "image inspect --format {{.Id}} ghcr.io/x/tool@sha256:d9": "sha256:pinned\n",
   });
   const r = runIn(d.dir, PRUNE);
   assert.equal(r.status, 0, r.stderr);
@@ -217,6 +218,17 @@ test("prune: keeps what containers use and the rollback tags, removes the rest b
     ["rmi sha256:dangling", "rmi ghcr.io/x/shop:1", "rmi ghcr.io/x/tool@sha256:d9"],
   );
   assert.match(r.stdout, /prune: 3 image reference\(s\) removed, 5 kept/);
+  // An image a job runs now and then (the off-site uploader) is kept when named with --keep.
+  const calls = d.calls().length;
+  const kept = runIn(d.dir, PRUNE, "--keep", "ghcr.io/x/tool@sha256:d9");
+  assert.equal(kept.status, 0, kept.stderr);
+  assert.deepEqual(
+    d
+      .calls()
+      .slice(calls)
+      .filter((c) => c.startsWith("rmi")),
+    ["rmi sha256:dangling", "rmi ghcr.io/x/shop:1"],
+  );
   // A reference filter reaches docker as one word; anything else is refused before any call.
   assert.equal(runIn(d.dir, PRUNE, "agi-x/*").status, 0);
   assert.ok(
@@ -224,6 +236,8 @@ test("prune: keeps what containers use and the rollback tags, removes the rest b
   );
   const before = d.calls().length;
   for (const bad of ["-x", "a b", "a;b", ""]) assert.equal(runIn(d.dir, PRUNE, bad).status, 2, bad);
+  assert.equal(runIn(d.dir, PRUNE, "--keep", "a;b").status, 2);
+  assert.equal(runIn(d.dir, PRUNE, "--keep").status, 2);
   assert.equal(runIn(d.dir, PRUNE, "a", "b").status, 2);
   assert.equal(d.calls().length, before);
 });

@@ -58,8 +58,15 @@ exec)
   case " $FAKE_CONTAINERS " in *" $1 "*) ;; *) echo "Error: No such container: $1" >&2; exit 1 ;; esac
   shift
   export PGHOST PGPORT PGUSER PGPASSFILE TMPDIR
+  # The database container's volume, where a parallel restore stages the dump: a directory here.
+  n=$#
+  for a in "$@"; do
+    case $a in /var/lib/postgresql/data/*) a="$FAKE_VOLUME/\${a#/var/lib/postgresql/data/}" ;; esac
+    set -- "$@" "$a"
+  done
+  shift "$n"
   if [ "$1" = sh ] && [ "$2" = -c ]; then
-    case $3 in *drill*) mkdir -p "$FAKE_DRILL/daily"; cat >"$FAKE_DRILL/daily/$5" ;; *) cat >/dev/null ;; esac
+    case $3 in *drill*) mkdir -p "$FAKE_DRILL/daily"; cat >"$FAKE_DRILL/daily/$5" ;; *restore.dump*) exec "$@" ;; *) cat >/dev/null ;; esac
     exit 0
   fi
   if [ "$1" = sh ] && [ "$2" = /opt/agi/pg-restore.sh ]; then
@@ -70,7 +77,7 @@ exec)
     exit $?
   fi
   # A restore held until the test releases it (a line written to the FIFO FAKE_HOLD).
-  case " $* " in *" --single-transaction "*) if [ -n "\${FAKE_HOLD:-}" ]; then read -r _ <"$FAKE_HOLD"; fi ;; esac
+  case " $* " in *" --single-transaction "* | *" --jobs "*) if [ -n "\${FAKE_HOLD:-}" ]; then read -r _ <"$FAKE_HOLD"; fi ;; esac
   exec "$@" ;;
 *) echo "fake docker: unexpected $1" >&2; exit 1 ;;
 esac
@@ -81,6 +88,7 @@ function writeFakeEnv(over: Record<string, string> = {}): void {
     FAKE_LOG: log,
     FAKE_SCRIPTS: scriptDir(),
     FAKE_DRILL: path.join(scratchTmp, "drill"),
+    FAKE_VOLUME: fakeVolume,
     FAKE_SITE: "shop",
     FAKE_CLUSTER: "shared-pg",
     FAKE_ADDRESS: "",
@@ -102,6 +110,8 @@ function writeFakeEnv(over: Record<string, string> = {}): void {
   fs.writeFileSync(log, "");
 }
 
+/** The database container's volume as the stand-in shows it (a parallel restore stages its dump there). */
+const fakeVolume = tempDir("restore-volume");
 /** The "host"'s root: the installed scripts, the backups, the secrets (readable by the SSH test's user). */
 const hostRoot = tempDir("restore-root");
 fs.chmodSync(hostRoot, 0o755);
@@ -163,27 +173,43 @@ const calls = () => fs.readFileSync(log, "utf8").trim().split("\n").filter(Boole
  * The calls as steps: each `docker exec` reduced to its container and what it runs (a pg_restore
  * with its kind: check, drill or restore), repeats of the same step folded.
  */
-const steps = () => {
+const steps = (list: string[] = calls()) => {
   const out: string[] = [];
-  for (const c of calls()) {
+  for (const c of list) {
     let step = c.split(" ")[0] === "run" ? "run" : c;
     const m = /^exec (?:-i )?(?:-[ue] \S+ )*(\S+) (.*)$/.exec(c);
     if (m) {
       const [, container, cmd] = m;
       const tool = cmd.split(" ")[0];
-      const kind = cmd.includes("--single-transaction")
+      const kind = /--single-transaction|--jobs/.test(cmd)
         ? " into"
         : cmd.includes("--no-owner")
           ? " scratch"
           : cmd.includes("--private-server")
             ? " private drill"
             : "";
-      step = `exec ${container} ${tool === "sh" ? cmd.split(" ")[1] : tool}${kind}`;
+      const shell = cmd.includes("restore.dump") ? "stage" : cmd.split(" ")[1];
+      step = `exec ${container} ${tool === "sh" ? shell : tool}${kind}`;
     }
     if (out.at(-1) !== step) out.push(step);
   }
   return out;
 };
+/**
+ * The index of the background drop of the replaced database among the calls: the second `psql` call
+ * that names it (the first is the swap), waited for.
+ */
+async function replacedDropCall(): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const named = calls()
+      .map((c, i) => [c, i] as const)
+      .filter(([c]) => c.includes(" -v replaced=agi_replaced_"));
+    if (named.length >= 2) return named[1][1];
+    assert.ok(Date.now() < deadline, `no drop of the replaced data in ${calls().join(" | ")}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 /** What runs left in the temporary directory (tsx keeps its compile cache there: not ours). */
 const leftovers = () => fs.readdirSync(scratchTmp).filter((f) => !f.startsWith("tsx-"));
 
@@ -244,7 +270,7 @@ before(() => {
 
 after(async () => {
   if (pg) await pg.stop();
-  for (const d of [fake, hostRoot, scratchTmp])
+  for (const d of [fake, hostRoot, scratchTmp, fakeVolume])
     if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -282,7 +308,9 @@ test("refusals name the stack, the site or the option, and touch nothing", async
   }
   // Bad command lines: the problem, then the usage, exactly.
   const usage =
-    "usage: npm run restore -- --stack NAME --site NAME [--backup FILE | --latest] [--into-scratch] [--yes] [--sites DIR]\n";
+    "usage: npm run restore -- --stack NAME --site NAME [--backup FILE | --latest] [--into-scratch] [--yes] [--sites DIR]\n" +
+    "       [--from offsite --identity FILE]   the dump from off-site storage, decrypted on the host with the age identity in FILE\n" +
+    "       [--from offsite --list]            the site's off-site dumps\n";
   const usageCases: [string[], string][] = [
     [["--site", "stepperslife"], "--stack is required\n"],
     [["--stack", "prod"], "--site is required\n"],
@@ -375,26 +403,38 @@ test(
       /restore: ok: shop-20261120T023000Z\.dump restored into shop, 2 tables match/,
     );
     assert.equal(pg.sql("shop", "SELECT count(*) FROM orders"), "1200");
-    assert.deepEqual(steps(), [
+    // The replaced data is dropped in the background after the swap (the second psql call with the
+    // replaced database's name): it may come at any point after the swap, so it is set aside here.
+    const drop = await replacedDropCall();
+    assert.deepEqual(steps(calls().filter((_, i) => i !== drop)), [
       "exec shop-db pg_restore",
       "ps --quiet --filter label=agi.site=shop --filter label=agi.role=app",
       `stop --time 30 ${APPS.join(" ")}`,
       "exec shop-db pg_restore",
+      // The parallel restore: a new database, the dump staged in the volume, restored, counted,
+      // swapped in; then the staged copy removed.
+      "exec shop-db psql",
+      "exec shop-db stage",
       "exec shop-db pg_restore into",
       "exec shop-db psql",
+      "exec shop-db rm",
       `start ${APPS.join(" ")}`,
     ]);
+    assert.deepEqual(fs.readdirSync(fakeVolume), [], "the staged dump is gone");
   },
 );
 
 test("a failed restore still starts the app again and exits 1", { skip }, async () => {
   writeFakeEnv();
-  // The site's database does not exist on the server: pg_restore fails after the app was stopped.
+  // The site's database does not exist on the server: the restore fails after the app was stopped.
   const root = project(localStack, [shop("dedicated", "shop_gone")]);
   const r = await restore(root, ["--stack", "local", "--site", "shop", "--latest", "--yes"]);
   assert.equal(r.code, 1);
   // The detached part's log comes back through the caller's output.
-  assert.match(r.stdout, /restore: pg_restore failed, shop_gone left as it was/);
+  assert.match(
+    r.stdout,
+    /restore: cannot connect to shop_gone: .*database "shop_gone" does not exist/,
+  );
   assert.match(r.stdout, /restore: started the app again/);
   // Every call, in order: stop, then the restore (which fails), then start, each of them present.
   assert.deepEqual(steps(), [
@@ -402,7 +442,7 @@ test("a failed restore still starts the app again and exits 1", { skip }, async 
     "ps --quiet --filter label=agi.site=shop --filter label=agi.role=app",
     `stop --time 30 ${APPS.join(" ")}`,
     "exec shop-db pg_restore",
-    "exec shop-db pg_restore into",
+    "exec shop-db psql",
     `start ${APPS.join(" ")}`,
   ]);
   assert.deepEqual(leftovers(), []);
@@ -444,12 +484,18 @@ test(
         await new Promise((r) => setTimeout(r, 100));
       }
     };
-    await until("--single-transaction");
+    await until("--jobs");
     host.kill("SIGKILL");
     await new Promise((r) => host.once("exit", r));
     fs.writeFileSync(hold, "go\n");
     await until("start");
-    assert.equal(calls().at(-1), `start ${APPS.join(" ")}`);
+    const drop = await replacedDropCall();
+    assert.equal(
+      calls()
+        .filter((_, i) => i !== drop)
+        .at(-1),
+      `start ${APPS.join(" ")}`,
+    );
     assert.equal(pg.sql("shop", "SELECT count(*) FROM orders"), "1200", "the restore completed");
     // The run's directory (log and status) stays behind for the operator when nobody followed it.
     const kept = leftovers().filter((d) => d.startsWith("agi-restore."));

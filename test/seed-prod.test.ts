@@ -94,6 +94,7 @@ test("Platform vps1: ssh engine with strict host keys, looked-up network, the ed
     "command:remote:Command vps1-agi-ops-timer",
     "command:remote:Command vps1-agi-prune-timer",
     "command:remote:Command vps1-app-gate-script",
+    "command:remote:Command vps1-backup-offsite",
     "command:remote:Command vps1-backup-pg-backup",
     "command:remote:Command vps1-backup-pg-lib",
     "command:remote:Command vps1-backup-pg-restore",

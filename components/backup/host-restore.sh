@@ -3,10 +3,14 @@
 # restores one site's database through the host's installed site-backup.sh, with the site's job
 # words (core/timers.ts backupJobArgs), as the site's timer runs its backups.
 #
-#   host-restore.sh SCRIPT (--latest | --backup FILE) (--into-scratch | --into) JOB...
+#   host-restore.sh SCRIPT [--offsite] (--latest | --backup FILE) (--into-scratch | --into) JOB...
+#   host-restore.sh SCRIPT --offsite --list JOB...
 #
-# SCRIPT is the installed site-backup.sh. The dump is resolved and verified first, so a bad dump
-# stops nothing. A real restore stops the site's app containers (labels agi.site and agi.role=app) so
+# SCRIPT is the installed site-backup.sh. With --offsite the dump comes from the stack's off-site
+# storage first (site-backup.sh offsite ... fetch): downloaded and decrypted with the age identity that
+# the caller puts in the shell variable AGI_AGE_IDENTITY at the head of this script's text (it arrives
+# on the SSH session's standard input and lives in this shell's memory only; it is never exported,
+# written or printed). The dump is resolved and verified first, so a bad dump stops nothing. A real restore stops the site's app containers (labels agi.site and agi.role=app) so
 # nothing writes during it, and starts them again whatever happens: that part runs detached on the
 # host, so a dropped connection cannot leave the app stopped. The drill (--into-scratch) leaves the
 # app running; in shared mode it uses a throwaway server in a short-lived container of the cluster's
@@ -14,12 +18,22 @@
 set -eu
 
 usage() {
-  echo "usage: host-restore.sh SCRIPT (--latest | --backup FILE) (--into-scratch | --into) JOB..." >&2
+  echo "usage: host-restore.sh SCRIPT [--offsite] (--latest | --backup FILE) (--into-scratch | --into) JOB... | SCRIPT --offsite --list JOB..." >&2
   exit 2
 }
-[ "$#" -ge 4 ] || usage
+[ "$#" -ge 3 ] || usage
 script=$1
 shift
+from_offsite=
+if [ "$1" = --offsite ]; then
+  from_offsite=yes
+  shift
+  if [ "${1:-}" = --list ]; then
+    shift
+    exec sh "$script" offsite "$@" -- list
+  fi
+fi
+[ "$#" -ge 3 ] || usage
 case $1 in
 --latest)
   pick="--latest"
@@ -54,6 +68,20 @@ if [ ! -f "$script" ]; then
 fi
 # Waits for a running backup of the site rather than failing.
 export SITE_JOB_WAIT="${SITE_JOB_WAIT:-3600}"
+
+if [ -n "$from_offsite" ]; then
+  if [ -z "${AGI_AGE_IDENTITY:-}" ]; then
+    echo "restore: no age identity came with the request" >&2
+    exit 2
+  fi
+  echo "restore: fetching the dump from off-site storage"
+  want=latest
+  [ "$pick" = --latest ] || want=$file
+  # The identity reaches age through a pipe: never a file, an argument or the environment.
+  file=$(printf '%s\n' "$AGI_AGE_IDENTITY" | sh "$script" offsite "$@" -- fetch "$want")
+  AGI_AGE_IDENTITY=
+  pick=--backup
+fi
 
 # Resolve --latest now, so the dump verified here is the one restored below.
 echo "restore: verifying the dump"

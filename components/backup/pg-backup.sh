@@ -45,8 +45,6 @@ if ! flock -n 8; then
   exit 1
 fi
 
-# A JSON string: backslash and quote escaped, every control character dropped (newlines become spaces).
-json_string() { printf '"%s"' "$(printf '%s' "$1" | tr '\n\t' '  ' | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
 read_state() { if [ -f "$state/$1" ]; then cat "$state/$1"; else printf '%s' "$2"; fi; }
 
 write_status() { # write_status ERROR_OR_EMPTY

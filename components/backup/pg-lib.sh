@@ -1,5 +1,5 @@
 #!/bin/sh
-# Shared by pg-backup.sh, pg-restore.sh and verify-dump.sh (sourced, not run).
+# Shared by the backup scripts (sourced, not run).
 #
 # pg TOOL ARGS...   runs a PostgreSQL client tool (psql, pg_dump, pg_restore, ...) here, or, when
 #                   PG_EXEC holds a command prefix, through it: site-backup.sh sets it to a
@@ -16,3 +16,7 @@ pg() {
 psql_set() {
   printf '\\set %s '"'"'%s'"'"'\n' "$1" "$(tr '\n\r' '  ' <"$2" | sed "s/\\\\/\\\\\\\\/g; s/'/\\\\'/g")"
 }
+
+# json_string TEXT: TEXT as a JSON string: backslash and quote escaped, every control character
+# dropped (newlines and tabs become spaces). For the job's small records (status, drill, offsite).
+json_string() { printf '"%s"' "$(printf '%s' "$1" | tr '\n\t' '  ' | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')"; }

@@ -9,7 +9,15 @@
 # --latest takes the newest dump that has a manifest, in any tier (a failed run leaves none behind).
 # The dump is checked against the manifest's sha256 and read end to end before anything is touched.
 # --check stops there and prints the dump's path under BACKUP_DIR.
-# --into DATABASE replaces that database's contents in one transaction (stop the app first);
+# --into DATABASE replaces that database's contents (stop the app first). As a superuser (a dedicated
+# database) the dump is restored in parallel (pg_restore -j RESTORE_JOBS, default 2) into a new
+# database with the old one's owner, settings and grants, checked against the manifest, and only then
+# swapped in by two renames in one transaction; the old data is dropped after the swap. Any failure
+# before the swap drops the new database and leaves the old one as it was. Without the right to
+# create and rename databases (a shared cluster's app role) it is one transaction (--single-transaction
+# --clean), which a failure rolls back. A parallel restore reads a file: with PG_EXEC the dump is
+# first copied to PG_STAGE_DIR where the tools run (default /var/lib/postgresql/data/agi-restore,
+# in the database's volume, beside PGDATA) and removed afterwards.
 # --into-scratch restores into a throwaway database, compares, and drops it: the restore drill.
 # With --private-server the throwaway database lives in a throwaway server of this container's own
 # PostgreSQL, so the drill needs no right to create databases and never loads the site's server.
@@ -60,12 +68,15 @@ if [ -n "$private" ] && [ -n "${PG_EXEC:-}" ]; then usage; fi
 work=$(mktemp -d)
 scratch=
 server=
+staged=
+swap=
 cleanup() {
+  if [ -n "$staged" ]; then pg rm -rf "$staged" </dev/null >/dev/null 2>&1 || true; fi
   if [ -n "$server" ]; then
     as_postgres pg_ctl -D "$server/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$server"
   elif [ -n "$scratch" ]; then
-    pg psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$scratch\"" </dev/null >/dev/null 2>&1 || true
+    pg psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$scratch\" WITH (FORCE)" </dev/null >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
 }
@@ -120,7 +131,12 @@ if [ ! -f "$manifest" ]; then
   exit 1
 fi
 sha=$(grep -o '"sha256": *"[0-9a-f]*"' "$manifest" | sed 's/.*"\([0-9a-f]*\)"$/\1/')
-if ! "$here/verify-dump.sh" "$file" "$sha" >"$work/verify.out" 2>&1; then
+# A restore into a database checks the checksum and the table of contents: bytes equal to the
+# manifest's sha256 are the bytes the backup read back end to end, and pg_restore reads them all
+# again. --check (which host-restore.sh runs before it stops the app) and the drill read it through.
+verify_mode=
+[ "$mode" != into ] || verify_mode=--toc
+if ! "$here/verify-dump.sh" ${verify_mode:+"$verify_mode"} "$file" "$sha" >"$work/verify.out" 2>&1; then
   echo "restore: $file fails verification, refusing it: $(tail -n 2 "$work/verify.out" | tr '\n' ' ')" >&2
   exit 1
 fi
@@ -163,11 +179,72 @@ if [ "$mode" = scratch ]; then
     exit 1
   }
 else
-  database=$into
-  pg pg_restore --exit-on-error --single-transaction --clean --if-exists -d "$database" <"$file" 2>"$work/restore.err" || {
-    echo "restore: pg_restore failed, $database left as it was: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
+  # The swap needs a superuser: it creates and renames databases and ends other sessions.
+  # Asked of the database itself: a shared cluster's app role may connect to nothing else.
+  superuser=$(pg psql -X -A -t -q -d "$into" -c "SELECT rolsuper FROM pg_roles WHERE rolname = current_user" </dev/null 2>"$work/role.err") || {
+    echo "restore: cannot connect to $into: $(tail -n 2 "$work/role.err" | tr '\n' ' ')" >&2
     exit 1
   }
+  if [ "$superuser" = t ] && [ "${RESTORE_JOBS:-2}" != 1 ]; then
+    swap=yes
+    restoring="agi_restore_$$"
+    database=$restoring
+    # SQL on standard input, the names as psql variables (quoted by psql, never by this shell).
+    sql_into() { pg psql -X -A -t -q -v ON_ERROR_STOP=1 -d postgres -v into="$into" -v new="$restoring" "$@"; }
+    # A killed run's database (no other restore of this server runs: site-backup.sh holds the lock).
+    echo "SELECT format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database WHERE datname ~ '^agi_(restore|replaced)_[0-9]+\$' \\gexec" |
+      sql_into >/dev/null 2>&1 || true
+    # The new database as the old one is: owner, encoding, locale, connection limit, grants, settings.
+    if ! out=$(sql_into 2>&1 <<'SQL'
+SELECT format('CREATE DATABASE %I WITH OWNER %I TEMPLATE template0 ENCODING %L LC_COLLATE %L LC_CTYPE %L CONNECTION LIMIT %s',
+              :'new', pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype, datconnlimit)
+FROM pg_database WHERE datname = :'into' \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC, %I', :'new', pg_get_userbyid(datdba))
+FROM pg_database WHERE datname = :'into' AND datacl IS NOT NULL \gexec
+SELECT format('GRANT %s ON DATABASE %I TO %s%s', a.privilege_type, :'new',
+              CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+              CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = :'into' \gexec
+-- Each setting through set_config and FROM CURRENT, so a list (search_path) keeps its elements.
+SELECT format('SELECT set_config(%L, %L, false)', split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)),
+       CASE WHEN s.setrole = 0
+            THEN format('ALTER DATABASE %I SET %I FROM CURRENT', :'new', split_part(c, '=', 1))
+            ELSE format('ALTER ROLE %I IN DATABASE %I SET %I FROM CURRENT', pg_get_userbyid(s.setrole), :'new', split_part(c, '=', 1)) END
+FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) c
+WHERE d.datname = :'into' \gexec
+SQL
+    ); then
+      echo "restore: cannot create the database to restore into: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')" >&2
+      exit 1
+    fi
+    if [ "$(echo "SELECT count(*) FROM pg_database WHERE datname = :'new';" | sql_into)" != 1 ]; then
+      echo "restore: there is no database $into to replace" >&2
+      exit 1
+    fi
+    scratch=$restoring # dropped on any exit before the swap
+    source=$file
+    if [ -n "${PG_EXEC:-}" ]; then
+      # pg_restore -j reads a file where it runs: the dump goes there first, through standard input.
+      stage=${PG_STAGE_DIR:-/var/lib/postgresql/data/agi-restore}
+      staged=$stage
+      # shellcheck disable=SC2016 # expanded by the inner shell
+      pg sh -c 'rm -rf "$1" && mkdir -m 700 "$1" && cat > "$1/restore.dump"' sh "$stage" <"$file" 2>"$work/stage.err" || {
+        echo "restore: cannot copy the dump where pg_restore runs: $(tail -n 2 "$work/stage.err" | tr '\n' ' ')" >&2
+        exit 1
+      }
+      source="$stage/restore.dump"
+    fi
+    pg pg_restore --exit-on-error --jobs "${RESTORE_JOBS:-2}" -d "$restoring" "$source" </dev/null 2>"$work/restore.err" || {
+      echo "restore: pg_restore failed, $into left as it was: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
+      exit 1
+    }
+  else
+    database=$into
+    pg pg_restore --exit-on-error --single-transaction --clean --if-exists -d "$database" <"$file" 2>"$work/restore.err" || {
+      echo "restore: pg_restore failed, $database left as it was: $(tail -n 3 "$work/restore.err" | tr '\n' ' ')" >&2
+      exit 1
+    }
+  fi
 fi
 
 # Every table the manifest counted must hold exactly that many rows. The comparison runs in SQL, so
@@ -192,6 +269,42 @@ fi
 if [ -n "$mismatches" ]; then
   echo "restore: row counts differ from the manifest: $(printf '%s' "$mismatches" | tr '\n' ',' | sed 's/,$//; s/,/, /g')" >&2
   exit 1
+fi
+if [ -n "$swap" ]; then
+  # The checked copy takes the name in one step; the old data stays until then. No session may hold
+  # the old database during the renames: open ones are ended (PostgreSQL waits for them to go). One
+  # transaction: a failure or a kill changes nothing.
+  replaced="agi_replaced_$$"
+  if ! out=$(sql_into -v replaced="$replaced" 2>&1 <<'SQL'
+BEGIN;
+SELECT format('ALTER DATABASE %I ALLOW_CONNECTIONS false', :'into') \gexec
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :'into' AND pid <> pg_backend_pid();
+SELECT format('ALTER DATABASE %I RENAME TO %I', :'into', :'replaced') \gexec
+SELECT format('ALTER DATABASE %I RENAME TO %I', :'new', :'into') \gexec
+COMMIT;
+SQL
+  ); then
+    echo "restore: the swap failed, $into left as it was: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')" >&2
+    exit 1
+  fi
+  scratch=
+  # The replaced data goes in the background: dropping a database waits for a checkpoint of what the
+  # restore wrote, and the site need not wait for that. One that fails is dropped by the next restore.
+  # It outlives this script's work directory: a password file of its own, removed when it ends.
+  drop_pass=
+  if [ -n "${PGPASSFILE:-}" ] && [ -f "$PGPASSFILE" ]; then
+    drop_pass=$(mktemp)
+    cat "$PGPASSFILE" >"$drop_pass"
+  fi
+  (
+    # Not the site's job lock (a backup may start at once), and its password copy goes however it ends.
+    exec 7>&- 8>&-
+    set +e
+    trap 'rm -f "$drop_pass"' EXIT
+    if [ -n "$drop_pass" ]; then export PGPASSFILE="$drop_pass"; fi
+    echo "SELECT format('DROP DATABASE %I WITH (FORCE)', :'replaced') \\gexec" | sql_into -v replaced="$replaced"
+  ) >/dev/null 2>&1 &
+  database=$into
 fi
 if [ "$mode" = scratch ]; then
   echo "restore drill: ok: $(basename "$file") restores, $tables tables match the manifest's row counts"

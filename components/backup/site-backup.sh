@@ -6,6 +6,8 @@
 #   site-backup.sh restore JOB... -- ARGS...       pg-restore.sh DIR ARGS... (check, restore, drill)
 #   site-backup.sh drill   JOB...                  the scheduled restore drill of the newest verified
 #                                                   dump; its result goes to DIR/drill.json
+#   site-backup.sh offsite JOB... -- ARGS...       offsite.sh ARGS (upload, list, fetch NAME|latest
+#                                                   with the age identity on standard input)
 #
 # JOB is key=value words (core/timers.ts backupJobArgs writes them):
 #   site=S database=D dir=HOST_DIR retention=DAILY:WEEKLY:MONTHLY and either
@@ -16,26 +18,32 @@
 #                                                   short-lived container of the cluster's own image
 #                                                   (<site>-backup, removed at the end), as the site's
 #                                                   app role, password from F (pgpass, 0600)
+# and, for off-site copies (offsite.sh; a backup uploads after it, whatever its own result):
+#   offsite=BUCKET/PREFIX recipient=AGE_PUBLIC_KEY offsite_keep=D:W:M offsite_env=F uploader=IMAGE
 # Every file (dump, manifest, status) is written here on the host, in HOST_DIR.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck disable=SC1091 # pg-lib.sh, installed beside this script
+. "$here/pg-lib.sh"
 usage() {
-  echo "usage: site-backup.sh (backup | restore | drill) site=S database=D dir=DIR retention=D:W:M (dedicated=C | shared=C:PORT network=N role=R pgpass=FILE) [-- PG-RESTORE-ARGS]" >&2
+  echo "usage: site-backup.sh (backup | restore | drill | offsite) site=S database=D dir=DIR retention=D:W:M (dedicated=C | shared=C:PORT network=N role=R pgpass=FILE) [offsite=PATH recipient=KEY offsite_keep=D:W:M offsite_env=FILE uploader=IMAGE] [-- PG-RESTORE-ARGS | -- OFFSITE-ARGS]" >&2
   exit 2
 }
 [ "$#" -ge 1 ] || usage
 action=$1
 shift
-case $action in backup | restore | drill) ;; *) usage ;; esac
+case $action in backup | restore | drill | offsite) ;; *) usage ;; esac
 site='' database='' dir='' retention='' dedicated='' shared='' network='' role='' pgpass=''
+offsite='' recipient='' offsite_keep='' offsite_env='' uploader=''
 while [ "$#" -gt 0 ]; do
   case $1 in
   --)
     shift
     break
     ;;
-  site=* | database=* | dir=* | retention=* | dedicated=* | shared=* | network=* | role=* | pgpass=*)
+  site=* | database=* | dir=* | retention=* | dedicated=* | shared=* | network=* | role=* | pgpass=* | \
+    offsite=* | recipient=* | offsite_keep=* | offsite_env=* | uploader=*)
     value=${1#*=}
     # The one pattern of a word that reaches this host's shell (core/host.ts SAFE_ARG).
     case $value in '' | *[!A-Za-z0-9_./:@-]*)
@@ -52,8 +60,11 @@ done
 if [ -z "$site" ] || [ -z "$database" ] || [ -z "$dir" ]; then usage; fi
 if [ -n "$dedicated" ] && [ -n "$shared" ]; then usage; fi
 if [ -z "$dedicated" ] && { [ -z "$shared" ] || [ -z "$network" ] || [ -z "$role" ] || [ -z "$pgpass" ]; }; then usage; fi
-if [ "$action" != restore ]; then
-  [ "$#" -eq 0 ] || usage
+case $action in restore | offsite) ;; *) [ "$#" -eq 0 ] || usage ;; esac
+if [ -n "$offsite" ] && { [ -z "$recipient" ] || [ -z "$offsite_keep" ] || [ -z "$offsite_env" ] || [ -z "$uploader" ]; }; then usage; fi
+if [ "$action" = offsite ] && [ -z "$offsite" ]; then
+  echo "site-backup $site: no off-site copies are declared for this stack" >&2
+  exit 1
 fi
 if [ "$action" = backup ]; then
   case $retention in *:*:*) ;; *) usage ;; esac
@@ -72,6 +83,14 @@ if ! flock -w "${SITE_JOB_WAIT:-$wait_default}" 7; then
 fi
 
 export SITE="$site" BACKUP_DIR="$dir" PGDATABASE="$database"
+if [ -n "$offsite" ]; then
+  export OFFSITE_PATH="$offsite" OFFSITE_RECIPIENT="$recipient" OFFSITE_KEEP="$offsite_keep"
+  export OFFSITE_ENV="$offsite_env" OFFSITE_IMAGE="$uploader"
+fi
+if [ "$action" = offsite ]; then
+  # No database is needed: the off-site copies are files of this directory.
+  exec sh "$here/offsite.sh" "$@"
+fi
 helper=
 cleanup() {
   if [ -n "$helper" ]; then docker rm -f "$helper" >/dev/null 2>&1 || true; fi
@@ -109,8 +128,16 @@ if [ "$action" = backup ]; then
   RETENTION_MONTHLY=${retention##*:}
   export RETENTION_DAILY RETENTION_WEEKLY RETENTION_MONTHLY
   # pg-backup.sh records a setup failure in status.json like any other.
-  BACKUP_SETUP_ERROR=$setup_error sh "$here/pg-backup.sh"
-  exit $?
+  code=0
+  BACKUP_SETUP_ERROR=$setup_error sh "$here/pg-backup.sh" || code=$?
+  # Off-site: this dump, and any an earlier run could not send. A failed backup does not stop the
+  # upload of earlier ones; a failed upload (offsite.json says why) does not undo the backup.
+  if [ -n "$offsite" ]; then
+    cleanup
+    helper=
+    sh "$here/offsite.sh" upload || { [ "$code" -ne 0 ] || code=1; }
+  fi
+  exit "$code"
 fi
 
 # pg-restore.sh with ARGS, here or (a shared-mode drill) in the short-lived container.
@@ -137,11 +164,9 @@ run_restore() {
 }
 
 if [ "$action" = drill ]; then
-  # A JSON string: backslash and quote escaped, control characters dropped.
-  json() { printf '"%s"' "$(printf '%s' "$1" | tr '\n\t' '  ' | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
   started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   last_success=null
-  if [ -f "$dir/.drill-last-success" ]; then last_success=$(json "$(cat "$dir/.drill-last-success")"); fi
+  if [ -f "$dir/.drill-last-success" ]; then last_success=$(json_string "$(cat "$dir/.drill-last-success")"); fi
   error='' dump=''
   if [ -n "$setup_error" ]; then
     error=$setup_error
@@ -156,14 +181,14 @@ if [ "$action" = drill ]; then
   rm -f "$dir/.drill.err"
   if [ -z "$error" ]; then
     printf '%s' "$started" >"$dir/.drill-last-success"
-    last_success=$(json "$started")
+    last_success=$(json_string "$started")
   fi
   tmp="$dir/.drill.json.$$"
   {
-    printf '{\n  "site": %s,\n  "lastAttempt": %s,\n' "$(json "$site")" "$(json "$started")"
+    printf '{\n  "site": %s,\n  "lastAttempt": %s,\n' "$(json_string "$site")" "$(json_string "$started")"
     printf '  "lastSuccess": %s,\n' "$last_success"
-    if [ -n "$dump" ]; then printf '  "dump": %s,\n' "$(json "$(basename "$dump")")"; else printf '  "dump": null,\n'; fi
-    if [ -n "$error" ]; then printf '  "lastError": %s\n}\n' "$(json "$error")"; else printf '  "lastError": null\n}\n'; fi
+    if [ -n "$dump" ]; then printf '  "dump": %s,\n' "$(json_string "$(basename "$dump")")"; else printf '  "dump": null,\n'; fi
+    if [ -n "$error" ]; then printf '  "lastError": %s\n}\n' "$(json_string "$error")"; else printf '  "lastError": null\n}\n'; fi
   } >"$tmp"
   mv -f "$tmp" "$dir/drill.json"
   if [ -n "$error" ]; then

@@ -6,15 +6,23 @@
 # and not started its container yet). Every other image is removed with `docker rmi` (never forced:
 # an image that gained a container meanwhile stays), by each tag, or by repository@digest for an image
 # pulled by digest, or by ID when it has neither. Prints what it removed and what it kept.
-#   prune-images.sh [REFERENCE]
+#   prune-images.sh [--keep IMAGE]... [REFERENCE]
+# --keep keeps IMAGE as well: an image the host's jobs run only now and then (the off-site uploader).
 # REFERENCE limits the removal to images whose reference matches it (docker's `reference` filter,
 # e.g. `ghcr.io/acme/*`); the timer gives none. PRUNE_KEEP_RECENT_SECONDS (default 86400) is how
 # recently pulled or tagged an image must be to stay.
 set -eu
 usage() {
-  echo "usage: prune-images.sh [REFERENCE]" >&2
+  echo "usage: prune-images.sh [--keep IMAGE]... [REFERENCE]" >&2
   exit 2
 }
+keep_refs=
+while [ "${1:-}" = --keep ]; do
+  [ "$#" -ge 2 ] || usage
+  case $2 in '' | -* | *[!A-Za-z0-9_./:@-]*) usage ;; esac
+  keep_refs="$keep_refs $2"
+  shift 2
+done
 [ "$#" -le 1 ] || usage
 only=
 if [ "$#" -eq 1 ]; then
@@ -30,6 +38,9 @@ if [ -n "$ids" ]; then
 fi
 docker image ls --no-trunc --format '{{.Repository}} {{.ID}}' |
   awk '$1 ~ /^agi-previous\// { print $2 }' >>"$keep"
+for ref in $keep_refs; do
+  docker image inspect --format '{{.Id}}' "$ref" >>"$keep" 2>/dev/null || true
+done
 removed=0 kept=0
 # By reference (an image with several tags is only gone once each tag is).
 # shellcheck disable=SC2086 # $only is one word or none

@@ -36,11 +36,13 @@ for f in "$backups"/*/status.json; do
   echo "=== ${dir##*/}"
   cat "$f"
   echo
-  if [ -f "$dir/drill.json" ]; then
-    echo "=== ${dir##*/} drill"
-    cat "$dir/drill.json"
-    echo
-  fi
+  for side in drill offsite; do
+    if [ -f "$dir/$side.json" ]; then
+      echo "=== ${dir##*/} $side"
+      cat "$dir/$side.json"
+      echo
+    fi
+  done
 done
 echo "### heal"
 if [ -n "$state" ] && [ -f "$state/heal.log" ]; then cat "$state/heal.log" && echo; fi

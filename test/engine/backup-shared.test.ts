@@ -40,6 +40,7 @@ describe("shared-mode backup on the engine, as the timer runs it", () => {
       caddy: [],
       haproxy: [],
       "demo-app": [],
+      uploader: [],
     });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "agi-backup-shared-"));
     await docker(["network", "create", "--label", LABEL, network]);

@@ -73,3 +73,27 @@ export async function inspect<T = Record<string, unknown>>(kind: string, name: s
   const out = await docker([kind, "inspect", name]);
   return (JSON.parse(out) as T[])[0];
 }
+
+/** psql as `postgres` inside a container (over its socket), SQL on standard input; the rows as text. */
+export async function psqlIn(container: string, database: string, sql: string): Promise<string> {
+  const r = await run(
+    "docker",
+    [
+      "exec",
+      "-i",
+      container,
+      "psql",
+      "-X",
+      "-At",
+      "-v",
+      "ON_ERROR_STOP=1",
+      "-U",
+      "postgres",
+      "-d",
+      database,
+    ],
+    { input: sql },
+  );
+  if (r.code !== 0) throw new Error(`psql in ${container} (${database}): ${r.stderr}`);
+  return r.stdout.trim();
+}

@@ -13,6 +13,7 @@ import { synth } from "../../scripts/synth";
 import { databaseRoles, siteNames } from "../../core/names";
 import { docker, inspect, run } from "./docker";
 import { requestEdge } from "./edge-load";
+import { recordMeasurements } from "./measurements";
 import { Harness, desiredState, waitHealthy, type Desired } from "./harness";
 import { buildImages, tagsFor, type BuildReport } from "./images";
 import { STACK, appImagesOf, removeSite, writeEngineProject, type EngineProject } from "./project";
@@ -115,12 +116,7 @@ describe("real engine", { timeout: 25 * 60_000 }, () => {
       }
     } finally {
       measurements.suiteSeconds = (Date.now() - suiteStart) / 1000;
-      const out = path.join(ROOT, "build", "engine");
-      fs.mkdirSync(out, { recursive: true });
-      fs.writeFileSync(
-        path.join(out, "measurements.json"),
-        `${JSON.stringify(measurements, null, 2)}\n`,
-      );
+      recordMeasurements(measurements, { fresh: true });
       log(`measurements: ${JSON.stringify(measurements)}`);
     }
   });

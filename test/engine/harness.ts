@@ -91,8 +91,16 @@ export async function desiredState(
   root: string,
   stack: string,
   sitesDir: string,
+  secretValues: Record<string, string> = {},
 ): Promise<Desired> {
-  const { engine, program } = await runUnderMocks(root, stack, sitesDir, "sites", false);
+  const { engine, program } = await runUnderMocks(
+    root,
+    stack,
+    sitesDir,
+    "sites",
+    false,
+    secretValues,
+  );
   await resolveOutput(program.inventory);
   await resolveOutput(program.caddy);
   await engine.settle();
@@ -803,6 +811,18 @@ export class Harness {
 
   /** Removes everything this run created, whatever state it is in; returns what it could not remove. */
   async cleanup(): Promise<string[]> {
+    const left = await this.removeEngineObjects();
+    for (const dir of [...this.ownedDirs, this.privateDir]) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return left;
+  }
+
+  /**
+   * Removes this run's containers, networks and volumes (retained ones too): the engine as a lost
+   * host leaves it. Its directories stay. Returns what it could not remove.
+   */
+  async removeEngineObjects(): Promise<string[]> {
     const left: string[] = [];
     const ids = async (kind: string[]) =>
       (await docker([...kind, "--filter", this.labelFilter, "--quiet"]))
@@ -815,9 +835,12 @@ export class Harness {
     for (const id of await ids(["ps", "--all"])) await remove(["rm", "--force", "--volumes", id]);
     for (const id of await ids(["network", "ls"])) await remove(["network", "rm", id]);
     for (const id of await ids(["volume", "ls"])) await remove(["volume", "rm", id]);
-    for (const dir of [...this.ownedDirs, this.privateDir]) {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    // What it knew is gone with them: the next apply starts from nothing, as on a new host.
+    this.applied.clear();
+    this.order.length = 0;
+    this.pendingDeletes = [];
+    this.clusters.clear();
+    this.lastDesired = undefined;
     return left;
   }
 }

@@ -27,7 +27,7 @@ const MMDEBSTRAP_ARGS = [
 ];
 
 /** The kinds of stand-in, by directory under images/. */
-export type ImageKind = "postgres" | "caddy" | "haproxy" | "demo-app";
+export type ImageKind = "postgres" | "caddy" | "haproxy" | "demo-app" | "uploader";
 export type ImageTags = Record<ImageKind, string[]>;
 
 export interface BuildReport {
@@ -166,6 +166,7 @@ export function kindOfImageResource(resourceName: string): ImageKind | undefined
     return "postgres";
   if (resourceName.endsWith("-docker-proxy-image")) return "haproxy";
   if (resourceName.endsWith("-app-image")) return "demo-app";
+  if (resourceName.endsWith("-uploader-image")) return "uploader";
   return undefined;
 }
 
@@ -173,7 +174,7 @@ export function kindOfImageResource(resourceName: string): ImageKind | undefined
 export function tagsFor(
   resources: readonly { type: string; name: string; inputs: Record<string, unknown> }[],
 ): ImageTags {
-  const tags: ImageTags = { postgres: [], caddy: [], haproxy: [], "demo-app": [] };
+  const tags: ImageTags = { postgres: [], caddy: [], haproxy: [], "demo-app": [], uploader: [] };
   for (const r of resources) {
     if (r.type !== "docker:index/remoteImage:RemoteImage") continue;
     const kind = kindOfImageResource(r.name);

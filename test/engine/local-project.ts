@@ -88,8 +88,14 @@ export function localSites(appImage: string): Record<string, unknown>[] {
   ];
 }
 
+/** What a test adds to the `local` stack's settings (e.g. `offsite`, with its test remote). */
+export type LocalExtras = Record<string, unknown>;
+
 /** Writes the project in a new temporary directory. */
-export async function writeLocalProject(appImage: string): Promise<LocalProject> {
+export async function writeLocalProject(
+  appImage: string,
+  extras: LocalExtras = {},
+): Promise<LocalProject> {
   const [httpPort, httpsPort, adminPort] = await freePorts(3);
   const sites = localSites(appImage);
   const { root, sitesDir } = writeProject(LOCAL_STACK, {}, sites);
@@ -112,7 +118,7 @@ export async function writeLocalProject(appImage: string): Promise<LocalProject>
   settings.edge = { ...settings.edge, httpPort, httpsPort };
   fs.writeFileSync(
     path.join(root, `Pulumi.${LOCAL_STACK}.yaml`),
-    stringify({ config: { [`${PROJECT}:${SETTINGS_KEY}`]: settings } }),
+    stringify({ config: { [`${PROJECT}:${SETTINGS_KEY}`]: { ...settings, ...extras } } }),
   );
   return {
     root,
@@ -143,22 +149,43 @@ export interface LocalRun {
  * project and waits until every site answers through the edge. The caller cleans up `harness`
  * (also when this throws: it is passed in).
  */
-export async function bringUpLocal(harness: Harness, log: (m: string) => void): Promise<LocalRun> {
+export async function bringUpLocal(
+  harness: Harness,
+  log: (m: string) => void,
+  options: { extras?: LocalExtras; secretValues?: Record<string, string> } = {},
+): Promise<LocalRun> {
   const local = await synth(ROOT, "local", path.join(ROOT, "sites"), "sites");
   const [appImage] = appImagesOf(local.manifest.resources);
-  const project = await writeLocalProject(appImage);
+  const project = await writeLocalProject(appImage, options.extras);
   harness.ownedDirs.push(project.root);
-  const desired = await desiredState(project.root, LOCAL_STACK, project.sitesDir);
+  const desired = await desiredState(
+    project.root,
+    LOCAL_STACK,
+    project.sitesDir,
+    options.secretValues,
+  );
   const images = await buildImages(
     tagsFor([...local.manifest.resources, ...desired.resources]),
     log,
   );
   // Last before anything is created, so another run has the least time to take the names meanwhile.
   await waitForPlatformNames(log);
+  const served = await applyAndServe(harness, desired, project);
+  return { harness, project, desired, images, ...served };
+}
+
+/**
+ * Applies `desired` with `harness` and waits until every site of the project answers 200 through the
+ * edge (its certificate issued). Returns the edge's CA and the seconds it took.
+ */
+export async function applyAndServe(
+  harness: Harness,
+  desired: Desired,
+  project: LocalProject,
+): Promise<{ ca: string; secondsToAllHealthy: number }> {
   const t0 = Date.now();
   await harness.apply(desired);
   const ca = await docker(["exec", EDGE_CONTAINER, "cat", EDGE_CA_PATH]);
-  // Healthy means served: every site answers 200 through the edge (the certificate is issued).
   const deadline = Date.now() + 120_000;
   for (const site of project.sites) {
     const [domain] = site.domains as string[];
@@ -173,14 +200,7 @@ export async function bringUpLocal(harness: Harness, log: (m: string) => void): 
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  return {
-    harness,
-    project,
-    desired,
-    ca,
-    images,
-    secondsToAllHealthy: (Date.now() - t0) / 1000,
-  };
+  return { ca, secondsToAllHealthy: (Date.now() - t0) / 1000 };
 }
 
 /** Where the edge keeps its local CA's root certificate. */

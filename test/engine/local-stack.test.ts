@@ -7,16 +7,14 @@
  * (`localStack`, `edgeReplacement`); no test asserts a time.
  */
 import * as assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { databaseRoles } from "../../core/names";
-import { docker, inspect, run } from "./docker";
+import { docker, inspect, psqlIn } from "./docker";
 import { Harness, type Desired } from "./harness";
 import { bringUpLocal, type LocalProject } from "./local-project";
 import { requestEdge, startEdgeLoad, type EdgeLoadResult } from "./edge-load";
+import { recordMeasurements } from "./measurements";
 
-const ROOT = path.resolve(__dirname, "../..");
 const log = (m: string) => process.stdout.write(`engine-local: ${m}\n`);
 /** How often the edge is replaced under load (DECISIONS 4: median and worst of 3). */
 const EDGE_RUNS = 3;
@@ -32,28 +30,7 @@ const containers = () =>
 const edge = (host: string, pathname = "/") => requestEdge(project.httpsPort, ca, host, pathname);
 
 /** psql in the cluster as its admin (over its socket), SQL on standard input; the rows as text. */
-async function clusterSql(database: string, sql: string): Promise<string> {
-  const r = await run(
-    "docker",
-    [
-      "exec",
-      "-i",
-      project.cluster,
-      "psql",
-      "-X",
-      "-At",
-      "-v",
-      "ON_ERROR_STOP=1",
-      "-U",
-      "postgres",
-      "-d",
-      database,
-    ],
-    { input: sql },
-  );
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-}
+const clusterSql = (database: string, sql: string) => psqlIn(project.cluster, database, sql);
 
 /**
  * Logs into `database` from inside a site's app container with the app's own credentials (from its
@@ -101,16 +78,7 @@ describe("real engine, local stack shape", { timeout: 25 * 60_000 }, () => {
       }
     } finally {
       // Added to what the other engine runs recorded in this build.
-      const out = path.join(ROOT, "build", "engine");
-      fs.mkdirSync(out, { recursive: true });
-      const file = path.join(out, "measurements.json");
-      let all: Record<string, unknown> = {};
-      try {
-        all = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
-      } catch {
-        all = {};
-      }
-      fs.writeFileSync(file, `${JSON.stringify({ ...all, ...measured }, null, 2)}\n`);
+      recordMeasurements(measured);
       log(`measurements: ${JSON.stringify(measured)}`);
     }
   });
